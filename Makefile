@@ -1,0 +1,39 @@
+# etagwatch: `make demo` runs the main job on the shipped captures, `make test` runs everything.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+DEMO_DB ?= demo.sqlite
+
+.PHONY: demo test lint unit e2e bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(BIN)/etagwatch analyze sample_captures --db $(DEMO_DB) --json demo-report.json
+	@echo "JSON report: demo-report.json   store: $(DEMO_DB)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check analysis addons tests bench
+
+test: lint
+	$(BIN)/pytest -q
+
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not e2e"
+
+e2e: $(STAMP)
+	$(BIN)/pytest -q -m e2e
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/proxy.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm demo-report.json .pytest_cache

@@ -1,0 +1,1 @@
+"""mitmproxy addons of etagwatch; load them with `mitmdump -s addons/etagwatch.py`."""
