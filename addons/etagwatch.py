@@ -1,0 +1,38 @@
+"""etagwatch for mitmproxy, mitmweb and mitmdump:
+
+    mitmdump -s addons/etagwatch.py --set etagwatch_db=capture.sqlite
+    mitmdump -s addons/etagwatch.py --set etagwatch_replay=site.har --set server_replay_reuse=true
+
+Records every exchange into the etagwatch store, annotates flows with live verdicts, offers
+``etagwatch.report`` / ``etagwatch.export PATH``, and makes server replay honour preconditions.
+Options: ``mitmdump -s addons/etagwatch.py --options | grep etagwatch``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+try:
+    import addons.recorder  # installed with `pip install -e .`
+except ImportError:  # run from a checkout without installing: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from addons.annotator import Annotator
+from addons.findings import Findings
+from addons.live_detectors import resource_detector
+from addons.recorder import Recorder
+from addons.replay import PreconditionReplay
+
+recorder = Recorder()
+annotator = Annotator(detector=resource_detector, own_process=True)
+recorder.subscribe(annotator.observe)
+
+# Order matters only in the response hook: replay first rewrites the replayed response
+# (304/412/206), then the recorder stores what the client really receives.
+addons = [
+    PreconditionReplay(),
+    recorder,
+    annotator,
+    Findings(recorder, annotator),
+]

@@ -1,0 +1,97 @@
+"""Checks one exchange can settle on its own, with the RFC core (no detector logic here).
+
+Each check returns :class:`Verdict` sentences a person understands in a flow list. Precision
+over recall: a check speaks only when the exchange itself (plus the validators this resource
+carried earlier) proves the point.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+from mitmproxy import http
+
+from addons.live_state import ResourceState
+from analysis.exchange import Exchange
+
+#: Severities, most serious first; the flow marker follows the most serious one.
+ERROR = "error"  # an RFC 9110 conformance error
+IDENTIFIER = "identifier"  # evidence that a validator identifies the client
+WASTE = "waste"  # bytes resent or revalidations that cannot succeed
+SEVERITIES = (ERROR, IDENTIFIER, WASTE)
+
+MARKERS = {ERROR: ":warning:", IDENTIFIER: ":eyes:", WASTE: ":recycle:"}
+
+
+class Verdict(NamedTuple):
+    severity: str
+    sentence: str
+
+
+def etag_syntax(ex: Exchange) -> list[Verdict]:
+    if not ex.etag_violations:
+        return []
+    try:
+        problems = ", ".join(json.loads(ex.etag_violations))
+    except ValueError:
+        problems = ex.etag_violations
+    return [Verdict(ERROR, f"ETag {ex.etag} breaks RFC 9110 8.8.3 syntax ({problems}).")]
+
+
+def unconditional_304(ex: Exchange) -> list[Verdict]:
+    if ex.status == 304 and not (ex.req_if_none_match or ex.req_if_modified_since):
+        return [Verdict(ERROR, "304 Not Modified to a request without If-None-Match or If-Modified-Since (RFC 9110 15.4.5).")]
+    return []
+
+
+def precondition_outcome(flow: http.HTTPFlow, ex: Exchange, resource: ResourceState) -> list[Verdict]:
+    """Compare the status with what RFC 9110 13.2.2 demands for a conditional GET/HEAD, given
+    the validators of the response itself (or, for a bare 304, those the resource last had)."""
+    if ex.method not in ("GET", "HEAD") or ex.status not in (200, 304):
+        return []
+    if not (ex.req_if_none_match or ex.req_if_modified_since):
+        return []
+    if ex.req_range or ex.req_if_range:
+        return []
+    etag = ex.etag or resource.last_etag
+    last_modified = ex.last_modified or resource.last_modified
+    if etag is None and last_modified is None:
+        return []
+    from analysis.conditional import evaluate  # engineer A's RFC core
+
+    decision = evaluate(ex.method, flow.request.headers, etag=etag, last_modified=last_modified)
+    if ex.status == 304 and decision.status == 200:
+        sent = f"If-None-Match {ex.req_if_none_match}" if ex.req_if_none_match else f"If-Modified-Since {ex.req_if_modified_since}"
+        return [Verdict(ERROR, f"304 although {sent} does not match the current validator ({etag or last_modified}): {decision.reason} ({decision.rfc}).")]
+    if ex.status == 200 and decision.status == 304:
+        return [Verdict(WASTE, f"Full 200 resent although the client's copy was current ({decision.reason}): a missed 304.")]
+    return []
+
+
+def ignored_if_match(ex: Exchange, resource: ResourceState) -> list[Verdict]:
+    """A write accepted with an If-Match tag this resource never carried: the server does not
+    evaluate If-Match, so lost updates go unnoticed (RFC 9110 13.1.1)."""
+    if ex.method not in ("PUT", "PATCH", "DELETE", "POST") or not ex.req_if_match:
+        return []
+    if ex.status is None or not 200 <= ex.status < 300 or not resource.etags:
+        return []
+    from analysis.etag import parse_etag, parse_etag_list, strong_match
+
+    wanted = parse_etag_list(ex.req_if_match)
+    if wanted.star or not wanted.tags:
+        return []
+    seen = [t for t in (parse_etag(v).tag for v in resource.etags) if t is not None]
+    if any(strong_match(w, s) for w in wanted.tags for s in seen):
+        return []
+    return [Verdict(ERROR, f"{ex.method} accepted with If-Match {ex.req_if_match}, an ETag this resource never carried: If-Match is ignored, lost updates go unnoticed.")]
+
+
+def check_exchange(flow: http.HTTPFlow, ex: Exchange, resource: ResourceState) -> list[Verdict]:
+    """All single-exchange verdicts (call before adding ``ex`` to ``resource``)."""
+    return [
+        *etag_syntax(ex),
+        *unconditional_304(ex),
+        *precondition_outcome(flow, ex, resource),
+        *ignored_if_match(ex, resource),
+    ]

@@ -1,0 +1,118 @@
+"""What the live annotator remembers: per-host counters and recent exchanges per resource.
+
+Bounded on purpose (recent exchanges per resource, resources per proxy run), so a long browsing
+session keeps a small, steady memory footprint.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, field
+
+from mitmproxy import http
+
+from analysis.exchange import Exchange
+
+#: Recent exchanges kept per resource for detector re-runs.
+EXCHANGES_PER_RESOURCE = 64
+#: Recent flows kept per resource, to annotate when a verdict appears later.
+FLOWS_PER_RESOURCE = 8
+#: Resources remembered at once (least recently seen are forgotten first).
+MAX_RESOURCES = 5000
+
+CONDITIONAL_FIELDS: dict[str, str] = {
+    "req_if_none_match": "if_none_match",
+    "req_if_modified_since": "if_modified_since",
+    "req_if_match": "if_match",
+    "req_if_unmodified_since": "if_unmodified_since",
+    "req_if_range": "if_range",
+}
+
+
+@dataclass
+class HostCounters:
+    """Validators and conditional exchanges seen for one host."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, ex: Exchange) -> None:
+        c = self.counts
+        c["exchanges"] += 1
+        if ex.etag is not None:
+            c["etag"] += 1
+        if ex.last_modified is not None:
+            c["last_modified"] += 1
+        conditional = False
+        for column, name in CONDITIONAL_FIELDS.items():
+            if getattr(ex, column) is not None:
+                c[name] += 1
+                conditional = True
+        if conditional:
+            c["conditional"] += 1
+        if ex.status == 304:
+            c["not_modified"] += 1
+        elif ex.status == 412:
+            c["precondition_failed"] += 1
+        if ex.etag_violations:
+            c["etag_violations"] += 1
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
+@dataclass
+class ResourceState:
+    """Recent exchanges and flows of one resource, plus every ETag it ever carried."""
+
+    exchanges: deque[Exchange] = field(default_factory=lambda: deque(maxlen=EXCHANGES_PER_RESOURCE))
+    flows: deque[http.HTTPFlow] = field(default_factory=lambda: deque(maxlen=FLOWS_PER_RESOURCE))
+    etags: set[str] = field(default_factory=set)
+    clients: set[str] = field(default_factory=set)
+    revalidated: set[str] = field(default_factory=set)  # clients that got a 304
+    last_etag: str | None = None
+    last_modified: str | None = None
+    verdicts: set[str] = field(default_factory=set)  # sentences already shown
+
+    def add(self, flow: http.HTTPFlow, ex: Exchange) -> bool:
+        """Remember the exchange; True when it brings new evidence worth re-running the
+        detectors for: a new ETag value, a new client, a client's first 304, a 412. Steady
+        revisits bring none, so a long session does not keep the detectors busy."""
+        self.exchanges.append(ex)
+        self.flows.append(flow)
+        new = False
+        if ex.etag is not None and ex.status is not None and 200 <= ex.status < 400:
+            if ex.etag not in self.etags:
+                self.etags.add(ex.etag)
+                new = True
+            self.last_etag = ex.etag
+        if ex.last_modified is not None and ex.status == 200:
+            self.last_modified = ex.last_modified
+        if ex.client not in self.clients:
+            self.clients.add(ex.client)
+            new = True
+        if ex.status == 304 and ex.client not in self.revalidated:
+            self.revalidated.add(ex.client)
+            new = True
+        return new or ex.status == 412
+
+
+class LiveState:
+    """Host counters and resource states, least recently used resources evicted first."""
+
+    def __init__(self, max_resources: int = MAX_RESOURCES) -> None:
+        self.hosts: dict[str, HostCounters] = {}
+        self.resources: OrderedDict[str, ResourceState] = OrderedDict()
+        self.max_resources = max_resources
+
+    def resource(self, url: str) -> ResourceState:
+        state = self.resources.get(url)
+        if state is None:
+            state = self.resources[url] = ResourceState()
+            while len(self.resources) > self.max_resources:
+                self.resources.popitem(last=False)
+        else:
+            self.resources.move_to_end(url)
+        return state
+
+    def host(self, name: str) -> HostCounters:
+        return self.hosts.setdefault(name, HostCounters())

@@ -1,0 +1,171 @@
+"""`etagwatch analyze PATH_OR_DB... [--db FILE] [--json FILE|-] [--csv DIR] [--fail-on ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from analysis.cli import CliError
+
+DEFAULT_DB = "etagwatch.sqlite"
+STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+FAIL_ON = ("identifier", "likely-identifier", "churn", "unstable", "conformance", "error",
+           "warning")
+
+EPILOG = f"""\
+Inputs: HAR files, mitmproxy flow files or folders of them are ingested into the store first
+(--db, default ./{DEFAULT_DB}, kept so later runs and `etagwatch report` can reuse it); an input
+ending in {', '.join(STORE_SUFFIXES)} is read as an existing store. Every detector then runs over
+all exchanges of the store(s).
+
+Output: a terminal report (worst first) on stdout; --json writes summary / hosts / resources /
+findings (use - for stdout, the terminal report then goes to stderr); --csv writes
+resources.csv, findings.csv and hosts.csv into DIR.
+
+--fail-on (default: none, always exit 0 after a successful run): comma-separated verdicts
+(identifier, likely-identifier, churn, unstable) and finding classes (conformance = any error
+finding, error, warning).
+
+Exit status: 0 nothing in --fail-on was found; 1 something in --fail-on was found; 2 usage or
+input errors (missing path, unusable store, no readable input).
+
+examples:
+  etagwatch analyze capture.har
+  etagwatch analyze sample_captures --db demo.sqlite --json demo-report.json
+  etagwatch analyze site.sqlite --fail-on identifier,churn --csv out/
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "analyze",
+        help="find ETag identifiers, validator churn and RFC 9110 conformance problems",
+        description="Ingest captures (if given), run every detector and report.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH_OR_DB", help="HAR / flow files, folders, stores")
+    p.add_argument("--db", help=f"store for ingested captures (default: ./{DEFAULT_DB})")
+    p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' = stdout)")
+    p.add_argument("--csv", metavar="DIR", help="write resources.csv, findings.csv, hosts.csv")
+    p.add_argument("--fail-on", default="", metavar="LIST",
+                   help=f"exit 1 when any of these is found: {', '.join(FAIL_ON)} (default: none)")
+    p.add_argument("--ignore-param", action="append", default=[], metavar="NAME",
+                   help="query parameter to ignore when grouping URLs into resources "
+                   "(repeatable; e.g. cache busters like _ or v)")
+    p.add_argument("--client", help="client id for every ingested exchange (default: per file)")
+    p.add_argument("--limit", type=int, default=15, help="rows per section in the terminal report")
+    p.set_defaults(run=run)
+
+
+def _fail_on(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in FAIL_ON and t != "none"]
+    if bad:
+        raise CliError(f"--fail-on: unknown {', '.join(bad)} (choose from {', '.join(FAIL_ON)})")
+    return [t for t in items if t != "none"]
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from analysis.ingest import ingest_paths
+    from analysis.store import Store, StoreError, load_exchanges
+
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise CliError(f"no such file or folder: {', '.join(missing)}")
+    stores = [p for p in paths if p.is_file() and p.suffix.lower() in STORE_SUFFIXES]
+    captures = [p for p in paths if p not in stores]
+    frames = []
+    if captures:
+        db = Path(args.db or DEFAULT_DB)
+        try:
+            store = Store(db)
+        except (StoreError, OSError) as exc:
+            raise CliError(str(exc)) from None
+        try:
+            report = ingest_paths(captures, store, client=args.client, progress=False)
+        finally:
+            store.close()
+        for err in report.errors:
+            print(f"etagwatch: warning: {err.file}: {err.message}", file=sys.stderr)
+        for skip in report.skipped[:20]:
+            print(f"etagwatch: warning: {skip.file} entry {skip.entry_index}: {skip.reason}",
+                  file=sys.stderr)
+        if len(report.skipped) > 20:
+            print(f"etagwatch: warning: {len(report.skipped) - 20} more skipped entries "
+                  f"(see the store's 'skipped' table)", file=sys.stderr)
+        if report.errors and not report.entries and not report.duplicates:
+            raise CliError("no readable capture among the inputs")
+        stores.append(db)
+    elif args.db:
+        stores.append(Path(args.db))
+    for db in dict.fromkeys(stores):
+        try:
+            frames.append(load_exchanges(db))
+        except (StoreError, OSError, FileNotFoundError) as exc:
+            raise CliError(f"{db}: {exc}") from None
+        except Exception as exc:  # sqlite3.DatabaseError and friends: not a store
+            raise CliError(f"{db}: not an etagwatch store ({exc})") from None
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def found(analysis, wanted: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Which --fail-on items the analysis contains."""
+    verdicts = analysis.summary["verdicts"]
+    sev = analysis.summary["findings"]
+    hits = [w for w in wanted if verdicts.get(w, 0) > 0]
+    if "conformance" in wanted and sev.get("error", 0) > 0:
+        hits.append("conformance")
+    hits += [w for w in ("error", "warning") if w in wanted and sev.get(w, 0) > 0]
+    return hits
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.detectors import run_all
+    from analysis.report_json import analysis_to_json
+    from analysis.report_text import render
+
+    wanted = _fail_on(args.fail_on)
+    exchanges = _load(args)
+    if exchanges.empty:
+        raise CliError("no exchanges to analyse (the inputs held no readable entries)")
+    analysis = run_all(exchanges, ignore_params=args.ignore_param)
+    text_out = sys.stderr if args.json == "-" else sys.stdout
+    print(render(analysis, limit=args.limit), file=text_out)
+    if args.json:
+        doc = json.dumps(analysis_to_json(analysis), indent=1, ensure_ascii=False)
+        if args.json == "-":
+            sys.stdout.write(doc + "\n")
+        else:
+            try:
+                Path(args.json).write_text(doc + "\n", encoding="utf-8")
+            except OSError as exc:
+                raise CliError(f"--json {args.json}: {exc.strerror}") from None
+    if args.csv:
+        write_csv(analysis, Path(args.csv))
+    hits = found(analysis, wanted)
+    if hits:
+        print(f"etagwatch: found {', '.join(hits)} (--fail-on)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def write_csv(analysis, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    """resources.csv, findings.csv, hosts.csv; evidence columns as JSON text."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"--csv {folder}: {exc.strerror}") from None
+    for name in ("resources", "findings", "hosts"):
+        frame = getattr(analysis, name).copy()
+        if "evidence" in frame.columns:
+            frame["evidence"] = [json.dumps(e, default=str) for e in frame["evidence"]]
+        frame.to_csv(folder / f"{name}.csv", index=False)

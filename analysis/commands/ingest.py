@@ -1,0 +1,97 @@
+"""`etagwatch ingest PATH... [--db FILE] [--client NAME]`: captures into the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from analysis.cli import CliError
+from analysis.exchange import DEFAULT_BACKEND_HEADERS
+from analysis.ingest import LARGE_FILE, format_summary, ingest_paths
+from analysis.store import Store, StoreError
+
+DEFAULT_DB = "etagwatch.sqlite"
+
+EPILOG = """\
+Reads HAR files (.har, .har.gz; Chrome, Firefox, Safari, mitmproxy, Charles, Fiddler) and
+mitmproxy flow files (mitmdump -w), or folders of them, into the SQLite store.
+
+Exit status: 0 every entry of every file was stored; 1 some entries or files were skipped
+(the summary and the store's 'skipped' and 'sources' tables say which and why); 2 usage error
+(no such path, unusable store).
+
+examples:
+  etagwatch ingest ~/captures --db site.sqlite
+  etagwatch ingest profile-a.har profile-b.har.gz --client research-1
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "ingest",
+        help="read HAR and mitmproxy flow files into the store",
+        description="Read captures into the etagwatch store (SQLite).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="HAR / flow files or folders")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"store file (default: {DEFAULT_DB})")
+    p.add_argument(
+        "--client",
+        help="client/profile id for every exchange (default: one per file, its path "
+        "relative to the folder given, or its name)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="re-read files whose bytes were ingested before"
+    )
+    p.add_argument(
+        "--redact-validators",
+        action="store_true",
+        help="store ETag and date-validator values as keyed hashes (for sharing a store)",
+    )
+    p.add_argument(
+        "--backend-header",
+        action="append",
+        metavar="NAME",
+        help="response header hinting at the backend (repeatable; 'x-backend*' matches a "
+        "prefix; default: Server, Via, X-Served-By, X-Backend*, X-Cache, CDN pop headers)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes converting the entries of large HAR files (default: 1)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise CliError(f"no such file or folder: {', '.join(missing)}")
+    try:
+        store = Store(args.db)
+    except (StoreError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    many = len(paths) > 1 or any(p.is_dir() for p in paths)
+    large = any(p.is_file() and p.stat().st_size >= LARGE_FILE for p in paths)
+    progress = not args.no_progress and (sys.stderr.isatty() or many or large)
+    try:
+        report = ingest_paths(
+            paths,
+            store,
+            client=args.client,
+            progress=progress,
+            force=args.force,
+            backend_headers=tuple(args.backend_header or DEFAULT_BACKEND_HEADERS),
+            redact_validators=args.redact_validators,
+            jobs=max(1, args.jobs),
+        )
+    finally:
+        store.close()
+    print(format_summary(report, args.db))
+    return report.exit_status

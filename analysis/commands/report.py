@@ -1,0 +1,91 @@
+"""`etagwatch report`: execute the report notebook on captures or stores, write one HTML file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from analysis.cli import CliError
+
+EPILOG = """\
+examples:
+  etagwatch report sample_captures -o report.html
+  etagwatch report etagwatch.sqlite -o report.html --notebook report.ipynb
+  etagwatch report captures/*.har --db captures.sqlite -o report.html --show-code
+
+Inputs are SQLite stores (recognised by content) or HAR / mitmproxy flow files and folders,
+which are ingested first: into --db when given, else into a temporary store.
+The HTML is self-contained (figures embedded as PNG, no external scripts); code cells are
+hidden unless --show-code. Progress (the section being executed) goes to stderr.
+exit status: 0 report written, 2 usage or input errors, or a report cell failed
+(with --notebook the executed notebook is still written, traceback included).
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="write an HTML report (notebook) of captures or a store",
+        description=(
+            "Execute the report notebook on the inputs and write one self-contained HTML file: "
+            "capture overview, validator adoption per host, identifiers, churn, conformance."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="PATH_OR_DB",
+                   help="HAR / flow files or folders, or SQLite stores")
+    p.add_argument("-o", "--output", type=Path, default=Path("report.html"), metavar="HTML",
+                   help="HTML file to write (default: report.html)")
+    p.add_argument("--notebook", type=Path, metavar="IPYNB",
+                   help="also keep the executed notebook here")
+    p.add_argument("--db", type=Path, metavar="FILE",
+                   help="store HAR / flow inputs here (kept); default: a temporary store")
+    p.add_argument("--client", metavar="NAME",
+                   help="client id for every ingested exchange (default: one per file)")
+    p.add_argument("--ignore-param", action="append", default=[], metavar="NAME",
+                   dest="ignore_params",
+                   help="query parameter to ignore when grouping URLs into resources "
+                        "(repeatable), as in analyze")
+    p.add_argument("--title", default="etagwatch report", help="report title")
+    p.add_argument("--max-rows", type=int, default=30, metavar="N",
+                   help="rows per table before it is cut (default: 30)")
+    p.add_argument("--show-code", action="store_true",
+                   help="keep the notebook's code cells in the HTML (hidden by default)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.reporting.runner import ReportError, run_report
+
+    inputs = [Path(p) for p in args.inputs]
+    for path in inputs:
+        if not path.exists():
+            raise CliError(f"{path}: no such file or directory")
+    for out in (args.output, args.notebook):
+        if out is not None and not out.resolve().parent.is_dir():
+            raise CliError(f"{out}: its folder does not exist")
+    if args.max_rows < 1:
+        raise CliError("--max-rows must be at least 1")
+    params = {
+        "inputs": [str(p.resolve()) for p in inputs],
+        "db": str(args.db.resolve()) if args.db else None,
+        "client": args.client,
+        "ignore_params": list(args.ignore_params),
+        "title": args.title,
+        "max_rows": args.max_rows,
+    }
+    try:
+        run_report(
+            params,
+            args.output,
+            notebook_path=args.notebook,
+            show_code=args.show_code,
+            progress=not args.quiet,
+        )
+    except ReportError as exc:
+        raise CliError(str(exc)) from exc
+    kept = f" (executed notebook: {args.notebook})" if args.notebook else ""
+    print(f"report written to {args.output}{kept}")
+    return 0

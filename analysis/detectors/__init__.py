@@ -1,0 +1,105 @@
+"""Detectors: from exchanges (a DataFrame with analysis.exchange.COLUMNS) to verdicts and findings.
+
+Plain functions over DataFrames, for the CLI, the notebook report, the live addon and probe:
+
+- ``run_all(df, ignore_params=())`` -> :class:`Analysis` (resources, findings, hosts, summary)
+- ``prepare(df, ignore_params=())`` -> normalised exchanges (every other function accepts raw
+  or prepared frames)
+- ``resource_features(df)`` -> one row per (resource, validator) with the counts verdicts use
+- ``resource_verdicts(df)`` -> one row per resource: url, host, verdict, confidence, validator,
+  explanation, evidence, ...
+- ``conformance_findings(df)`` -> one row per finding: rule, severity, rfc, host, url, source,
+  evidence, explanation, ...
+- ``host_summary(df, resources, findings)`` -> one row per host
+
+Verdicts (analysis.detectors.verdicts.VERDICTS): identifier, likely-identifier, churn, unstable,
+stable, none. Resources without any validator are kept with verdict ``none``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from analysis.detectors import conformance as _conformance
+from analysis.detectors import hosts as _hosts
+from analysis.detectors.prepare import prepare
+from analysis.detectors.verdict_table import features_with_costs, verdict_table
+from analysis.detectors.verdicts import RANK, VERDICTS
+from analysis.findings import RULES, SEVERITIES
+
+
+@dataclass
+class Analysis:
+    """Everything the detectors found in one set of exchanges."""
+
+    resources: pd.DataFrame
+    findings: pd.DataFrame
+    hosts: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _prepared(df: pd.DataFrame, ignore_params: Iterable[str] = ()) -> pd.DataFrame:
+    return df if "xid" in df.columns and "resource" in df.columns else prepare(
+        df, ignore_params=ignore_params)
+
+
+def resource_features(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFrame:
+    """Per (resource, validator) features, including churn costs."""
+    return features_with_costs(_prepared(df, ignore_params))[0]
+
+
+def resource_verdicts(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFrame:
+    """One verdict per resource, worst first."""
+    ex = _prepared(df, ignore_params)
+    f, obs = features_with_costs(ex)
+    return verdict_table(ex, f, obs)
+
+
+def conformance_findings(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFrame:
+    """Every conformance finding, errors first."""
+    return _conformance.conformance_findings(_prepared(df, ignore_params))
+
+
+def host_summary(
+    df: pd.DataFrame, resources: pd.DataFrame, findings: pd.DataFrame
+) -> pd.DataFrame:
+    return _hosts.host_summary(_prepared(df), resources, findings)
+
+
+def summarise(ex: pd.DataFrame, resources: pd.DataFrame, findings: pd.DataFrame,
+              ignore_params: Iterable[str] = ()) -> dict[str, Any]:
+    verdicts = resources["verdict"].value_counts() if not resources.empty else pd.Series()
+    return {
+        "exchanges": len(ex),
+        "responses": int(ex["ok"].sum()) if len(ex) else 0,
+        "clients": int(ex["client"].nunique()),
+        "hosts": int(ex["host"].nunique()),
+        "resources": len(resources),
+        "verdicts": {v: int(verdicts.get(v, 0)) for v in VERDICTS},
+        "findings": {s: int((findings["severity"] == s).sum()) for s in SEVERITIES},
+        "rules": {str(k): int(v) for k, v in findings["rule"].value_counts().items()},
+        "wasted_revalidations": int(resources["wasted_revalidations"].sum()) if len(resources) else 0,
+        "wasted_bytes": int(resources["wasted_bytes"].sum()) if len(resources) else 0,
+        "ignore_params": list(ignore_params),
+    }
+
+
+def run_all(exchanges: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> Analysis:
+    """Run every detector over ``exchanges`` (columns of analysis.exchange.COLUMNS)."""
+    ignore_params = tuple(ignore_params)
+    ex = prepare(exchanges, ignore_params=ignore_params)
+    f, obs = features_with_costs(ex)
+    resources = verdict_table(ex, f, obs)
+    findings = _conformance.conformance_findings(ex)
+    hosts = _hosts.host_summary(ex, resources, findings)
+    return Analysis(resources, findings, hosts, summarise(ex, resources, findings, ignore_params))
+
+
+__all__ = [
+    "RANK", "RULES", "SEVERITIES", "VERDICTS", "Analysis", "conformance_findings",
+    "host_summary", "prepare", "resource_features", "resource_verdicts", "run_all",
+]

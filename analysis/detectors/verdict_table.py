@@ -1,0 +1,62 @@
+"""Assemble the resources table: one row per resource with verdict, confidence, evidence."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.detectors import evidence as evidence_mod
+from analysis.detectors.churn import backends_by_value, churn_costs
+from analysis.detectors.resources import KEY, observations, resource_features
+from analysis.detectors.verdicts import RANK, classify, pick_per_resource
+
+RESOURCE_COLUMNS = [
+    "url", "host", "verdict", "confidence", "validator", "explanation", "evidence", "clients",
+    "exchanges", "values", "n304", "wasted_revalidations", "wasted_bytes", "third_party",
+]
+
+
+def features_with_costs(ex: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(features joined with churn costs, observations) for a prepared frame."""
+    obs = observations(ex)
+    f = resource_features(ex, obs=obs)
+    if f.empty:
+        return f, obs
+    f = f.join(churn_costs(obs))
+    f["wasted_revalidations"] = f["wasted_revalidations"].fillna(0).astype(int)
+    f["wasted_bytes"] = f["wasted_bytes"].fillna(0).astype(int)
+    return f, obs
+
+
+def verdict_table(ex: pd.DataFrame, f: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
+    """Classify features and add resources without validators as ``none``."""
+    every = ex.groupby("resource", sort=False).agg(
+        host=("host", "first"), exchanges=("id", "size"), clients=("client", "nunique"),
+    )
+    if f.empty:
+        out = every.assign(verdict="none", confidence=1.0, validator=None, values=0, n304=0,
+                           wasted_revalidations=0, wasted_bytes=0, third_party=False)
+    else:
+        classified = classify(f)
+        churny = classified.index[(classified["verdict"] == "churn")]
+        if len(churny):
+            classified["value_backends"] = backends_by_value(obs, churny)
+        picked = pick_per_resource(classified)
+        picked = picked.drop(columns=["host", "exchanges", "clients"])
+        out = every.join(picked, how="left")
+        out["verdict"] = out["verdict"].fillna("none")
+        out["confidence"] = out["confidence"].fillna(1.0)
+        for col in ("values", "n304", "wasted_revalidations", "wasted_bytes"):
+            out[col] = out[col].fillna(0).astype(int)
+        out["third_party"] = out["third_party"].fillna(False).astype(bool)
+    out["url"] = out.index
+    ev, text = evidence_mod.build(out.assign(validator=out["validator"]))
+    out["evidence"] = ev
+    out["explanation"] = text
+    out["_rank"] = out["verdict"].map(RANK)
+    out = out.sort_values(["_rank", "confidence", "wasted_bytes"], ascending=[True, False, False],
+                          kind="stable")
+    rest = [c for c in out.columns if c not in RESOURCE_COLUMNS and not c.startswith("_")]
+    return out[RESOURCE_COLUMNS + rest].reset_index(drop=True)
+
+
+__all__ = ["KEY", "RESOURCE_COLUMNS", "features_with_costs", "verdict_table"]

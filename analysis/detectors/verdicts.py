@@ -1,0 +1,120 @@
+"""One verdict per resource, with a confidence and the evidence behind it.
+
+Verdicts (exact names, a contract for reports and the addon):
+
+- ``identifier``: values stable within each client, unique across >= 2 clients, revalidated
+  with 304, identical content, and nothing that load balancing explains (values not tied to
+  backends, not a known server format); or reflection (a 304 to a value never issued).
+- ``likely-identifier``: one client only; the value persists with 304s, is high-entropy, is
+  neither a digest nor a known server format, and has a context signal. The evidence says what a
+  second client would confirm.
+- ``churn``: identical content under several values that are shared across clients, tied to
+  backends, or in a known server format whose parts differ; with cause and cost.
+- ``unstable``: a new value on (almost) every response, never a 304.
+- ``stable``: one value, or values that follow the content (content-derived); benign.
+- ``none``: the resource never carried this validator (kept so per-host tables add up).
+
+Precision rule: a resource seen by one client can never be ``identifier`` except by
+reflection, and values that map 1:1 to backends or are shared by clients never are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+VERDICTS = ("identifier", "likely-identifier", "churn", "unstable", "stable", "none")
+#: Worst first: reports sort by this, and a resource takes its worst validator's verdict.
+RANK = {v: i for i, v in enumerate(VERDICTS)}
+
+SMALL_BODY = 5 * 1024  # tracking pixels and beacons (Brave's 1-5 kB heuristic)
+HIGH_ENTROPY_BITS = 64.0
+
+
+def _col(f: pd.DataFrame, name: str, default: object) -> pd.Series:
+    if name in f.columns:
+        return f[name].fillna(default).infer_objects()
+    return pd.Series(default, index=f.index)
+
+
+def classify(f: pd.DataFrame) -> pd.DataFrame:
+    """Vectorised verdict per (resource, validator) row of resource_features (+ churn costs).
+
+    Returns ``f`` with the boolean tests used (so evidence can cite them), ``verdict`` and
+    ``confidence`` (0..1)."""
+    f = f.copy()
+    known = _col(f, "known_format", False).astype(bool)
+    shape = _col(f, "shape", "")
+    hash_like = _col(f, "hash_like", False).astype(bool)
+    bits = _col(f, "min_bits", 0.0).astype(float)
+    f["content_known"] = f["values_with_content"] > 0
+    f["content_identical"] = f["content_known"] & (f["content_values"] == 1)
+    f["content_derived"] = (
+        f["content_known"]
+        & (f["value_content_pairs"] == f["values_with_content"])
+        & (f["values_with_content"] == f["content_values"])
+        & ((f["values"] >= 2) | (shape == "digest"))
+    )
+    f["tied_to_backends"] = (
+        (f["backends"] >= 2)
+        & (f["values_with_backend"] >= 2)
+        & (f["value_backend_pairs"] == f["values_with_backend"])
+        & (f["max_values_per_backend"] <= 1)
+    )
+    f["all_clients_stable"] = f["stable_clients"] == f["clients"]
+    f["unique_across_clients"] = f["max_clients_per_value"] <= 1
+    f["small_body"] = _col(f, "body_size", np.nan).astype(float).le(SMALL_BODY)
+    f["context_signals"] = (
+        f["third_party"].astype(int) + f["cookie_match"].astype(int)
+        + f["forced_revalidation"].astype(int) + f["small_body"].astype(int)
+    )
+    reflected = f["reflected_304s"] > 0
+    identifier = (
+        (f["clients"] >= 2) & (f["values"] >= 2) & f["all_clients_stable"]
+        & f["unique_across_clients"] & (f["clients_304"] >= 2) & f["content_identical"]
+        & ~f["tied_to_backends"] & ~known
+    )
+    churn = (
+        (f["values"] >= 2) & f["content_identical"] & ~identifier & ~reflected
+        & ((f["shared_values"] >= 1) | f["tied_to_backends"] | known)
+    )
+    issued = f["issued_values"]
+    unstable = (
+        (f["fetches_2xx"] >= 3) & (issued >= np.maximum(2, 0.8 * f["fetches_2xx"]))
+        & (f["n304"] == 0) & (f["content_identical"] | ~f["content_known"])
+    )
+    likely = (
+        (f["clients"] == 1) & (f["values"] == 1) & (f["n304"] >= 1) & (f["exchanges"] >= 2)
+        & (f.index.get_level_values("validator") == "etag")
+        & (hash_like | (bits >= HIGH_ENTROPY_BITS)) & (bits >= HIGH_ENTROPY_BITS)
+        & ~known & (shape != "digest") & (f["context_signals"] >= 1)
+    )
+    f["verdict"] = np.select(
+        [reflected, identifier, churn, unstable, likely],
+        ["identifier", "identifier", "churn", "unstable", "likely-identifier"],
+        default="stable",
+    )
+    conf = np.select(
+        [reflected, identifier, churn, unstable, likely],
+        [
+            np.full(len(f), 0.95),
+            0.6 + 0.15 * (f["clients"] >= 3) + 0.1 * (f["overlapping_values"] > 0)
+            + 0.1 * (hash_like | (bits >= 48)) + 0.04 * (f["context_signals"] > 0),
+            0.6 + 0.2 * f["tied_to_backends"] + 0.1 * (f["shared_values"] >= 1)
+            + 0.09 * known,
+            0.6 + 0.2 * f["content_identical"] + 0.1 * (f["fetches_2xx"] >= 5),
+            0.4 + 0.05 * np.minimum(f["context_signals"], 4),
+        ],
+        default=0.5 + 0.3 * f["content_derived"] + 0.15 * (f["values"] == 1),
+    )
+    f["confidence"] = np.round(np.minimum(conf, 0.99), 2)
+    return f
+
+
+def pick_per_resource(classified: pd.DataFrame) -> pd.DataFrame:
+    """The worst verdict of each resource across its validators (ETag wins ties)."""
+    c = classified.reset_index()
+    c["_rank"] = c["verdict"].map(RANK)
+    c["_etag_first"] = (c["validator"] != "etag").astype(int)
+    c = c.sort_values(["_rank", "_etag_first"], kind="stable").drop_duplicates("resource")
+    return c.drop(columns=["_rank", "_etag_first"]).set_index("resource")

@@ -1,0 +1,199 @@
+"""Batch ingest: capture files and folders -> the store, with an account of what was skipped.
+
+One file never stops the run: a file that is not a capture becomes one FileError line, a bad
+entry one Skip, and everything readable is stored. Re-ingesting a file whose bytes were already
+ingested (same sha256) is skipped unless ``force``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
+from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
+from analysis.readers.result import FileError, Note, ReadError, Skip
+from analysis.store import SourceRow, Store
+
+#: Exit statuses of `etagwatch ingest`.
+EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
+#: A single file at least this large gets a progress bar even when it is the only one.
+LARGE_FILE = 32 * 1024 * 1024
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did; ``exit_status`` is 0 when everything was read, else 1."""
+
+    files: int = 0
+    entries: int = 0
+    stored: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, ingested as)
+    clients: set[str] = field(default_factory=set)
+    hosts: set[str] = field(default_factory=set)
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_SKIPPED if (self.skipped or self.errors) else EXIT_OK
+
+    def skip_reasons(self) -> Counter[str]:
+        return Counter(s.reason for s in self.skipped)
+
+
+def find_captures(path: Path) -> list[tuple[Path, str]]:
+    """(file, default client id) pairs: a file as given, or capture files under a folder."""
+    if path.is_dir():
+        found = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES)
+        )
+        return [(p, p.relative_to(path).as_posix()) for p in found]
+    return [(path, path.name)]
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def ingest_paths(
+    paths: Iterable[str | Path],
+    store: Store,
+    *,
+    client: str | None = None,
+    progress: bool = False,
+    force: bool = False,
+    backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
+    redact_validators: bool = False,
+    jobs: int = 1,
+) -> IngestReport:
+    """Read every capture under ``paths`` into ``store``; never raises for bad input files.
+
+    ``client`` overrides the default client id (the file's path relative to the folder given,
+    or its name). ``progress`` shows a tqdm bar (bytes) on stderr. ``jobs`` > 1 converts the
+    entries of large HAR files in that many worker processes.
+    """
+    report = IngestReport()
+    files: list[tuple[Path, str]] = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            report.errors.append(FileError(str(p), "no such file or folder"))
+            continue
+        files.extend(find_captures(p))
+    total = sum(f.stat().st_size for f, _ in files)
+    bar = tqdm(
+        total=total, unit="B", unit_scale=True, file=sys.stderr, disable=not progress,
+        desc="ingest", leave=False,
+    )
+    try:
+        for path, default_client in files:
+            _ingest_file(path, client or default_client, store, report, force,
+                         backend_headers, redact_validators, bar, jobs)
+    finally:
+        bar.close()
+    return report
+
+
+def _ingest_file(
+    path: Path,
+    client: str,
+    store: Store,
+    report: IngestReport,
+    force: bool,
+    backend_headers: Sequence[str],
+    redact_validators: bool,
+    bar: tqdm,
+    jobs: int = 1,
+) -> None:
+    source = str(path)
+    size = path.stat().st_size
+    report.files += 1
+    try:
+        kind = sniff(path)
+    except ReadError as exc:
+        report.errors.append(FileError(source, exc.message))
+        store.add_source(SourceRow(source, "unknown", None, size, client, 0, 0, 0, exc.message))
+        bar.update(size)
+        return
+    digest = file_sha256(path)
+    if not force:
+        earlier = store.seen_sha256(digest)
+        if earlier is not None:
+            report.duplicates.append((source, earlier))
+            bar.update(size)
+            return
+    counts = {"entries": 0}
+    skips: list[Skip] = []
+    failure: list[str] = []
+
+    def exchanges() -> Iterator[Exchange]:
+        try:
+            items = open_capture(
+                path, client=client, key=store.key, source=source, kind=kind,
+                backend_headers=backend_headers, redact_validators=redact_validators,
+                on_read=bar.update, workers=jobs,
+            )
+            for item in items:
+                if isinstance(item, Exchange):
+                    counts["entries"] += 1
+                    if item.host:
+                        report.hosts.add(item.host)
+                    yield item
+                elif isinstance(item, Skip):
+                    counts["entries"] += 1
+                    skips.append(item)
+                else:
+                    report.notes.append(item)
+        except ReadError as exc:  # keep what was read before the damage
+            failure.append(exc.message)
+
+    stored = store.insert(exchanges())
+    if kind == "flow":
+        bar.update(size)
+    error = failure[0] if failure else None
+    if error:
+        report.errors.append(FileError(source, error))
+    if stored:
+        report.clients.add(client)
+    report.entries += counts["entries"]
+    report.stored += stored
+    report.skipped.extend(skips)
+    store.add_skipped(skips)
+    store.add_source(
+        SourceRow(source, kind, digest, size, client, counts["entries"], stored, len(skips), error)
+    )
+
+
+def format_summary(report: IngestReport, db: str) -> str:
+    """The one-screen summary printed by `etagwatch ingest`."""
+    lines = [
+        f"store:     {db}",
+        f"files:     {report.files}"
+        + (f" ({len(report.duplicates)} already ingested, skipped)" if report.duplicates else ""),
+        f"entries:   {report.entries}",
+        f"stored:    {report.stored} exchanges",
+        f"skipped:   {len(report.skipped)} entries",
+    ]
+    for reason, n in report.skip_reasons().most_common(8):
+        lines.append(f"  {n:>7}  {reason}")
+    extra = len(report.skip_reasons()) - 8
+    if extra > 0:
+        lines.append(f"  ... and {extra} more reasons (table 'skipped' in the store)")
+    lines.append(f"clients:   {len(report.clients)}")
+    lines.append(f"hosts:     {len(report.hosts)}")
+    for note in report.notes[:5]:
+        lines.append(f"note: {note.file}: {note.message}")
+    for file, earlier in report.duplicates[:5]:
+        lines.append(f"already ingested: {file} (same bytes as {earlier}; --force to re-read)")
+    for err in report.errors:
+        lines.append(f"error: {err.file}: {err.message}")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""mitmdump with etagwatch's addon (and the lab's routing addon) on a free loopback port.
+
+One instance per browser profile, each with ``etagwatch_client`` set to the profile's name,
+because every profile reaches the proxy from 127.0.0.1 and 'address' mode would merge them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from analysis.lab.daemon import ManagedServer
+from analysis.lab.net import LabError
+
+ROOT = Path(__file__).resolve().parents[2]
+ADDON = ROOT / "addons" / "etagwatch.py"
+ROUTE = Path(__file__).resolve().with_name("mitm_route.py")
+
+
+def mitmdump_path() -> str:
+    """mitmdump from the running interpreter's environment first (the project's venv)."""
+    local = Path(sys.executable).with_name("mitmdump")
+    if local.exists():
+        return str(local)
+    found = shutil.which("mitmdump")
+    if not found:
+        raise LabError("mitmdump not found (pip install mitmproxy into the project's venv)")
+    return found
+
+
+class MitmDump(ManagedServer):
+    """``mitmdump -s addons/etagwatch.py -s analysis/lab/mitm_route.py --set ...``."""
+
+    kind = "mitmdump"
+
+    def __init__(
+        self,
+        *,
+        db: str | os.PathLike[str] | None = None,
+        client: str | None = None,
+        flows: str | os.PathLike[str] | None = None,
+        scripts: Sequence[str | os.PathLike[str]] = (ADDON, ROUTE),
+        options: Mapping[str, str] | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        name: str = "",
+        program: str | None = None,
+    ) -> None:
+        super().__init__(host=host, port=port, name=name or (client or "mitmdump"))
+        self.db = Path(db).resolve() if db is not None else None
+        self.client = client
+        self.flows = Path(flows).resolve() if flows is not None else None
+        self.scripts = [Path(s) for s in scripts]
+        self.options = dict(options or {})
+        self.program = program or mitmdump_path()
+
+    def write_config(self, workdir: Path) -> None:
+        for script in self.scripts:
+            if not script.exists():
+                raise LabError(f"mitmdump script {script} does not exist")
+
+    def command(self, workdir: Path) -> list[str]:
+        cmd = [
+            self.program,
+            "--listen-host",
+            self.host,
+            "--listen-port",
+            str(self.port),
+            "--set",
+            f"confdir={workdir / 'conf'}",
+        ]
+        options = {"termlog_verbosity": "warn", "flow_detail": "0", **self.options}
+        for script in self.scripts:
+            cmd += ["-s", str(script)]
+        if self.db is not None:
+            cmd += ["--set", f"etagwatch_db={self.db}"]
+        if self.client:
+            cmd += ["--set", f"etagwatch_client={self.client}"]
+        if self.flows is not None:
+            cmd += ["-w", str(self.flows)]
+        for key, value in options.items():
+            cmd += ["--set", f"{key}={value}"]
+        return cmd
+
+    def env(self) -> dict[str, str]:
+        # The addon imports the project; make it importable even when not pip-installed.
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        return env

@@ -1,0 +1,73 @@
+"""Readers: captures on disk -> exchange records (plus skips, notes and file errors).
+
+``open_capture`` sniffs a file's content (not its name) and returns the matching reader's
+iterator: HAR (.har, .har.gz, any name) or a mitmproxy flow file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
+from analysis.readers.flows import looks_like_flow_file, read_flows
+from analysis.readers.har import HarReader, open_maybe_gzip
+from analysis.readers.result import FileError, Note, ReadError, Skip
+
+__all__ = [
+    "FileError",
+    "HarReader",
+    "Note",
+    "ReadError",
+    "Skip",
+    "open_capture",
+    "read_flows",
+    "sniff",
+]
+
+#: Names picked up when a folder is ingested.
+CAPTURE_SUFFIXES: tuple[str, ...] = (".har", ".har.gz", ".flow", ".flows", ".mitm", ".dump")
+
+
+def sniff(path: Path) -> str:
+    """'har' or 'flow' from the first bytes; raises ReadError for anything else."""
+    try:
+        with open_maybe_gzip(path) as fh:
+            head = fh.read(64)
+    except OSError as exc:
+        raise ReadError(str(path), f"cannot read: {exc}") from None
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        raise ReadError(str(path), "empty file: not a HAR or mitmproxy flow file")
+    if text[:1] in (b"{", b"["):
+        return "har"
+    if looks_like_flow_file(head):
+        return "flow"
+    raise ReadError(str(path), "not a HAR (JSON) or mitmproxy flow file")
+
+
+def open_capture(
+    path: str | Path,
+    *,
+    client: str,
+    key: bytes,
+    source: str | None = None,
+    kind: str | None = None,
+    backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
+    redact_validators: bool = False,
+    on_read: Callable[[int], None] | None = None,
+    workers: int = 1,
+) -> Iterator[Exchange | Skip | Note]:
+    """Exchanges, skips and notes of one capture file; raises ReadError for a bad file."""
+    path = Path(path)
+    kind = kind or sniff(path)
+    common = dict(
+        client=client,
+        key=key,
+        source=source,
+        backend_headers=backend_headers,
+        redact_validators=redact_validators,
+    )
+    if kind == "flow":
+        return read_flows(path, **common)  # type: ignore[arg-type]
+    return iter(HarReader(path, on_read=on_read, workers=workers, **common))  # type: ignore[arg-type]

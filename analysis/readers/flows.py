@@ -1,0 +1,62 @@
+"""mitmproxy flow files (``mitmdump -w``), read with mitmproxy's own reader.
+
+Non-HTTP flows (TCP, UDP, DNS) are skipped with a reason. A corrupt file yields the flows
+before the damage, then raises ReadError naming the flow index where reading stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from mitmproxy import http, io
+from mitmproxy.exceptions import FlowReadException
+
+from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
+from analysis.readers.flow_exchange import exchange_from_flow
+from analysis.readers.result import ReadError, Skip
+
+
+def looks_like_flow_file(head: bytes) -> bool:
+    """mitmproxy's dump format is tnetstring: it starts with '<digits>:'."""
+    digits = head[:12].split(b":", 1)[0]
+    return bool(digits) and digits.isdigit() and b":" in head[:12]
+
+
+def read_flows(
+    path: str | Path,
+    *,
+    client: str,
+    key: bytes,
+    source: str | None = None,
+    backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
+    redact_validators: bool = False,
+) -> Iterator[Exchange | Skip]:
+    """Exchanges from a flow file, in file order; ``entry_index`` is the flow's position."""
+    source = source or str(path)
+    index = 0
+    try:
+        with Path(path).open("rb") as fh:
+            for flow in io.FlowReader(fh).stream():
+                if not isinstance(flow, http.HTTPFlow):
+                    yield Skip(source, index, f"{type(flow).__name__}: not an HTTP exchange")
+                    index += 1
+                    continue
+                try:
+                    yield exchange_from_flow(
+                        flow,
+                        client=client,
+                        source=source,
+                        source_kind="flow",
+                        key=key,
+                        entry_index=index,
+                        backend_headers=backend_headers,
+                        redact_validators=redact_validators,
+                    )
+                except (ValueError, TypeError, UnicodeError, AttributeError) as exc:
+                    yield Skip(source, index, f"unusable flow: {exc}")
+                index += 1
+    except FlowReadException as exc:
+        raise ReadError(source, f"not a readable flow file (stopped at flow {index}): {exc}") from None
+    except OSError as exc:
+        raise ReadError(source, f"cannot read: {exc}") from None

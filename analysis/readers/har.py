@@ -1,0 +1,442 @@
+"""HAR 1.2 reader, tolerant of what Chrome, Firefox, Safari, mitmproxy, Charles, Fiddler and
+hand-written test files actually contain, and streaming: each entry is decoded on its own from
+its byte span (analysis.readers.jsonstream), so memory does not grow with the file.
+
+Decisions (see docs/schema.md, "HAR reading"):
+- a bad entry is skipped with its reason and index; a file that is not a HAR raises ReadError;
+- a bare entry object at the top level (no ``log``) is read as one entry, with a note;
+- requests whose fields sit inside ``postData`` (haralyzer test derivatives) are skipped;
+- ``data:``, ``blob:``, ``about:`` URLs are skipped: no HTTP exchange happened;
+- a 304 never counts a body on the wire (body_size 0), but Chrome's cached body, when listed,
+  is the selected representation's body and is hashed into content_hash;
+- ``pages`` listed after ``entries`` are not used for page context (Referer / Origin are).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import io
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+
+from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
+from analysis.headers import normalise
+from analysis.readers.jsonstream import JSONStream, JSONStreamError
+from analysis.readers.model import Entry, Page
+from analysis.readers.record import build_exchange
+from analysis.readers.result import Note, ReadError, Skip
+
+_entry = msgspec.json.Decoder(Entry)
+_pages = msgspec.json.Decoder(list[Page])
+_any = msgspec.json.Decoder()
+_str = msgspec.json.Decoder(str)
+
+HTTP_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+#: Files at least this large (on disk) are converted by worker processes when workers > 1.
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+#: Bare-entry files are decoded whole; larger ones are not plausible as a single entry.
+BARE_ENTRY_LIMIT = 64 * 1024 * 1024
+
+
+class _Counting(io.RawIOBase):
+    """Passes reads through and reports how many (compressed) bytes were read, for progress."""
+
+    def __init__(self, raw: BinaryIO, on_read: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        n = self._raw.readinto(b)
+        if n:
+            self._on_read(n)
+        return n or 0
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_maybe_gzip(path: Path, on_read: Callable[[int], None] | None = None) -> BinaryIO:
+    """A binary file object, transparently gunzipping (gzip magic, whatever the name)."""
+    raw: BinaryIO = path.open("rb")
+    gz = raw.read(2) == b"\x1f\x8b"
+    raw.seek(0)
+    if on_read is not None:
+        raw = io.BufferedReader(_Counting(raw, on_read), buffer_size=1 << 20)  # type: ignore[assignment]
+    if gz:
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw
+
+
+class HarReader:
+    """Turns one HAR file into exchanges, skips and notes (a generator per file)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        client: str,
+        key: bytes,
+        source: str | None = None,
+        backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
+        redact_validators: bool = False,
+        on_read: Callable[[int], None] | None = None,
+        workers: int = 1,
+    ) -> None:
+        self.path = Path(path)
+        self.on_read = on_read
+        self.workers = workers
+        self.source = source or str(path)
+        self.client = client
+        self.key = key
+        self.backend_headers = backend_headers
+        self.redact_validators = redact_validators
+        self.pages: dict[str, str | None] = {}
+        self.creator = ""
+        self.entries_seen = 0
+
+    def __iter__(self) -> Iterator[Exchange | Skip | Note]:
+        try:
+            with open_maybe_gzip(self.path, self.on_read) as fh:
+                yield from self._walk(JSONStream(fh))
+        except JSONStreamError as exc:
+            raise ReadError(self.source, f"not valid JSON: {exc}") from None
+        except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+            raise ReadError(self.source, f"cannot read: {exc}") from None
+
+    def _walk(self, stream: JSONStream) -> Iterator[Exchange | Skip | Note]:
+        first = stream.peek()
+        if first != b"{":
+            what = "an empty file" if not first else f"JSON starting with {first!r}"
+            raise ReadError(self.source, f"not a HAR file: {what}, expected an object with 'log'")
+        root_keys = []
+        found_log = False
+        for key in stream.object_keys():
+            root_keys.append(key)
+            if key == "log" and stream.peek() == b"{":
+                found_log = True
+                yield from self._log(stream)
+            else:
+                stream.skip()
+        if stream.peek():
+            raise JSONStreamError("trailing data after the HAR object", stream.offset)
+        if not found_log:
+            if {"request", "response"} <= set(root_keys):
+                yield from self._bare_entry()
+                return
+            keys = ", ".join(repr(k) for k in root_keys[:5]) or "none"
+            raise ReadError(self.source, f"not a HAR file: no 'log' object (top-level keys: {keys})")
+
+    def _log(self, stream: JSONStream) -> Iterator[Exchange | Skip | Note]:
+        saw_entries = False
+        for key in stream.object_keys():
+            if key == "entries" and stream.peek() == b"[":
+                saw_entries = True
+                if self.workers > 1 and self._size() >= PARALLEL_MIN_BYTES:
+                    yield from convert_in_workers(self, stream, self.workers)
+                    continue
+                for index, _ in enumerate(stream.array_items()):
+                    yield self.entry(stream.value(), index)
+                    self.entries_seen = index + 1
+            elif key == "pages" and not saw_entries:
+                self._read_pages(stream.value())
+            elif key == "creator":
+                span = stream.value()
+                try:
+                    creator = _any.decode(span)
+                    self.creator = str(creator.get("name", "")) if isinstance(creator, dict) else ""
+                except msgspec.DecodeError:
+                    pass
+            else:
+                stream.skip()
+        if not saw_entries:
+            yield Note(self.source, "log has no 'entries' list; nothing to read")
+
+    def _size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def config(self) -> dict:
+        """What a worker process needs to convert this file's entries."""
+        return dict(
+            path=self.path, source=self.source, client=self.client, key=self.key,
+            backend_headers=tuple(self.backend_headers),
+            redact_validators=self.redact_validators, pages=self.pages, creator=self.creator,
+        )
+
+    def _read_pages(self, span: memoryview) -> None:
+        try:
+            pages = _pages.decode(span)
+        except msgspec.DecodeError:
+            try:
+                raw = _any.decode(span)
+                pages = msgspec.convert(
+                    [p for p in raw if isinstance(p, dict)] if isinstance(raw, list) else [],
+                    list[Page], strict=False,
+                )
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return
+        for page in pages:
+            if page.id is not None:
+                title = page.title if isinstance(page.title, str) else None
+                url = title if title and title.lower().startswith(("http://", "https://")) else None
+                self.pages[str(page.id)] = url
+
+    def _bare_entry(self) -> Iterator[Exchange | Skip | Note]:
+        with open_maybe_gzip(self.path) as fh:
+            data = fh.read(BARE_ENTRY_LIMIT + 1)
+        if len(data) > BARE_ENTRY_LIMIT:
+            raise ReadError(self.source, "not a HAR file: no 'log' object")
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        yield Note(self.source, "a bare HAR entry without 'log': read as one entry (index 0)")
+        self.entries_seen = 1
+        yield self.entry(memoryview(data), 0)
+
+    # --- one entry --------------------------------------------------------------------------
+    def entry(self, span: memoryview, index: int) -> Exchange | Skip:
+        """One entry's span -> exchange, or a Skip saying why not. Never raises."""
+        try:
+            entry = _entry.decode(span)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            entry = self._lenient(span)
+            if isinstance(entry, str):
+                return Skip(self.source, index, entry)
+        try:
+            return self._exchange(entry, index)
+        except _Unusable as exc:
+            return Skip(self.source, index, str(exc))
+        except (ValueError, TypeError, UnicodeError, OverflowError) as exc:
+            return Skip(self.source, index, f"unusable entry: {exc}")
+
+    def _lenient(self, span: memoryview) -> Entry | str:
+        """Second chance for entries with odd types (numbers as strings, null headers)."""
+        try:
+            raw = _any.decode(span)
+        except msgspec.DecodeError as exc:
+            return f"entry is not valid JSON: {exc}"
+        if not isinstance(raw, dict):
+            return f"entry is a JSON {type(raw).__name__}, not an object"
+        try:
+            return msgspec.convert(_sanitise(raw), Entry, strict=False)
+        except msgspec.ValidationError as exc:
+            return f"entry does not fit HAR 1.2: {exc}"
+
+    def _exchange(self, e: Entry, index: int) -> Exchange:
+        req, resp = e.request, e.response
+        if req is None:
+            raise _Unusable("entry has no request")
+        if not req.url:
+            nested = isinstance(req.postData, dict) and "url" in req.postData
+            raise _Unusable(
+                "request has no url (its fields are nested in request.postData; not HAR 1.2)"
+                if nested
+                else "request.url is empty"
+            )
+        scheme = req.url.split(":", 1)[0].lower() if ":" in req.url else ""
+        if scheme == "data":
+            raise _Unusable("data: URL, no HTTP exchange")
+        req_fields, pseudo = normalise([(h.name, h.value) for h in req.headers])
+        method = req.method or pseudo.get(":method", "")
+        url = req.url
+        if scheme not in HTTP_SCHEMES:
+            if method.upper() == "CONNECT" or "://" not in url:
+                url = f"{pseudo.get(':scheme', 'https')}://{url.split('://')[-1]}"
+            else:
+                raise _Unusable(f"{scheme}: URL, no HTTP exchange")
+        if not method:
+            raise _Unusable("request.method is empty")
+        resp_fields = normalise([(h.name, h.value) for h in resp.headers])[0] if resp else []
+        status = resp.status if resp else None
+        version = (resp.httpVersion if resp and resp.httpVersion else None) or req.httpVersion
+
+        from_cache, cache_kind = False, None
+        if e.fromCache:
+            from_cache, cache_kind = True, e.fromCache.lower()
+        elif e.fetchType and "cache" in e.fetchType.lower():
+            from_cache, cache_kind = True, e.fetchType.lower().replace(" cache", "")
+        elif resp and status and not resp.headers and not resp.httpVersion:
+            # Firefox / Firebug list cache hits as a 200 without headers or version
+            from_cache = True
+            cache_kind = "firefox-cache" if self.creator.startswith("Firefox") else "headerless"
+
+        body = _body(resp.content) if resp and resp.content else None
+        content_size = resp.content.size if resp and resp.content else None
+        error = e.error or (resp.error if resp else None)
+        return build_exchange(
+            source=self.source,
+            source_kind="har",
+            client=self.client,
+            key=self.key,
+            entry_index=index,
+            started=_started(e.startedDateTime),
+            page_url=self.pages.get(e.pageref) if e.pageref else None,
+            method=method,
+            url=url,
+            http_version=version,
+            req_headers=req_fields,
+            resp_headers=resp_fields,
+            status=status,
+            error=error,
+            body=body,
+            body_size=resp.bodySize if resp else None,
+            content_size=content_size,
+            from_cache=from_cache,
+            cache_kind=cache_kind,
+            server_ip=(e.serverIPAddress or "").strip("[]") or None,
+            extra_cookies_sent=[(c.name, c.value) for c in req.cookies],
+            extra_cookies_set=[(c.name, c.value) for c in resp.cookies] if resp else (),
+            backend_headers=self.backend_headers,
+            redact_validators=self.redact_validators,
+        )
+
+
+def convert_in_workers(
+    reader: HarReader, stream: JSONStream, workers: int
+) -> Iterator[Exchange | Skip]:
+    """Scan entry spans here, convert them in ``workers`` processes, yield in file order.
+
+    At most 2 x workers batches of BATCH_BYTES are in flight, so memory stays flat.
+    """
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    config = reader.config()
+    pending: deque = deque()
+    batch: list[tuple[int, bytes]] = []
+    size = 0
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for index, _ in enumerate(stream.array_items()):
+            span = stream.value()
+            batch.append((index, bytes(span)))
+            size += len(span)
+            reader.entries_seen = index + 1
+            if size >= BATCH_BYTES or len(batch) >= BATCH_ENTRIES:
+                pending.append(pool.submit(_convert_batch, config, batch))
+                batch, size = [], 0
+                while len(pending) >= 2 * workers:
+                    yield from pending.popleft().result()
+        if batch:
+            pending.append(pool.submit(_convert_batch, config, batch))
+        while pending:
+            yield from pending.popleft().result()
+
+
+BATCH_BYTES = 2 * 1024 * 1024
+BATCH_ENTRIES = 1000
+
+
+def _convert_batch(config: dict, batch: list[tuple[int, bytes]]) -> list[Exchange | Skip]:
+    """Worker side: entries of one batch converted in order (a reader is cheap to build)."""
+    config = dict(config)
+    pages, creator = config.pop("pages"), config.pop("creator")
+    reader = HarReader(config.pop("path"), **config)
+    reader.pages, reader.creator = pages, creator
+    return [reader.entry(memoryview(span), index) for index, span in batch]
+
+
+class _Unusable(Exception):
+    """An entry that holds no HTTP exchange; the message is the skip reason."""
+
+
+def _started(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def _body(content) -> bytes | None:
+    """The decoded body from HAR ``content`` (base64 or text), or None if absent/undecodable."""
+    text = content.text
+    if text is None:
+        return None
+    if (content.encoding or "").lower() == "base64":
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            try:
+                return base64.b64decode("".join(text.split()), validate=True)
+            except (binascii.Error, ValueError):
+                return None
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, dict)):
+        return msgspec.json.encode(value).decode()
+    return str(value)
+
+
+def _pairs(items: object) -> list[dict]:
+    """A header/cookie list with every member coerced to {name: str, value: str}."""
+    if not isinstance(items, list):
+        return []
+    return [
+        {"name": _text(i.get("name")), "value": _text(i.get("value"))}
+        for i in items
+        if isinstance(i, dict)
+    ]
+
+
+def _number(value: object) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(float(value))  # "200", 200.0
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _sanitise(raw: dict) -> dict:
+    """Coerce the fields the reader uses into the shapes ``Entry`` expects; drop the rest."""
+    out: dict = {}
+    for k in ("startedDateTime", "pageref", "serverIPAddress", "_fromCache", "_fetchType", "_error"):
+        v = raw.get(k)
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            out[k] = str(v)
+    req = raw.get("request")
+    if isinstance(req, dict):
+        r = {k: _text(req.get(k)) for k in ("method", "url", "httpVersion")}
+        r["headers"] = _pairs(req.get("headers"))
+        r["cookies"] = _pairs(req.get("cookies"))
+        if isinstance(req.get("postData"), dict):
+            r["postData"] = req["postData"]
+        out["request"] = r
+    resp = raw.get("response")
+    if isinstance(resp, dict):
+        r = {"httpVersion": _text(resp.get("httpVersion"))}
+        r["status"] = _number(resp.get("status"))
+        r["bodySize"] = _number(resp.get("bodySize"))
+        r["headers"] = _pairs(resp.get("headers"))
+        r["cookies"] = _pairs(resp.get("cookies"))
+        if isinstance(resp.get("_error"), str):
+            r["_error"] = resp["_error"]
+        content = resp.get("content")
+        if isinstance(content, dict):
+            c = {"size": _number(content.get("size"))}
+            for k in ("text", "encoding", "mimeType"):
+                if isinstance(content.get(k), str):
+                    c[k] = content[k]
+            r["content"] = c
+        out["response"] = r
+    return out

@@ -1,0 +1,267 @@
+"""Assemble one :class:`~analysis.exchange.Exchange` from normalised request/response parts.
+
+Every reader (HAR, flow file) and the live addon end here, so privacy rules live in one place:
+Cookie, Set-Cookie and Authorization values leave this module only as keyed hashes, bodies only
+as a sha256 digest, and with ``redact_validators`` ETag and date-validator values too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import msgspec
+
+from analysis.etag import EntityTag, parse_etag, parse_etag_list
+from analysis.exchange import (
+    DEFAULT_BACKEND_HEADERS,
+    REQUEST_FIELDS,
+    RESPONSE_FIELDS,
+    SECRET_HEADERS,
+    Exchange,
+)
+from analysis.headers import Headers, NameMatcher, to_dict
+from analysis.httpdate import parse_http_date
+from analysis.privacy import keyed_hash, redacted
+from analysis.readers.cookies import sent_cookies, set_cookies
+from analysis.sites import registrable_domain, url_host
+
+_json = msgspec.json.Encoder()
+
+#: Validator fields whose values ``redact_validators`` replaces by keyed hashes.
+ETAG_REQUEST_FIELDS = frozenset({"if-none-match", "if-match", "if-range"})
+DATE_VALIDATOR_FIELDS = frozenset({"last-modified", "if-modified-since", "if-unmodified-since"})
+
+_VERSIONS = {
+    "http/1.0": "HTTP/1.0",
+    "http/1.1": "HTTP/1.1",
+    "http/2": "HTTP/2",
+    "http/2.0": "HTTP/2",
+    "h2": "HTTP/2",
+    "h2c": "HTTP/2",
+    "http/3": "HTTP/3",
+    "http/3.0": "HTTP/3",
+    "h3": "HTTP/3",
+}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+@lru_cache(maxsize=8192)
+def _date_ts(value: str) -> float | None:
+    """Parsed HTTP-date (memoised: Date and Last-Modified values repeat across a capture)."""
+    return parse_http_date(value.strip()).timestamp
+
+
+@lru_cache(maxsize=64)
+def _matcher(patterns: tuple[str, ...]) -> NameMatcher:
+    return NameMatcher(patterns)
+
+
+def normalise_version(raw: str | None) -> str | None:
+    """'h2', 'http/2.0', 'HTTP/2' -> 'HTTP/2'; unknown spellings kept; '' -> None."""
+    if not raw or not raw.strip():
+        return None
+    raw = raw.strip()
+    return _VERSIONS.get(raw.lower(), raw)
+
+
+def body_digest(body: bytes | None) -> str | None:
+    """sha256 hex of a decoded body, or None when the body is unknown."""
+    return None if body is None else hashlib.sha256(body).hexdigest()
+
+
+def _redact_etag_value(value: str, key: bytes) -> str:
+    """Replace each entity-tag's opaque part by its keyed hash, keeping W/ and '*', so strong
+    and weak comparison still work on redacted values."""
+    parsed = parse_etag_list(value)
+    tags = [str(EntityTag(keyed_hash(t.opaque, key), t.weak)) for t in parsed.tags]
+    if parsed.star:
+        tags.insert(0, "*")
+    return ", ".join(tags) if tags else redacted(value, key)
+
+
+def _safe_headers(
+    headers: Headers, key: bytes, redact_validators: bool, etag_fields: frozenset[str]
+) -> str | None:
+    """JSON [[name, value], ...] with secret values (and optionally validators) keyed-hashed."""
+    if not headers:
+        return None
+    out = []
+    for name, value in headers:
+        if name in SECRET_HEADERS:
+            value = redacted(value, key)
+        elif redact_validators and name in etag_fields:
+            value = _redact_etag_value(value, key)
+        elif redact_validators and name in DATE_VALIDATOR_FIELDS:
+            value = redacted(value, key)
+        out.append([name, value])
+    return _json.encode(out).decode()
+
+
+def _join(found: list[str] | None) -> str | None:
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else ", ".join(found)
+
+
+def build_exchange(
+    *,
+    source: str,
+    source_kind: str,
+    client: str,
+    key: bytes,
+    method: str,
+    url: str,
+    req_headers: Headers,
+    resp_headers: Headers,
+    status: int | None,
+    http_version: str | None = None,
+    entry_index: int | None = None,
+    flow_id: str | None = None,
+    started: float | None = None,
+    page_url: str | None = None,
+    error: str | None = None,
+    body: bytes | None = None,
+    body_size: int | None = None,
+    content_size: int | None = None,
+    from_cache: bool = False,
+    cache_kind: str | None = None,
+    server_ip: str | None = None,
+    extra_cookies_sent: Iterable[tuple[str, str]] = (),
+    extra_cookies_set: Iterable[tuple[str, str]] = (),
+    backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
+    redact_validators: bool = False,
+) -> Exchange:
+    """The exchange record for one request/response.
+
+    ``req_headers`` / ``resp_headers`` are normalised (lower-case names, see analysis.headers).
+    ``body`` is the decoded response body when known (hashed, never kept). ``extra_cookies_*``
+    are cookies a HAR lists outside the headers (Chrome 130+ strips the Cookie field itself).
+    ``status`` 0 means no response arrived and is stored as None with ``error`` set.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower() or None
+    host = parts.hostname
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme or "")
+    except ValueError:
+        port = None
+    req = to_dict(req_headers)
+    resp = to_dict(resp_headers)
+    fields: dict = {}
+
+    for name, field in REQUEST_FIELDS.items():
+        value = _join(req.get(name))
+        if value is not None and redact_validators:
+            if name in ETAG_REQUEST_FIELDS:
+                value = _redact_etag_value(value, key)
+            elif name in DATE_VALIDATOR_FIELDS:
+                value = redacted(value, key)
+        fields[field] = value
+    for name, field in RESPONSE_FIELDS.items():
+        fields[field] = _join(resp.get(name))
+
+    if status == 0:
+        status = None
+        error = error or "no response (status 0)"
+
+    # ETag: raw, parsed, keyed hash of the opaque tag
+    etags = resp.get("etag")
+    if etags:
+        raw_etag = _join(etags)
+        parsed = parse_etag(etags[0].strip() if len(etags) == 1 else raw_etag)
+        violations = list(parsed.violations)
+        if len(etags) > 1:
+            violations.append(f"{len(etags)} ETag fields")
+        tag = parsed.tag
+        fields["etag_count"] = len(etags)
+        fields["etag_violations"] = _json.encode(violations).decode() if violations else None
+        if tag is not None:
+            fields["etag_weak"] = tag.weak
+            fields["etag_opaque"] = tag.opaque
+            fields["etag_hash"] = keyed_hash(tag.opaque, key)
+        if redact_validators:
+            raw_etag = _redact_etag_value(raw_etag, key)
+            if tag is not None:
+                fields["etag_opaque"] = keyed_hash(tag.opaque, key)
+        fields["etag"] = raw_etag
+
+    last_modified = _join(resp.get("last-modified"))
+    if last_modified is not None:
+        if redact_validators:
+            fields["last_modified"] = redacted(last_modified, key)
+        else:
+            fields["last_modified"] = last_modified
+            fields["last_modified_ts"] = _date_ts(last_modified)
+    if fields["date"] is not None:
+        fields["date_ts"] = _date_ts(fields["date"])
+
+    # cookies: names in clear, values only as keyed hashes
+    sent = sent_cookies(req.get("cookie", ())) or list(extra_cookies_sent)
+    got = set_cookies(resp.get("set-cookie", ())) or list(extra_cookies_set)
+    if sent:
+        fields["cookies_sent"] = _json.encode([n for n, _ in sent]).decode()
+    if got:
+        fields["cookies_set"] = _json.encode([n for n, _ in got]).decode()
+    if sent or got:
+        hashes = sorted({keyed_hash(v, key) for _, v in (*sent, *got) if v})
+        fields["cookie_hashes"] = _json.encode(hashes).decode() if hashes else None
+
+    is_backend = _matcher(tuple(backend_headers))
+    backend = {n: _join(v) for n, v in resp.items() if is_backend(n)}
+    if backend:
+        fields["backend"] = _json.encode(backend).decode()
+
+    # context: page and first party
+    page_url = page_url or _join(req.get("referer")) or _origin(req)
+    page_site = registrable_domain(url_host(page_url)) if page_url else None
+    req_site = registrable_domain(host)
+
+    if status == 304 or from_cache:
+        body_size = 0  # a 304 has no body on the wire; a cache hit used no wire at all
+    elif body_size is not None and body_size < 0:
+        body_size = None
+    if body is not None:
+        content_size = len(body)
+    elif content_size is not None and content_size < 0:
+        content_size = None
+
+    return Exchange(
+        source=source,
+        source_kind=source_kind,
+        entry_index=entry_index,
+        flow_id=flow_id,
+        client=client,
+        started=started,
+        page_url=page_url,
+        first_party=page_site,
+        third_party=(req_site != page_site) if (page_site and req_site) else None,
+        method=method,
+        url=url,
+        scheme=scheme,
+        host=host,
+        port=port,
+        path=parts.path or None,
+        query=parts.query or None,
+        http_version=normalise_version(http_version),
+        req_headers=_safe_headers(req_headers, key, redact_validators, ETAG_REQUEST_FIELDS),
+        status=status,
+        error=error,
+        resp_headers=_safe_headers(
+            resp_headers, key, redact_validators, frozenset({"etag"})
+        ),
+        body_size=body_size,
+        content_size=content_size,
+        content_hash=body_digest(body),
+        from_cache=from_cache,
+        cache_kind=cache_kind if from_cache else None,
+        server_ip=server_ip or None,
+        **fields,
+    )
+
+
+def _origin(req: dict[str, list[str]]) -> str | None:
+    origin = _join(req.get("origin"))
+    return origin if origin and origin != "null" else None

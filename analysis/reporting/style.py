@@ -1,0 +1,160 @@
+"""How report figures and tables look and reach the notebook: one place for sizes, colours and
+the PNG embedding, so every section reads alike and the HTML stays self-contained."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+import matplotlib as mpl
+import pandas as pd
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from analysis.reporting.data import ReportData
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Verdict names of analysis.detectors, in the order a reader should look at them.
+VERDICTS: tuple[str, ...] = ("identifier", "likely-identifier", "churn", "unstable", "stable")
+VERDICT_COLOURS: dict[str, str] = {
+    "identifier": "#d62728",
+    "likely-identifier": "#ff7f0e",
+    "churn": "#1f77b4",
+    "unstable": "#9467bd",
+    "stable": "#2ca02c",
+}
+OTHER_COLOUR = "#7f7f7f"
+SEVERITY_ORDER: tuple[str, ...] = ("error", "warning", "info")
+
+#: A figure a laptop screen shows whole at 100% zoom (about 1000 px wide).
+WIDE = (10.0, 4.8)
+DPI = 100
+
+#: Applied to every report figure (not globally: a notebook user's own plots stay theirs).
+RC = (
+    {
+        "figure.dpi": DPI,
+        "savefig.dpi": DPI,
+        "font.size": 10,
+        "axes.titlesize": 12,
+        "axes.titleweight": "bold",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "legend.frameon": False,
+    }
+)
+
+
+def styled(build: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a figure-building function: it (and the figure's drawing) runs with ``RC``."""
+
+    @functools.wraps(build)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with mpl.rc_context(RC):
+            return build(*args, **kwargs)
+
+    return wrapper
+
+
+def new_figure(size: tuple[float, float] = WIDE, **subplots: object) -> tuple[Figure, Axes]:
+    """A figure with its axes, laid out so labels never overlap (constrained layout).
+
+    Built without pyplot: no global figure list, no backend, nothing shown behind our back;
+    the figure is drawn only when ``png_bytes`` saves it."""
+    fig = Figure(figsize=size, layout="constrained", dpi=DPI)
+    axes = fig.subplots(**subplots)  # type: ignore[arg-type]
+    return fig, axes
+
+
+def shorten(text: object, width: int = 48) -> str:
+    """Long URLs and host names cut in the middle, keeping both ends readable."""
+    s = str(text)
+    if len(s) <= width:
+        return s
+    keep = (width - 1) // 2
+    return f"{s[:keep]}…{s[-(width - keep - 1):]}"
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes."""
+    buf = io.BytesIO()
+    with mpl.rc_context(RC):
+        fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def describe(fig: Figure) -> str:
+    """A figure's title (suptitle, else its first axes' title): its alternative text."""
+    sup = fig.get_suptitle()
+    if sup:
+        return sup
+    return next((t for ax in fig.axes if (t := ax.get_title() or ax.get_title("left"))), "figure")
+
+
+def show_figure(fig: Figure | None) -> None:
+    """Display a figure as an embedded PNG with its title as alternative text (the HTML export
+    keeps it as base64: no file beside the report); Jupyter front-ends get the PNG too."""
+    from IPython.display import display
+
+    if fig is None:
+        return
+    b64 = base64.b64encode(png_bytes(fig)).decode("ascii")
+    alt = html.escape(describe(fig), quote=True)
+    display(
+        {"text/html": f'<img src="data:image/png;base64,{b64}" alt="{alt}"/>', "image/png": b64},
+        raw=True,
+    )
+
+
+#: Tables read left to right; long evidence wraps instead of widening the page.
+TABLE_CSS = (
+    "<style>table.etagwatch-table td, table.etagwatch-table th {text-align: left !important;"
+    " vertical-align: top; max-width: 30em; white-space: normal; overflow-wrap: break-word;}"
+    " table.etagwatch-table td {font-size: 90%;}</style>"
+)
+
+
+def show_table(df: pd.DataFrame, *, max_rows: int = 30, caption: str | None = None) -> None:
+    """Display a table, cut to ``max_rows`` with a note saying how many rows were left out;
+    column names are shown as words (``wasted_bytes`` -> "wasted bytes")."""
+    from IPython.display import HTML, display
+
+    shown = df.head(max_rows).rename(columns=lambda c: str(c).replace("_", " "))
+    parts = [TABLE_CSS]
+    if caption:
+        parts.append(f"<p><strong>{html.escape(caption)}</strong></p>")
+    parts.append(shown.to_html(index=False, na_rep="", escape=True, border=0,
+                               classes="etagwatch-table"))
+    if len(df) > max_rows:
+        parts.append(f"<p><em>{len(df) - max_rows} more rows not shown.</em></p>")
+    display(HTML("".join(parts)))
+
+
+def say(text: str) -> None:
+    """A plain sentence in the report (Markdown), e.g. why a section has nothing to show."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def nothing_to_report(what: str) -> None:
+    """The sentence a section prints instead of a figure when the capture has nothing for it."""
+    say(f"*Nothing to report: {what}*")
+
+
+def title(text: str, data: ReportData) -> None:
+    """The report's heading: its title, when it was made, and from what."""
+    made = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    inputs = ", ".join(f"`{p}`" for p in data.inputs) or "no inputs"
+    say(f"# {text}\n\nMade {made} from {inputs}.")

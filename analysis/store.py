@@ -1,0 +1,406 @@
+"""The SQLite store: one file, WAL mode, exchanges plus what was ingested and skipped.
+
+Both the batch readers (``Store.insert``) and the live addon (``Store.writer()``, fed from
+mitmproxy's event loop) write here; WAL lets readers such as ``load_exchanges`` work while a
+writer commits. The schema is versioned in ``meta``; ``MIGRATIONS[n]`` takes a store from
+version n to n+1, and columns added to :class:`~analysis.exchange.Exchange` later are added to
+an existing store on open. The full schema is documented in docs/schema.md.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+import types
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import pandas as pd
+
+from analysis.exchange import COLUMNS, Exchange
+from analysis.privacy import new_key
+
+SCHEMA_VERSION = 1
+#: Rows per transaction for batch inserts.
+BATCH = 2000
+#: WAL pages (4 KiB) between checkpoints during a bulk insert (about 80 MB of WAL at most).
+BULK_CHECKPOINT_PAGES = 20000
+#: The background writer commits at least this often (seconds) while rows are waiting.
+COMMIT_INTERVAL = 0.5
+
+
+def _column_types() -> dict[str, str]:
+    """SQLite type per exchange field, from the Exchange annotations."""
+    hints = typing.get_type_hints(Exchange)
+    out = {}
+    for name in COLUMNS:
+        hint = hints[name]
+        args = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
+        args.discard(type(None))
+        kind = next(iter(args)) if len(args) == 1 else str
+        out[name] = {bool: "INTEGER", int: "INTEGER", float: "REAL"}.get(kind, "TEXT")
+    return out
+
+
+def _python_kinds() -> dict[str, type]:
+    hints = typing.get_type_hints(Exchange)
+    out = {}
+    for name in COLUMNS:
+        hint = hints[name]
+        args = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
+        args.discard(type(None))
+        out[name] = next(iter(args)) if len(args) == 1 else str
+    return out
+
+
+COLUMN_TYPES = _column_types()
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    cols = ",\n  ".join(f"{name} {kind}" for name, kind in COLUMN_TYPES.items())
+    conn.executescript(
+        f"""
+        CREATE TABLE exchanges (
+          id INTEGER PRIMARY KEY,
+          {cols}
+        );
+        CREATE INDEX exchanges_host ON exchanges(host);
+        CREATE INDEX exchanges_url ON exchanges(url);
+        CREATE TABLE sources (
+          id INTEGER PRIMARY KEY,
+          path TEXT NOT NULL,
+          kind TEXT NOT NULL,
+          sha256 TEXT,
+          size INTEGER,
+          client TEXT,
+          ingested_at REAL NOT NULL,
+          entries INTEGER NOT NULL DEFAULT 0,
+          stored INTEGER NOT NULL DEFAULT 0,
+          skipped INTEGER NOT NULL DEFAULT 0,
+          error TEXT
+        );
+        CREATE INDEX sources_sha256 ON sources(sha256);
+        CREATE TABLE skipped (
+          id INTEGER PRIMARY KEY,
+          file TEXT NOT NULL,
+          entry_index INTEGER,
+          reason TEXT NOT NULL
+        );
+        """
+    )
+
+
+#: MIGRATIONS[n] brings a store at schema version n to n + 1 (0 = empty file).
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+
+
+def connect(path: str | Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A connection with the settings every user of the store needs (WAL, busy timeout)."""
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=check_same_thread)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One ingested file, as recorded in ``sources``."""
+
+    path: str
+    kind: str
+    sha256: str | None
+    size: int | None
+    client: str | None
+    entries: int
+    stored: int
+    skipped: int
+    error: str | None = None
+
+
+class StoreError(Exception):
+    """The file is not an etagwatch store, or one from a newer etagwatch."""
+
+
+class Store:
+    """An etagwatch SQLite store, created on first use."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._conn = connect(self.path)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not an etagwatch store ({exc})") from exc
+        self._key: bytes = bytes.fromhex(self._meta("key") or "")
+
+    # --- schema -----------------------------------------------------------------------------
+    def _meta(self, name: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+            row = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: schema version {version} is newer than this etagwatch "
+                    f"({SCHEMA_VERSION}); upgrade etagwatch"
+                )
+            for step in MIGRATIONS[version:]:
+                step(conn)
+            if version < SCHEMA_VERSION:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            if version == 0:
+                conn.execute("INSERT INTO meta VALUES ('key', ?)", (new_key().hex(),))
+                conn.execute("INSERT INTO meta VALUES ('created', ?)", (str(time.time()),))
+            present = {r[1] for r in conn.execute("PRAGMA table_info(exchanges)")}
+            for name, kind in COLUMN_TYPES.items():  # fields added to Exchange later
+                if name not in present:
+                    conn.execute(f"ALTER TABLE exchanges ADD COLUMN {name} {kind}")
+
+    @property
+    def key(self) -> bytes:
+        """The store's keyed-hash key (random per store, kept in ``meta``)."""
+        return self._key
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._meta("schema_version") or 0)
+
+    # --- writing ----------------------------------------------------------------------------
+    def insert(self, exchanges: Iterable[Exchange]) -> int:
+        """Insert exchanges in batched transactions; returns how many were stored.
+
+        WAL checkpoints (the fsyncs) are deferred to the end of the call: checkpointing every
+        1000 pages made bulk ingest three times slower; durability per commit is unchanged.
+        """
+        conn = self._conn
+        conn.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
+        try:
+            return insert_rows(conn, exchanges)
+        finally:
+            conn.execute("PRAGMA wal_autocheckpoint=1000")
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def writer(self) -> BackgroundWriter:
+        """A writer thread with its own connection, for producers that must not block."""
+        return BackgroundWriter(self.path)
+
+    def add_source(self, row: SourceRow) -> int:
+        with self._conn:
+            cur = self._conn.execute(
+                "INSERT INTO sources (path, kind, sha256, size, client, ingested_at, entries,"
+                " stored, skipped, error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (row.path, row.kind, row.sha256, row.size, row.client, time.time(),
+                 row.entries, row.stored, row.skipped, row.error),
+            )
+        return int(cur.lastrowid or 0)
+
+    def add_skipped(self, skips: Iterable[tuple[str, int | None, str]]) -> None:
+        with self._conn:
+            self._conn.executemany(
+                "INSERT INTO skipped (file, entry_index, reason) VALUES (?,?,?)", skips
+            )
+
+    def seen_sha256(self, sha256: str) -> str | None:
+        """Path under which a file with this content was ingested before, if any."""
+        row = self._conn.execute(
+            "SELECT path FROM sources WHERE sha256 = ? AND error IS NULL LIMIT 1", (sha256,)
+        ).fetchone()
+        return row[0] if row else None
+
+    # --- reading ----------------------------------------------------------------------------
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM exchanges").fetchone()[0])
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The ``sources`` or ``skipped`` table as a DataFrame."""
+        if name not in ("sources", "skipped"):
+            raise ValueError(f"no table {name!r}")
+        return pd.read_sql_query(f"SELECT * FROM {name} ORDER BY id", self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_INSERT = (
+    f"INSERT INTO exchanges ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+
+
+def insert_rows(conn: sqlite3.Connection, exchanges: Iterable[Exchange]) -> int:
+    """Insert in transactions of BATCH rows (one executemany each)."""
+    astuple = msgspec.structs.astuple
+    stored = 0
+    batch: list[tuple] = []
+    for ex in exchanges:
+        batch.append(astuple(ex))
+        if len(batch) >= BATCH:
+            with conn:
+                conn.executemany(_INSERT, batch)
+            stored += len(batch)
+            batch.clear()
+    if batch:
+        with conn:
+            conn.executemany(_INSERT, batch)
+        stored += len(batch)
+    return stored
+
+
+class BackgroundWriter:
+    """Collects exchanges from any thread and commits them from its own thread.
+
+    ``put`` never blocks on SQLite. Rows are committed when BATCH are waiting or COMMIT_INTERVAL
+    has passed since the first waiting row, whichever comes first. ``flush`` waits until every
+    row put so far is committed; ``close`` flushes and stops the thread. An error in the writer
+    thread is raised again from the next ``flush``/``close``.
+    """
+
+    _STOP = object()
+
+    def __init__(self, path: str | Path) -> None:
+        Store(path).close()  # create / migrate before the thread starts
+        self._path = Path(path)
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self.stored = 0
+        self._thread = threading.Thread(target=self._run, name="etagwatch-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, exchange: Exchange) -> None:
+        if self._error is not None:
+            raise RuntimeError("the store writer failed") from self._error
+        self._queue.put(exchange)
+
+    def flush(self, timeout: float | None = None) -> None:
+        done = threading.Event()
+        self._queue.put(done)
+        if not done.wait(timeout):
+            raise TimeoutError("store writer did not flush in time")
+        self._raise()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(self._STOP)
+            self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"the store writer failed: {self._error}") from self._error
+
+    def _run(self) -> None:
+        conn = connect(self._path)
+        batch: list[Exchange] = []
+        waiters: list[threading.Event] = []
+        deadline = None
+        try:
+            while True:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = None
+                stop = item is self._STOP
+                if isinstance(item, Exchange):
+                    batch.append(item)
+                    if deadline is None:
+                        deadline = time.monotonic() + COMMIT_INTERVAL
+                elif isinstance(item, threading.Event):
+                    waiters.append(item)
+                due = deadline is not None and time.monotonic() >= deadline
+                if batch and (stop or waiters or due or len(batch) >= BATCH):
+                    self._commit(conn, batch)
+                    batch = []
+                if not batch:
+                    deadline = None
+                for w in waiters:
+                    w.set()
+                waiters.clear()
+                if stop:
+                    break
+        except BaseException as exc:  # kept and raised to the producer
+            self._error = exc
+            for w in waiters:
+                w.set()
+            self._drain()
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[Exchange]) -> None:
+        self.stored += insert_rows(conn, batch)
+
+    def _drain(self) -> None:
+        """After a failure: release every waiter still queued so nobody blocks forever."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_exchanges(db: str | Path | Store) -> pd.DataFrame:
+    """All exchanges as a DataFrame: columns ``id`` + COLUMNS, nullable ints and booleans.
+
+    Safe while a writer is active (WAL: this reads the last committed state).
+    """
+    if isinstance(db, Store):
+        conn, own = db.connection, False
+    else:
+        if not Path(db).exists():
+            raise FileNotFoundError(f"{db}: no such store")
+        conn, own = connect(db), True
+    try:
+        cur = conn.execute(f"SELECT id, {', '.join(COLUMNS)} FROM exchanges ORDER BY id")
+        rows = cur.fetchall()
+    finally:
+        if own:
+            conn.close()
+    frame = pd.DataFrame.from_records(rows, columns=["id", *COLUMNS])
+    return _typed(frame)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    kinds = _python_kinds()
+    dtypes: dict[str, str] = {"id": "Int64"}
+    for name, kind in kinds.items():
+        if kind is bool:
+            dtypes[name] = "boolean"
+        elif kind is int:
+            dtypes[name] = "Int64"
+        elif kind is float:
+            dtypes[name] = "float64"
+        else:
+            dtypes[name] = "object"
+    return frame.astype(dtypes)

@@ -1,0 +1,123 @@
+"""Fixtures for end-to-end tests: real nginx origins, the whole lab (started once per session),
+Chromium browsing it directly and through mitmdump.
+
+``need_program`` / ``free_port`` are re-exported from tests/conftest.py: both conftest files
+are top-level modules named ``conftest``, so ``from conftest import need_program`` in a test
+module under tests/e2e/ finds this one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from analysis.lab.servers import NginxOrigin
+
+_spec = importlib.util.spec_from_file_location(
+    "etagwatch_tests_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py"
+)
+assert _spec is not None and _spec.loader is not None
+_root = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_root)
+
+need_program = _root.need_program
+free_port = _root.free_port
+IN_CI = _root.IN_CI
+ROOT = _root.ROOT
+
+#: Files of the default nginx docroot: name -> bytes.
+NGINX_FILES: dict[str, bytes] = {
+    "index.html": b"<!doctype html><title>lab</title><p>etagwatch lab origin</p>\n",
+    "app.css": b"body { font-family: sans-serif; }\n",
+    "data.json": b'{"items": [1, 2, 3]}\n',
+}
+
+
+@pytest.fixture
+def nginx_docroot(tmp_path: Path) -> Path:
+    """A directory with NGINX_FILES, mtimes fixed in the past (so ETags are stable and strong)."""
+    root = tmp_path / "docroot"
+    root.mkdir()
+    for name, body in NGINX_FILES.items():
+        (root / name).write_bytes(body)
+        os.utime(root / name, (1_700_000_000, 1_700_000_000))
+    return root
+
+
+@pytest.fixture
+def nginx_factory() -> Iterator[Callable[..., NginxOrigin]]:
+    """Start plain nginx origins: ``nginx_factory(root, **NginxOrigin options)``; all are
+    stopped when the test ends, also when it fails."""
+    need_program("nginx")
+    started: list[NginxOrigin] = []
+
+    def start(root: Path, **options: object) -> NginxOrigin:
+        origin = NginxOrigin(root, **options)  # type: ignore[arg-type]
+        started.append(origin)
+        return origin.start()
+
+    try:
+        yield start
+    finally:
+        for origin in reversed(started):
+            origin.stop()
+
+
+@pytest.fixture
+def nginx_origin(nginx_factory: Callable[..., NginxOrigin], nginx_docroot: Path) -> NginxOrigin:
+    """A plain nginx origin on a free loopback port serving NGINX_FILES
+    (``Cache-Control: no-cache``, ``X-Backend: nginx``); ``.url`` is its base URL."""
+    return nginx_factory(nginx_docroot, name="nginx")
+
+
+# --- the whole lab, once per session -------------------------------------------------------
+
+#: Browsing plan shared by the browser tests: enough clients and visits for every verdict
+#: (identifiers need >= 2 clients, churn needs revalidations), small enough for CI.
+PROFILES = 3
+VISITS = 3
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[object]:
+    """Every lab origin (nginx, Apache + haproxy, nginx + haproxy, Python origins) on loopback;
+    see analysis.lab.lab.Lab. Stopped at the end of the session, also on failure."""
+    need_program("nginx", "apache2", "haproxy")
+    from analysis.lab.lab import Lab
+
+    with Lab() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser_hars(lab, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """One Playwright HAR per fresh Chromium profile, each visiting the lab VISITS times."""
+    need_program("chromium")
+    from analysis.lab.browse import browse
+
+    out = tmp_path_factory.mktemp("browser-hars")
+    results = browse(
+        lab.page_url,
+        profiles=PROFILES,
+        visits=VISITS,
+        har_dir=out,
+        resolver_rules=lab.resolver_rules(),
+    )
+    return [r.har for r in results if r.har is not None]
+
+
+@pytest.fixture(scope="session")
+def live_capture(lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The same browsing through ``mitmdump -s addons/etagwatch.py`` (one mitmdump per
+    profile, client name = profile): the addon's store and the saved flow files."""
+    need_program("chromium")
+    from analysis.lab.capture import browse_through_mitmdump
+
+    out = tmp_path_factory.mktemp("live")
+    return browse_through_mitmdump(
+        lab, out, profiles=PROFILES, visits=VISITS, db=out / "live.sqlite"
+    )

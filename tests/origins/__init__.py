@@ -1,0 +1,1 @@
+"""Small origins the tests start on loopback."""

@@ -1,0 +1,222 @@
+"""Live verdicts: comments and markers on flows, per-host counters, detector re-runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow
+
+from addons.annotator import Annotator
+from addons.live_checks import ERROR, IDENTIFIER, MARKERS, WASTE, Verdict
+from addons.recorder import Recorder
+
+URL = "http://cdn.test/pixel.gif"
+
+
+def flow(
+    method: str = "GET",
+    url: str = URL,
+    status: int = 200,
+    req: dict[str, str] | None = None,
+    resp: dict[str, str] | None = None,
+    body: bytes = b"GIF89a",
+    peer: str = "10.0.0.1",
+) -> http.HTTPFlow:
+    f = tflow.tflow()
+    f.client_conn.peername = (peer, 40000)
+    f.request = http.Request.make(method, url, b"", req or {})
+    f.response = http.Response.make(status, b"" if status == 304 else body, resp or {})
+    return f
+
+
+@pytest.fixture
+def live():
+    rec, ann = Recorder(), Annotator()
+    rec.subscribe(ann.observe)
+    with taddons.context(rec, ann) as tctx:
+        tctx.configure(rec, etagwatch_db="")
+        yield tctx, rec, ann
+
+
+def test_304_for_a_tag_that_does_not_match_is_a_conformance_error(live):
+    _tctx, rec, _ann = live
+    rec.response(flow(resp={"ETag": '"v2"'}))
+    bad = flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v2"'})
+    rec.response(bad)
+    assert bad.marked == MARKERS[ERROR]
+    assert "304 although If-None-Match" in bad.comment
+
+
+def test_full_200_for_a_current_copy_is_flagged_as_waste(live):
+    _tctx, rec, _ann = live
+    f = flow(req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'})
+    rec.response(f)
+    assert f.marked == MARKERS[WASTE] and "missed 304" in f.comment
+
+
+def test_correct_revalidation_stays_quiet(live):
+    _tctx, rec, _ann = live
+    ok = [flow(resp={"ETag": '"v1"'}), flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'})]
+    for f in ok:
+        rec.response(f)
+    assert all(f.comment == "" and f.marked == "" for f in ok)
+
+
+def test_unquoted_etag_and_unconditional_304(live):
+    _tctx, rec, _ann = live
+    unquoted = flow(resp={"ETag": "abc123"})
+    rec.response(unquoted)
+    assert unquoted.marked == MARKERS[ERROR] and "ETag abc123" in unquoted.comment
+    stray = flow(status=304, resp={"ETag": '"x"'})
+    rec.response(stray)
+    assert "without If-None-Match" in stray.comment
+
+
+def test_write_accepted_with_a_never_issued_if_match(live):
+    _tctx, rec, _ann = live
+    api = "http://api.test/items/1"
+    rec.response(flow(url=api, resp={"ETag": '"r1"'}, body=b"{}"))
+    lost = flow("PUT", api, 204, req={"If-Match": '"r0-stale"'})
+    rec.response(lost)
+    assert lost.marked == MARKERS[ERROR] and "If-Match is ignored" in lost.comment
+    fine = flow("PUT", api, 204, req={"If-Match": '"r1"'})
+    rec.response(fine)
+    assert fine.comment == ""
+
+
+def test_user_markers_are_never_replaced(live):
+    _tctx, rec, _ann = live
+    f = flow(status=304, resp={"ETag": '"x"'})
+    f.marked = ":star:"
+    rec.response(f)
+    assert f.marked == ":star:" and f.comment
+
+
+def test_host_counters(live):
+    _tctx, rec, ann = live
+    rec.response(flow(resp={"ETag": '"v1"', "Last-Modified": "Tue, 14 Nov 2023 22:13:20 GMT"}))
+    rec.response(flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'}))
+    rec.response(flow(url="http://other.test/", resp={}))
+    counts = ann.host_counters()
+    assert counts["cdn.test"]["etag"] == 2
+    assert counts["cdn.test"]["last_modified"] == 1
+    assert counts["cdn.test"]["conditional"] == counts["cdn.test"]["if_none_match"] == 1
+    assert counts["cdn.test"]["not_modified"] == 1
+    assert counts["other.test"]["exchanges"] == 1 and "etag" not in counts["other.test"]
+
+
+def test_annotations_can_be_switched_off(live):
+    tctx, rec, ann = live
+    tctx.options.etagwatch_annotate = False
+    f = flow(status=304, resp={"ETag": '"x"'})
+    rec.response(f)
+    assert f.comment == "" and not ann.host_counters()
+
+
+def _by_etag_count(exchanges):
+    """A stand-in resource detector for the plumbing tests: calls a resource an identifier
+    once it carried two distinct ETags."""
+    out = {}
+    for ex in exchanges:
+        tags = {e.etag for e in exchanges if e.url == ex.url and e.etag}
+        if len(tags) >= 2:
+            out[ex.url] = [Verdict(IDENTIFIER, f"{len(tags)} distinct ETags.")]
+    return out
+
+
+def test_detector_verdicts_reach_every_recent_flow_of_the_resource():
+    rec, ann = Recorder(), Annotator(detector=_by_etag_count)
+    rec.subscribe(ann.observe)
+    with taddons.context(rec, ann) as tctx:
+        tctx.configure(rec, etagwatch_db="")
+        a = flow(resp={"ETag": '"id-A"'}, peer="10.0.0.1")
+        rec.response(a)
+        assert ann.rerun_now() == {}
+        b = flow(resp={"ETag": '"id-B"'}, peer="10.0.0.2")
+        rec.response(b)
+        ann.rerun_now()
+        assert a.marked == b.marked == MARKERS[IDENTIFIER]
+        assert "2 distinct ETags." in a.comment
+        assert ann.rerun_now() == {}  # nothing new: no re-run
+
+
+def test_detector_runs_on_the_worker_thread_and_applies_on_the_loop():
+    async def scenario() -> http.HTTPFlow:
+        rec, ann = Recorder(), Annotator(detector=_by_etag_count)
+        rec.subscribe(ann.observe)
+        with taddons.context(rec, ann) as tctx:
+            tctx.configure(rec, etagwatch_db="")
+            ann.running()
+            try:
+                first = flow(resp={"ETag": '"id-A"'})
+                rec.response(first)
+                rec.response(flow(resp={"ETag": '"id-B"'}, peer="10.0.0.2"))
+                for _ in range(50):
+                    await asyncio.sleep(0.1)
+                    if first.marked:
+                        break
+            finally:
+                ann.done()
+            return first
+
+    first = asyncio.run(scenario())
+    assert first.marked == MARKERS[IDENTIFIER]
+
+
+def test_real_detectors_flag_a_per_client_etag_revalidated_with_304():
+    pytest.importorskip("analysis.detectors", reason="engineer C's detectors")
+    from addons.live_detectors import resource_detector
+    from analysis.detectors import run_all  # noqa: F401
+
+    rec, ann = Recorder(), Annotator(detector=resource_detector)
+    rec.subscribe(ann.observe)
+    flows = []
+    with taddons.context(rec, ann) as tctx:
+        tctx.configure(rec, etagwatch_db="")
+        for i in range(4):
+            tag = f'"u{i}-7f3a9c2e41b8d05f6a7c"'
+            peer = f"10.0.0.{i + 1}"
+            for f in (
+                flow(resp={"ETag": tag}, peer=peer),
+                flow(status=304, req={"If-None-Match": tag}, resp={"ETag": tag}, peer=peer),
+                flow(status=304, req={"If-None-Match": tag}, resp={"ETag": tag}, peer=peer),
+            ):
+                rec.response(f)
+                flows.append(f)
+        results = ann.rerun_now()
+    assert URL in results
+    assert any(v.severity == IDENTIFIER for v in results[URL])
+    assert flows[-1].marked == MARKERS[IDENTIFIER]
+
+
+def test_detector_in_its_own_process_annotates_and_leaves_no_process():
+    """The entry script's mode: detectors run in a child process, verdicts land on the flows."""
+    from addons.live_detectors import resource_detector
+
+    async def scenario() -> tuple[http.HTTPFlow, Annotator]:
+        rec, ann = Recorder(), Annotator(detector=resource_detector, own_process=True)
+        rec.subscribe(ann.observe)
+        with taddons.context(rec, ann) as tctx:
+            tctx.configure(rec, etagwatch_db="")
+            ann.running()
+            try:
+                for i in range(3):
+                    tag, peer = f'"u{i}-7f3a9c2e41b8d05f6a7c"', f"10.0.0.{i + 1}"
+                    rec.response(flow(resp={"ETag": tag}, peer=peer))
+                    last = flow(status=304, req={"If-None-Match": tag}, resp={"ETag": tag}, peer=peer)
+                    rec.response(last)
+                for _ in range(300):
+                    await asyncio.sleep(0.1)
+                    if last.marked:
+                        break
+                pool = ann._pool
+            finally:
+                ann.done()
+        assert pool is not None and not pool._processes  # shut down, nothing left running
+        return last, ann
+
+    last, ann = asyncio.run(scenario())
+    assert last.marked == MARKERS[IDENTIFIER] and "identifies clients" in last.comment
+    assert ann.detector_runs >= 1

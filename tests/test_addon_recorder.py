@@ -1,0 +1,173 @@
+"""The recorder addon: flows become exchange records in the store, whatever the flow is."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mitmproxy import http
+from mitmproxy.addons import anticache
+from mitmproxy.test import taddons, tflow
+
+from addons import guard
+from addons.recorder import Recorder
+from analysis.readers.flow_exchange import exchange_from_flow
+from analysis.store import Store, load_exchanges
+
+
+def validator_flow(url: str = "http://shop.test/a.js", etag: str = '"abc"', **req_headers: str) -> http.HTTPFlow:
+    f = tflow.tflow(resp=True)
+    f.request = http.Request.make("GET", url, b"", {k.replace("_", "-"): v for k, v in req_headers.items()})
+    f.response = http.Response.make(
+        200,
+        b"console.log(1)",
+        {"ETag": etag, "Last-Modified": "Tue, 14 Nov 2023 22:13:20 GMT", "Content-Type": "text/javascript"},
+    )
+    return f
+
+
+@pytest.fixture
+def recording(tmp_path: Path):
+    rec = Recorder()
+    db = tmp_path / "live.sqlite"
+    with taddons.context(rec) as tctx:
+        tctx.configure(rec, etagwatch_db=str(db))
+        yield tctx, rec, db
+        rec.done()
+
+
+def rows(rec: Recorder, db: Path):
+    rec.flush()
+    return load_exchanges(db)
+
+
+def test_each_response_becomes_the_same_record_the_flow_reader_makes(recording):
+    _tctx, rec, db = recording
+    flows = [validator_flow(f"http://shop.test/{i}.js", f'"t{i}"') for i in range(5)]
+    for f in flows:
+        rec.response(f)
+    df = rows(rec, db)
+    assert list(df["etag"]) == [f'"t{i}"' for i in range(5)]
+    assert set(df["source_kind"]) == {"live"}
+    assert set(df["client"]) == {flows[0].client_conn.peername[0]}
+    with Store(db) as store:
+        expected = exchange_from_flow(
+            flows[0], client=df["client"][0], source="live:mitmproxy", key=store.key
+        )
+    got = df.iloc[0]
+    for column in ("url", "etag", "etag_opaque", "etag_hash", "last_modified_ts", "content_hash", "status"):
+        assert got[column] == getattr(expected, column), column
+
+
+def test_secrets_never_reach_the_store_in_clear(recording):
+    _tctx, rec, db = recording
+    f = validator_flow(cookie="sid=SECRETCOOKIEVALUE", authorization="Bearer SECRETTOKEN")
+    f.response.headers["Set-Cookie"] = "sid=SECRETSETCOOKIE; Path=/"
+    rec.response(f)
+    rec.flush()
+    rec.done()
+    raw = b"".join(p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name))
+    for secret in (b"SECRETCOOKIEVALUE", b"SECRETTOKEN", b"SECRETSETCOOKIE", b"console.log"):
+        assert secret not in raw
+
+
+def test_error_killed_websocket_streamed_and_http2_flows_are_recorded_once(recording):
+    _tctx, rec, db = recording
+    failed = tflow.tflow(err=True)  # no response, an error
+    rec.error(failed)
+    killed = validator_flow("http://shop.test/killed")
+    killed.kill()
+    rec.response(killed)
+    rec.error(killed)  # error after the response: not a second exchange
+    ws = tflow.twebsocketflow()
+    rec.response(ws)
+    rec.error(ws)
+    streamed = validator_flow("http://shop.test/stream")
+    streamed.response.stream = True
+    streamed.response.data.content = None
+    rec.response(streamed)
+    h2 = validator_flow("https://shop.test/h2")
+    h2.request.http_version = h2.response.http_version = "HTTP/2.0"
+    rec.response(h2)
+    df = rows(rec, db)
+    assert len(df) == 5
+    by_url = df.set_index("url")
+    assert by_url.loc[failed.request.pretty_url, "error"] == failed.error.msg
+    assert pd.isna(by_url.loc["http://shop.test/stream", "body_size"])  # never buffered
+    assert by_url.loc["https://shop.test/h2", "http_version"] == "HTTP/2"
+
+
+def test_a_failing_flow_passes_untouched_and_is_logged_once(recording, caplog):
+    _tctx, rec, db = recording
+    guard.FAILURES.clear()
+    caplog.set_level(logging.WARNING)
+    broken = [validator_flow(f"http://shop.test/b{i}") for i in range(3)]
+    for f in broken:
+        f.request.headers = None  # what no reader can turn into a record
+        before = f.response.get_state()
+        rec.response(f)  # must not raise
+        assert f.response.get_state() == before
+    rec.response(validator_flow("http://shop.test/fine"))
+    assert sum(guard.FAILURES.values()) == 3
+    assert len([r for r in caplog.records if "recorder.response" in r.getMessage()]) == 1
+    assert list(rows(rec, db)["url"]) == ["http://shop.test/fine"]
+
+
+def test_client_modes(recording):
+    tctx, rec, db = recording
+    a, b = validator_flow("http://shop.test/1"), validator_flow("http://shop.test/2")
+    tctx.options.etagwatch_client = "connection"
+    rec.response(a)
+    tctx.options.etagwatch_client = "profile-7"
+    rec.response(b)
+    assert list(rows(rec, db)["client"]) == [a.client_conn.id, "profile-7"]
+
+
+def test_redaction_keeps_validators_out_of_the_store(recording):
+    tctx, rec, db = recording
+    tctx.options.etagwatch_redact_validators = True
+    rec.response(validator_flow(etag='"user-12345-tracking-id"', if_none_match='"user-12345-tracking-id"'))
+    rec.done()
+    raw = b"".join(p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name))
+    assert b"user-12345-tracking-id" not in raw
+
+
+def test_done_commits_everything(tmp_path):
+    rec = Recorder()
+    db = tmp_path / "done.sqlite"
+    with taddons.context(rec) as tctx:
+        tctx.configure(rec, etagwatch_db=str(db))
+        for i in range(50):
+            rec.response(validator_flow(f"http://shop.test/{i}"))
+        rec.done()
+    assert sqlite3.connect(db).execute("select count(*) from exchanges").fetchone()[0] == 50
+
+
+def test_empty_db_records_nothing_but_still_feeds_subscribers(tmp_path):
+    rec = Recorder()
+    seen = []
+    rec.subscribe(lambda flow, ex: seen.append(ex.url))
+    with taddons.context(rec) as tctx:
+        tctx.configure(rec, etagwatch_db="")
+        rec.response(validator_flow())
+        assert rec.writer is None and seen == ["http://shop.test/a.js"]
+    assert not list(tmp_path.iterdir())
+
+
+def test_anticache_warns_at_start(tmp_path, caplog):
+    rec = Recorder()
+    caplog.set_level(logging.WARNING)
+    with taddons.context(anticache.AntiCache(), rec) as tctx:
+        tctx.configure(rec, etagwatch_db="", anticache=True)
+    assert any("anticache" in r.getMessage() and "If-None-Match" in r.getMessage() for r in caplog.records)
+
+
+def test_unopenable_store_is_an_option_error(tmp_path):
+    rec = Recorder()
+    bad = tmp_path / "not-a-store.sqlite"
+    bad.write_text("this is not sqlite" * 100)
+    with taddons.context(rec) as tctx, pytest.raises(Exception, match=r"not-a-store\.sqlite"):
+        tctx.configure(rec, etagwatch_db=str(bad))

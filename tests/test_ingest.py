@@ -1,0 +1,88 @@
+"""`etagwatch ingest`: exit statuses, the summary, client ids, re-ingest detection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from test_readers_har import make_entry, make_har, write_har
+
+from analysis.cli import main
+from analysis.store import Store, load_exchanges
+
+
+@pytest.fixture
+def captures(tmp_path):
+    d = tmp_path / "caps"
+    (d / "profile-a").mkdir(parents=True)
+    write_har(d / "profile-a" / "one.har", make_har([make_entry("https://a.test/1"),
+                                                    make_entry("https://b.test/2")]))
+    write_har(d / "two.har.gz", make_har([make_entry("https://a.test/1")]))
+    (d / "notes.txt").write_text("ignored: not a capture name")
+    return d
+
+
+def test_clean_run_exits_0_with_summary(captures, tmp_path, capsys):
+    db = tmp_path / "s.sqlite"
+    assert main(["ingest", str(captures), "--db", str(db), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "files:     2" in out and "stored:    3 exchanges" in out
+    assert "clients:   2" in out and "hosts:     2" in out
+    df = load_exchanges(db)
+    assert sorted(df.client.unique()) == ["profile-a/one.har", "two.har.gz"]
+
+
+def test_skips_exit_1_and_are_listed_by_reason(tmp_path, capsys):
+    har = write_har(tmp_path / "x.har", make_har([make_entry("data:,x"), make_entry()]))
+    broken = tmp_path / "broken.har"
+    broken.write_text('{"log": {"entries": [')
+    db = tmp_path / "s.sqlite"
+    status = main(["ingest", str(har), str(broken), "--db", str(db), "--client", "me"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "1  data: URL, no HTTP exchange" in out
+    assert f"error: {broken}: not valid JSON: file ends inside" in out
+    with Store(db) as store:
+        assert set(load_exchanges(store).client) == {"me"}
+        skipped = store.table("skipped")
+        assert skipped.entry_index.tolist() == [0] and skipped.file.tolist() == [str(har)]
+
+
+def test_missing_path_is_a_usage_error(tmp_path, capsys):
+    assert main(["ingest", str(tmp_path / "nope.har"), "--db", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("etagwatch: error: no such file or folder") and err.count("\n") == 1
+    assert not (tmp_path / "s").exists()
+
+
+def test_reingest_is_detected_and_force_reads_again(captures, tmp_path, capsys):
+    db = str(tmp_path / "s.sqlite")
+    main(["ingest", str(captures), "--db", db])
+    capsys.readouterr()
+    assert main(["ingest", str(captures), "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "2 already ingested" in out and "stored:    0 exchanges" in out
+    main(["ingest", str(captures), "--db", db, "--force"])
+    assert len(load_exchanges(db)) == 6
+
+
+def test_console_script_runs(tmp_path, captures):
+    exe = shutil.which("etagwatch", path=str(sys.prefix) + "/bin")
+    if exe is None:
+        pytest.skip("project not installed in the venv (pip install -e .)")
+    db = tmp_path / "s.sqlite"
+    proc = subprocess.run([exe, "ingest", str(captures), "--db", str(db)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "stored:    3 exchanges" in proc.stdout
+
+
+def test_backend_header_option(tmp_path):
+    har = write_har(tmp_path / "b.har", make_har([make_entry(
+        resp_headers=[("X-Pod", "pod-7"), ("Server", "nginx"), ("X-Backend-Id", "b2")])]))
+    db = tmp_path / "s.sqlite"
+    main(["ingest", str(har), "--db", str(db), "--backend-header", "x-pod"])
+    assert json.loads(load_exchanges(db).backend.iloc[0]) == {"x-pod": "pod-7"}
