@@ -47,6 +47,9 @@ class Findings:
         lines = [f"etagwatch: {_summary_line(result.get('summary', {}))}"]
         for finding in result.get("findings", [])[:50]:
             lines.append("  " + _finding_line(finding))
+        for resource in result.get("resources", []):
+            if resource.get("verdict") in ("identifier", "likely-identifier", "churn", "unstable"):
+                lines.append(f"  {resource.get('verdict')}: {resource.get('url')}: {resource.get('explanation', '')}")
         if self.annotator is not None:
             for host, counts in self.annotator.host_counters().items():
                 shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -59,7 +62,7 @@ class Findings:
         result = self.analysis_json()
         try:
             with open(path, "w", encoding="utf-8") as fh:
-                json.dump(result, fh, indent=2, default=str)
+                fh.write(json.dumps(result, indent=1, ensure_ascii=False) + "\n")  # as analyze
         except OSError as exc:
             raise exceptions.CommandError(f"etagwatch.export: cannot write {path}: {exc.strerror}") from exc
         logger.warning(f"etagwatch: findings written to {path}")
@@ -73,6 +76,6 @@ def _summary_line(summary: dict) -> str:
 
 def _finding_line(finding: dict) -> str:
     parts: Sequence[str] = [
-        str(finding.get(k)) for k in ("severity", "kind", "host", "resource", "message") if finding.get(k)
+        str(finding.get(k)) for k in ("severity", "rule", "host", "url", "explanation") if finding.get(k)
     ]
     return " | ".join(parts) or json.dumps(finding, default=str)[:200]

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from mitmproxy import ctx, exceptions, http
 
 from addons import replay_responses as responses
+from addons.guard import report
 from addons.replay_sources import load_source
 from addons.replay_state import ReplayState, resource_key
 
@@ -151,7 +152,7 @@ class PreconditionReplay:
         try:
             answer = self.stateful_answer(flow.request)
         except Exception as exc:  # never break traffic; the request goes on unchanged
-            logger.warning(f"etagwatch replay: {flow.request.url}: {type(exc).__name__}: {exc}")
+            report("replay.request", exc)
             return
         if answer is not None:
             self._answers[flow.id] = answer
@@ -218,7 +219,7 @@ class PreconditionReplay:
         try:
             flow.response = self.replayed_answer(flow.request, flow.response)
         except Exception as exc:  # never break traffic: the recorded response goes out as is
-            logger.warning(f"etagwatch replay: {flow.request.url}: {type(exc).__name__}: {exc}")
+            report("replay.response", exc)
 
     def replayed_answer(self, request: http.Request, replayed: http.Response) -> http.Response:
         method = request.method.upper()

@@ -264,3 +264,21 @@ def test_stateful_answer_survives_server_replay_overwriting_it(replaying, tmp_pa
     f.response = recorded_flow().response  # what server replay would do
     addon.response(f)
     assert f.response.status_code == 304
+
+
+def test_a_response_the_addon_cannot_handle_goes_out_untouched(replaying, caplog):
+    """A replayed body that claims gzip but is not: slicing it for a Range fails, so the
+    recorded response is sent as it is and the failure is logged once."""
+    from addons import guard
+
+    tctx, sp, addon = replaying
+    broken = recorded_flow("http://origin.test/broken.gz", b"")
+    broken.response.headers["Content-Encoding"] = "gzip"
+    broken.response.raw_content = b"definitely not gzip"
+    sp.add_flows([broken])
+    guard.FAILURES.clear()
+    for _ in range(2):
+        r = replay_through(tctx, sp, addon, live_flow(url="http://origin.test/broken.gz", headers={"Range": "bytes=0-3"}))
+        assert r.status_code == 200 and r.raw_content == b"definitely not gzip"
+    assert guard.FAILURES["replay.response: ValueError"] == 2
+    assert len([r for r in caplog.records if "replay.response" in r.getMessage()]) == 1

@@ -81,6 +81,8 @@ class MitmDump(ManagedServer):
             cmd += ["--set", f"etagwatch_client={self.client}"]
         if self.flows is not None:
             cmd += ["-w", str(self.flows)]
+            if ROUTE in self.scripts:  # keep only lab traffic in the saved flows
+                options.setdefault("save_stream_filter", r"~d \.test$")
         for key, value in options.items():
             cmd += ["--set", f"{key}={value}"]
         return cmd

@@ -3,12 +3,16 @@
 The lab's site names (news.lab.test, pixel.tracker.test, ...) resolve nowhere; Chromium maps
 them itself, but behind a proxy it is mitmproxy that connects. This addon swaps the address
 of the upstream connection for 127.0.0.1 (keeping the port) and leaves the request, its Host
-header and URL untouched, so recorded exchanges keep the site names.
+header and URL untouched, so recorded exchanges keep the site names. Any other destination
+that is not loopback (Chromium's component updater still calls out, whatever its flags say) is
+refused before a connection is made: the lab never sends traffic off the machine.
 
     mitmdump -s addons/etagwatch.py -s analysis/lab/mitm_route.py
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from mitmproxy import ctx
 from mitmproxy.proxy import server_hooks
@@ -25,8 +29,23 @@ class LabRoute:
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         address = data.server.address
-        if address and str(address[0]).lower().rstrip(".").endswith(LAB_SUFFIX):
+        if not address:
+            return
+        host = str(address[0]).lower().rstrip(".")
+        if host.endswith(LAB_SUFFIX):
             data.server.address = (ctx.options.lab_route_to, address[1])
+        elif not is_loopback(host):
+            data.server.error = f"etagwatch lab: {host} is outside the lab; not connecting"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses, the only other places the lab may reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 addons = [LabRoute()]

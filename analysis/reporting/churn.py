@@ -98,10 +98,12 @@ def timeline_figure(data: ReportData, max_panels: int = MAX_PANELS) -> Figure | 
     fig, axes = style.new_figure((10.0, sum(heights) + 0.8), nrows=len(panels), squeeze=False,
                                  gridspec_kw={"height_ratios": heights})
     all_labels = sorted({lbl for _, sub in panels for lbl in sub["backend_label"]})
+    spans = [float(sub["started"].max() - sub["started"].min()) for _, sub in panels]
+    unit, per = ("seconds", 1.0) if max(spans, default=0.0) < 120 else ("minutes", 60.0)
     colours = {lbl: BACKEND_COLOURS[i % len(BACKEND_COLOURS)] for i, lbl in enumerate(all_labels)}
     for ax, (resource, sub) in zip(axes[:, 0], panels, strict=True):
         t0 = float(sub["started"].min()) if sub["started"].notna().any() else 0.0
-        minutes = (pd.to_numeric(sub["started"], errors="coerce") - t0) / 60.0
+        elapsed = (pd.to_numeric(sub["started"], errors="coerce") - t0) / per
         values = list(dict.fromkeys(sub["value"]))
         rows = sub["value"].map({v: i for i, v in enumerate(values)})
         for label in dict.fromkeys(sub["backend_label"]):
@@ -110,14 +112,14 @@ def timeline_figure(data: ReportData, max_panels: int = MAX_PANELS) -> Figure | 
                 if not mask.any():
                     continue
                 colour = colours[label]
-                ax.scatter(minutes[mask], rows[mask], s=54, linewidth=1.5, zorder=3,
+                ax.scatter(elapsed[mask], rows[mask], s=54, linewidth=1.5, zorder=3,
                            color="none" if is304 else colour, edgecolor=colour)
         ax.set_yticks(range(len(values)), [style.shorten(v, 30) for v in values], fontsize=8)
         ax.set_ylim(-0.6, len(values) - 0.4)
         ax.set_title(style.shorten(resource, 90), fontsize=10, loc="left")
         ax.set_ylabel("ETag value", fontsize=9)
         ax.grid(axis="y", visible=False)
-    axes[-1, 0].set_xlabel("minutes since the resource's first exchange")
+    axes[-1, 0].set_xlabel(f"{unit} since the resource's first exchange")
     handles = [_marker(colours[lbl], filled=True, label=lbl) for lbl in all_labels[:MAX_BACKENDS]]
     handles += [_marker("#444444", filled=True, label="full response (2xx)"),
                 _marker("#444444", filled=False, label="304 Not Modified")]
