@@ -11,6 +11,7 @@ import hashlib
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +21,19 @@ from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
 from analysis.readers.result import FileError, Note, ReadError, Skip
 from analysis.store import SourceRow, Store
+from analysis.writer_process import WriterProcess
 
 #: Exit statuses of `etagwatch ingest`.
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
 #: A single file at least this large gets a progress bar even when it is the only one.
 LARGE_FILE = 32 * 1024 * 1024
+#: Below this many bytes of captures in all, extra processes cost more than they save.
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+#: Share of the runs of HAR entries the writer process converts besides storing (--jobs 2):
+#: it evens out the two processes' work (the reader converts the rest and counts all).
+OFFLOAD_SHARE = 0.3
+#: Read size for file digests.
+DIGEST_BLOCK = 16 * 1024 * 1024
 
 
 @dataclass
@@ -60,8 +69,18 @@ def find_captures(path: Path) -> list[tuple[Path, str]]:
 
 
 def file_sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    """sha256 hex of a file's bytes, read in large blocks.
+
+    Large blocks matter when this runs on a thread beside the reader: each block costs two
+    trips through the GIL, and a thread waits up to the switch interval (5 ms) for each.
+    """
+    digest = hashlib.sha256()
+    block = bytearray(DIGEST_BLOCK)
+    view = memoryview(block)
+    with path.open("rb", buffering=0) as fh:
+        while n := fh.readinto(block):
+            digest.update(view[:n])  # releases the GIL for blocks this large
+    return digest.hexdigest()
 
 
 def ingest_paths(
@@ -78,8 +97,11 @@ def ingest_paths(
     """Read every capture under ``paths`` into ``store``; never raises for bad input files.
 
     ``client`` overrides the default client id (the file's path relative to the folder given,
-    or its name). ``progress`` shows a tqdm bar (bytes) on stderr. ``jobs`` > 1 converts the
-    entries of large HAR files in that many worker processes.
+    or its name). ``progress`` shows a tqdm bar (bytes) on stderr. A large load into an empty
+    store builds the exchanges indexes once at the end. ``jobs`` is how many
+    processes may work when the captures are large (at least PARALLEL_MIN_BYTES in all):
+    with 2, a second process writes the store while this one reads (``WriterProcess``); with
+    more, ``jobs`` - 1 processes also convert the entries of large HAR files.
     """
     report = IngestReport()
     files: list[tuple[Path, str]] = []
@@ -94,12 +116,24 @@ def ingest_paths(
         total=total, unit="B", unit_scale=True, file=sys.stderr, disable=not progress,
         desc="ingest", leave=False,
     )
+    bulk = total >= PARALLEL_MIN_BYTES
+    deferred = bulk and store.is_empty()
+    if deferred:
+        store.drop_indexes()
+    converters = jobs - 1 if jobs >= 3 else 1
+    writer = None
+    if jobs >= 2 and bulk:  # with converter workers the writer has enough to do
+        writer = WriterProcess(store.path, offload_share=OFFLOAD_SHARE if jobs == 2 else 0.0)
     try:
         for path, default_client in files:
             _ingest_file(path, client or default_client, store, report, force,
-                         backend_headers, redact_validators, bar, jobs)
+                         backend_headers, redact_validators, bar, converters, writer)
     finally:
         bar.close()
+        if writer is not None:
+            writer.close()
+        if deferred:
+            store.create_indexes()
     return report
 
 
@@ -113,6 +147,7 @@ def _ingest_file(
     redact_validators: bool,
     bar: tqdm,
     jobs: int = 1,
+    writer: WriterProcess | None = None,
 ) -> None:
     source = str(path)
     size = path.stat().st_size
@@ -124,13 +159,19 @@ def _ingest_file(
         store.add_source(SourceRow(source, "unknown", None, size, client, 0, 0, 0, exc.message))
         bar.update(size)
         return
-    digest = file_sha256(path)
-    if not force:
+    digest: str | None = None
+    # The sha256 costs a read of the whole file; it is needed up front only when an earlier
+    # file had this very size, otherwise it is computed from the bytes as the reader reads.
+    if not force and store.seen_size(size):
+        digest = file_sha256(path)
         earlier = store.seen_sha256(digest)
         if earlier is not None:
             report.duplicates.append((source, earlier))
             bar.update(size)
             return
+    # otherwise the digest is taken on a thread while the file is read (hashlib and file
+    # reads release the GIL): the same bytes, at no cost to the reader
+    pending = _DIGESTS.submit(file_sha256, path) if digest is None else None
     counts = {"entries": 0}
     skips: list[Skip] = []
     failure: list[str] = []
@@ -140,7 +181,7 @@ def _ingest_file(
             items = open_capture(
                 path, client=client, key=store.key, source=source, kind=kind,
                 backend_headers=backend_headers, redact_validators=redact_validators,
-                on_read=bar.update, workers=jobs,
+                on_read=bar.update, workers=jobs, offload=writer,
             )
             for item in items:
                 if isinstance(item, Exchange):
@@ -156,9 +197,16 @@ def _ingest_file(
         except ReadError as exc:  # keep what was read before the damage
             failure.append(exc.message)
 
-    stored = store.insert(exchanges())
+    stored = (writer or store).insert(exchanges())
+    if writer is not None and writer.runs.entries:  # entries the writer converted itself
+        counts["entries"] += writer.runs.entries
+        skips.extend(Skip(source, index, reason) for index, reason in writer.runs.skips)
+        skips.sort(key=lambda s: s.entry_index)
+        report.hosts.update(writer.runs.hosts)
     if kind == "flow":
         bar.update(size)
+    if pending is not None:
+        digest = pending.result()
     error = failure[0] if failure else None
     if error:
         report.errors.append(FileError(source, error))
@@ -171,6 +219,10 @@ def _ingest_file(
     store.add_source(
         SourceRow(source, kind, digest, size, client, counts["entries"], stored, len(skips), error)
     )
+
+
+#: One thread for file digests, shared by all ingest runs of the process.
+_DIGESTS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etagwatch-digest")
 
 
 def format_summary(report: IngestReport, db: str) -> str:

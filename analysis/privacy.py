@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import lru_cache
 
 #: Digest size in bytes (128 bits, ample for equality tests within one store).
 DIGEST_BYTES = 16
@@ -27,7 +28,19 @@ def new_key() -> bytes:
 
 def keyed_hash(value: str | bytes, key: bytes) -> str:
     """Hex keyed BLAKE2b-128 of ``value`` (UTF-8 for str) under ``key`` (at most 64 bytes)."""
-    data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
+    if isinstance(value, str):
+        return _text_hash(value, key)
+    return _hash(bytes(value), key)
+
+
+@lru_cache(maxsize=16384)
+def _text_hash(value: str, key: bytes) -> str:
+    """Memoised for text: a capture sends the same cookie values with request after request.
+    (The cache lives in memory only, like the capture being read.)"""
+    return _hash(value.encode("utf-8", "surrogatepass"), key)
+
+
+def _hash(data: bytes, key: bytes) -> str:
     return hashlib.blake2b(data, key=key[:64], digest_size=DIGEST_BYTES).hexdigest()
 
 

@@ -1,7 +1,8 @@
 """Registrable domains (eTLD+1) from the Public Suffix List shipped with ``publicsuffix2``.
 
 The list is bundled with the package, so no network is needed at run time. IP addresses and
-single-label hosts are their own "site".
+single-label hosts are their own "site"; a TLD the list does not name (such as the lab's
+``.test``) follows the list's default rule ``*``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,14 @@ def registrable_domain(host: str | None) -> str | None:
         return host
     with contextlib.suppress(UnicodeError):
         host = host.encode("idna").decode("ascii")
-    return _PSL.get_sld(host, wildcard=True) or host
+    # publicsuffix2's get_sld answers just the TLD for a TLD the list does not name
+    # ('news.lab.test' -> 'test'); the PSL algorithm's default rule '*' makes that TLD the public
+    # suffix and 'lab.test' the registrable domain. So take the suffix and add one label.
+    suffix = _PSL.get_tld(host, wildcard=True)
+    if not suffix or host == suffix:
+        return host
+    labels = host.split(".")
+    return ".".join(labels[-(suffix.count(".") + 2) :])
 
 
 def url_host(url: str | None) -> str | None:

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-import pandas as pd
 
 from analysis.exchange import COLUMNS, Exchange
 from analysis.privacy import new_key
+
+if typing.TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 #: Rows per transaction for batch inserts.
@@ -93,6 +95,22 @@ def _v1(conn: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+#: Indexes of ``exchanges`` (name -> column). A bulk writer may drop them while it fills an
+#: empty table and build them once at the end (sorting once beats growing them row by row);
+#: every open creates any that are missing, so an interrupted bulk load leaves no gap.
+EXCHANGE_INDEXES: dict[str, str] = {"exchanges_host": "host", "exchanges_url": "url"}
+
+
+def create_indexes(conn: sqlite3.Connection) -> None:
+    for name, column in EXCHANGE_INDEXES.items():
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON exchanges({column})")
+
+
+def drop_indexes(conn: sqlite3.Connection) -> None:
+    for name in EXCHANGE_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 #: MIGRATIONS[n] brings a store at schema version n to n + 1 (0 = empty file).
@@ -170,6 +188,7 @@ class Store:
             for name, kind in COLUMN_TYPES.items():  # fields added to Exchange later
                 if name not in present:
                     conn.execute(f"ALTER TABLE exchanges ADD COLUMN {name} {kind}")
+            create_indexes(conn)
 
     @property
     def key(self) -> bytes:
@@ -195,6 +214,21 @@ class Store:
             conn.execute("PRAGMA wal_autocheckpoint=1000")
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
+    def is_empty(self) -> bool:
+        """Whether ``exchanges`` holds no row (a bulk load may then defer its indexes)."""
+        return self._conn.execute("SELECT NOT EXISTS (SELECT 1 FROM exchanges)").fetchone()[0] == 1
+
+    def drop_indexes(self) -> None:
+        """Drop the exchanges indexes before a bulk load into an empty table: building them
+        once afterwards (``create_indexes``) is about twice as fast as growing them per row.
+        Any store opened without them gets them back (``Store`` creates missing ones)."""
+        with self._conn:
+            drop_indexes(self._conn)
+
+    def create_indexes(self) -> None:
+        with self._conn:
+            create_indexes(self._conn)
+
     def writer(self) -> BackgroundWriter:
         """A writer thread with its own connection, for producers that must not block."""
         return BackgroundWriter(self.path)
@@ -215,6 +249,15 @@ class Store:
                 "INSERT INTO skipped (file, entry_index, reason) VALUES (?,?,?)", skips
             )
 
+    def seen_size(self, size: int) -> bool:
+        """Whether a file of exactly this size was ingested before (then compare sha256)."""
+        row = self._conn.execute(
+            "SELECT 1 FROM sources WHERE size = ? AND sha256 IS NOT NULL AND error IS NULL"
+            " LIMIT 1",
+            (size,),
+        ).fetchone()
+        return row is not None
+
     def seen_sha256(self, sha256: str) -> str | None:
         """Path under which a file with this content was ingested before, if any."""
         row = self._conn.execute(
@@ -234,6 +277,8 @@ class Store:
         """The ``sources`` or ``skipped`` table as a DataFrame."""
         if name not in ("sources", "skipped"):
             raise ValueError(f"no table {name!r}")
+        import pandas as pd  # imported on use: `etagwatch ingest` never needs it
+
         return pd.read_sql_query(f"SELECT * FROM {name} ORDER BY id", self._conn)
 
     def close(self) -> None:
@@ -246,9 +291,11 @@ class Store:
         self.close()
 
 
-_INSERT = (
+#: One exchange row, parameters in COLUMNS order (``msgspec.structs.astuple`` of an Exchange).
+INSERT_SQL = (
     f"INSERT INTO exchanges ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
+_INSERT = INSERT_SQL
 
 
 def insert_rows(conn: sqlite3.Connection, exchanges: Iterable[Exchange]) -> int:
@@ -387,6 +434,8 @@ def load_exchanges(db: str | Path | Store) -> pd.DataFrame:
     finally:
         if own:
             conn.close()
+    import pandas as pd  # imported on use: `etagwatch ingest` never needs it
+
     frame = pd.DataFrame.from_records(rows, columns=["id", *COLUMNS])
     return _typed(frame)
 

@@ -1,12 +1,19 @@
 """Ingest speed and memory: `etagwatch ingest` vs haralyzer vs a bare msgspec decode.
 
 Builds a large HAR shaped like the real corpus (entries sampled from ../shared/real_hars with
-their bodies, URLs and validators varied so rows differ), then runs each contender in its own
-process and reads that process's peak RSS from wait4(). Prints one table; BENCHMARKS.md
-"## Ingest" records the figures.
+their bodies, URLs and validators varied so rows differ), then runs each contender in a fresh
+process and samples the RSS of its process tree (workers included) every 20 ms for the peak.
+Prints one table; BENCHMARKS.md "## Ingest" records the figures.
 
-    .venv/bin/python bench/ingest.py                   # 200 MB: all three contenders
+    .venv/bin/python bench/ingest.py                   # 200 MB: every contender
     .venv/bin/python bench/ingest.py --sizes 200 1000  # plus ingest alone at 1 GB (flat memory)
+    .venv/bin/python bench/ingest.py --rounds 2        # interleaved repeats, fastest kept
+
+Contenders: `etagwatch ingest` as a user runs it (default --jobs: a writer process beside the
+reader on machines with 2+ CPUs) and with --jobs 1; haralyzer loading the file and touching
+every entry's request and response headers; msgspec decoding the whole file untyped (what the
+issue calls the bare decode) and into our typed structs (the real parsing floor: the least any
+reader that builds typed entries must pay).
 """
 
 from __future__ import annotations
@@ -26,6 +33,11 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "real_hars"
 PY = sys.executable
+
+DEFAULT = "etagwatch ingest (default --jobs)"
+HARALYZER_NAME = "haralyzer: load + touch every entry's headers"
+BARE_NAME = "msgspec bare decode, untyped (whole file)"
+TYPED_NAME = "msgspec typed decode, our structs (floor)"
 
 HARALYZER = """
 import sys
@@ -133,14 +145,40 @@ def measure(argv: list[str], env: dict | None = None) -> tuple[float, float, str
     return elapsed, peak / 2**20, stdout
 
 
+def _ingest_entries(out: str) -> int:
+    lines = out.splitlines()
+    stored = int(next(x for x in lines if x.startswith("stored:")).split()[1])
+    skipped = int(next(x for x in lines if x.startswith("skipped:")).split()[1])
+    return stored + skipped
+
+
+def run_contender(har: Path, db: Path, script: str | list[str], env: dict) -> tuple[int, float, float]:
+    """(entries, seconds, peak MiB) of one contender in a fresh process."""
+    if isinstance(script, list):
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+        argv = [PY, "-m", "analysis.cli", "ingest", str(har), "--db", str(db), "--no-progress",
+                *script]
+        secs, rss, out = measure(argv, env)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+        return _ingest_entries(out), secs, rss
+    secs, rss, out = measure([PY, "-c", script, str(har)], env)
+    return int(out.strip().splitlines()[-1]), secs, rss
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[200], help="HAR sizes in MB")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every contender this many times, interleaved; report the fastest")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "etagwatch-bench")
     ap.add_argument("--keep", action="store_true", help="keep generated HARs for the next run")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    print(f"cpus: {os.cpu_count()}, load average at start: "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     rows = []
     for mb in args.sizes:
         har = args.workdir / f"bench-{mb}mb.har"
@@ -148,48 +186,43 @@ def main() -> None:
             t = time.perf_counter()
             n = build_har(har, mb)
             print(f"built {har} ({n} entries) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-        entries = None
-        contenders = [("etagwatch ingest", ["--jobs", "1"])]
+        contenders: list[tuple[str, str | list[str]]] = [(DEFAULT, [])]
         if mb == args.sizes[0]:
-            contenders.append(("etagwatch ingest --jobs 2", ["--jobs", "2"]))
-        if mb == args.sizes[0]:
-            contenders += [("haralyzer (load + headers)", HARALYZER),
-                           ("msgspec bare decode", BARE), ("msgspec typed decode", TYPED)]
-        for name, script in contenders:
-            if isinstance(script, list):
-                db = args.workdir / f"bench-{mb}.sqlite"
-                for suffix in ("", "-wal", "-shm"):
-                    Path(str(db) + suffix).unlink(missing_ok=True)
-                argv = [PY, "-m", "analysis.cli", "ingest", str(har), "--db", str(db),
-                        "--no-progress", *script]
-                secs, rss, out = measure(argv, env)
-                stored = int(next(line for line in out.splitlines() if line.startswith("stored:"))
-                             .split()[1])
-                skipped = int(next(line for line in out.splitlines() if line.startswith("skipped:"))
-                              .split()[1])
-                entries = stored + skipped
-                for suffix in ("", "-wal", "-shm"):
-                    Path(str(db) + suffix).unlink(missing_ok=True)
-            else:
-                secs, rss, out = measure([PY, "-c", script, str(har)], env)
-                entries = int(out.strip().splitlines()[-1])
+            contenders += [("etagwatch ingest --jobs 1", ["--jobs", "1"]),
+                           (HARALYZER_NAME, HARALYZER), (BARE_NAME, BARE), (TYPED_NAME, TYPED)]
+        best: dict[str, tuple[int, float, float]] = {}
+        for _ in range(args.rounds):
+            for name, script in contenders:
+                entries, secs, rss = run_contender(har, args.workdir / f"bench-{mb}.sqlite",
+                                                   script, env)
+                print(f"{mb:>5} MB  {name:<44} {entries:>8} entries  {secs:7.2f} s  "
+                      f"{entries / secs:>9.0f} entries/s  peak {rss:7.0f} MiB", flush=True)
+                if name not in best or secs < best[name][1]:
+                    best[name] = (entries, secs, rss)
+        for name, _ in contenders:
+            entries, secs, rss = best[name]
             rows.append((mb, name, entries, secs, entries / secs, rss))
-            print(f"{mb:>5} MB  {name:<28} {entries:>8} entries  {secs:7.2f} s  "
-                  f"{entries / secs:>9.0f} entries/s  peak {rss:7.0f} MiB", flush=True)
         if not args.keep:
             har.unlink()
+    print("load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print("\n| size | contender | entries | seconds | entries/s | peak memory |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for mb, name, entries, secs, eps, rss in rows:
+        print(f"| {mb} MB | {name} | {entries:,} | {secs:.2f} | {eps:,.0f} | {rss:,.0f} MiB |")
     base = {name: (eps, rss) for mb, name, _, _, eps, rss in rows if mb == args.sizes[0]}
-    ours = base["etagwatch ingest"]
-    if "haralyzer (load + headers)" in base:
-        hz = base["haralyzer (load + headers)"]
-        bare = base["msgspec bare decode"]
-        print(f"\nvs haralyzer: {ours[0] / hz[0]:.2f}x entries/s, peak memory "
-              f"{100 * ours[1] / hz[1]:.0f}% of haralyzer's")
-        print(f"vs bare msgspec decode: {ours[0] / bare[0]:.2f}x its entries/s, "
+    ours = base[DEFAULT]
+    if HARALYZER_NAME in base:
+        hz, bare, typed = base[HARALYZER_NAME], base[BARE_NAME], base[TYPED_NAME]
+        print(f"\nvs haralyzer: {ours[0] / hz[0]:.2f}x its entries/s (target >= 2x), peak memory "
+              f"{100 * ours[1] / hz[1]:.0f}% of its peak (target < 25%)")
+        print(f"vs bare untyped msgspec decode: {ours[0] / bare[0]:.2f}x its entries/s, "
               f"{100 * ours[1] / bare[1]:.0f}% of its peak memory")
-    sizes = [(mb, rss) for mb, name, *_, rss in rows if name == "etagwatch ingest"]
+        print(f"vs typed msgspec decode (the parsing floor): {ours[0] / typed[0]:.2f}x its "
+              f"entries/s, {100 * ours[1] / typed[1]:.0f}% of its peak memory")
+    sizes = [(mb, rss) for mb, name, *_, rss in rows if name == DEFAULT]
     if len(sizes) > 1:
-        print("ingest peak memory by size: " + ", ".join(f"{mb} MB: {rss:.0f} MiB" for mb, rss in sizes))
+        print("ingest peak memory by size: "
+              + ", ".join(f"{mb} MB: {rss:.0f} MiB" for mb, rss in sizes))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import IN_CI, SAMPLE_CAPTURES
 from exchange_factory import echo_tracker, exchange, load_balanced, random_per_response, tracker
+from support import IN_CI, SAMPLE_CAPTURES
 
 from analysis.cli import main
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,15 @@ examples:
   etagwatch ingest ~/captures --db site.sqlite
   etagwatch ingest profile-a.har profile-b.har.gz --client research-1
 """
+
+
+def default_jobs() -> int:
+    """2 when two CPUs are free for us (reading and writing overlap), else 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return min(2, cpus)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -60,9 +70,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--jobs",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="worker processes converting the entries of large HAR files (default: 1)",
+        help="processes for large captures (16 MB or more in all): 1 = this one only; 2 = a "
+        "second one writes the store while this one reads; more = also N-1 converting HAR "
+        f"entries (default: {default_jobs()}, the smaller of 2 and the CPUs available)",
     )
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p.set_defaults(run=run)
@@ -89,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             backend_headers=tuple(args.backend_header or DEFAULT_BACKEND_HEADERS),
             redact_validators=args.redact_validators,
-            jobs=max(1, args.jobs),
+            jobs=max(1, args.jobs if args.jobs is not None else default_jobs()),
         )
     finally:
         store.close()

@@ -26,7 +26,7 @@ import pandas as pd
 
 from analysis.detectors import conformance as _conformance
 from analysis.detectors import hosts as _hosts
-from analysis.detectors.prepare import prepare
+from analysis.detectors.prepare import is_prepared, prepare
 from analysis.detectors.verdict_table import features_with_costs, verdict_table
 from analysis.detectors.verdicts import RANK, VERDICTS
 from analysis.findings import RULES, SEVERITIES
@@ -43,8 +43,7 @@ class Analysis:
 
 
 def _prepared(df: pd.DataFrame, ignore_params: Iterable[str] = ()) -> pd.DataFrame:
-    return df if "xid" in df.columns and "resource" in df.columns else prepare(
-        df, ignore_params=ignore_params)
+    return df if is_prepared(df) else prepare(df, ignore_params=ignore_params)
 
 
 def resource_features(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFrame:
@@ -76,8 +75,8 @@ def summarise(ex: pd.DataFrame, resources: pd.DataFrame, findings: pd.DataFrame,
     return {
         "exchanges": len(ex),
         "responses": int(ex["ok"].sum()) if len(ex) else 0,
-        "clients": int(ex["client"].nunique()),
-        "hosts": int(ex["host"].nunique()),
+        "clients": int(ex["cid"].max() + 1) if len(ex) else 0,
+        "hosts": int(ex["hid"].max() + 1) if len(ex) else 0,
         "resources": len(resources),
         "verdicts": {v: int(verdicts.get(v, 0)) for v in VERDICTS},
         "findings": {s: int((findings["severity"] == s).sum()) for s in SEVERITIES},

@@ -7,46 +7,60 @@ bytes are the body bytes on the wire (``body_size``, else the decoded size).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from analysis.detectors.resources import KEY
+from analysis.detectors.resources import KEY, key_index, value_text
 
 
 def wasted_revalidations(obs: pd.DataFrame) -> pd.DataFrame:
     """Observation rows (see resources.observations) that are wasted revalidations, with
     ``wasted_bytes``; a revalidation carrying both If-None-Match and If-Modified-Since counts
     once, under ``etag``."""
-    issued = obs[obs["issued"] & obs["content_key"].notna()]
-    value_body = issued.drop_duplicates([*KEY, "val"])[[*KEY, "val", "content_key"]]
-    value_body = value_body.rename(columns={"val": "sent", "content_key": "sent_body"})
-    reval = obs[obs["sent"].notna() & obs["status"].between(200, 299)]
-    reval = reval.merge(value_body, on=[*KEY, "sent"], how="inner")
-    wasted = reval[reval["sent_body"] == reval["content_key"]].copy()
-    wasted = wasted.sort_values("validator").drop_duplicates("id", keep="first")
+    k, val, sent = obs["k"].to_numpy(), obs["val"].to_numpy(), obs["sent"].to_numpy()
+    ckid = obs["ckid"].to_numpy()
+    width = int(max(val.max(initial=0), sent.max(initial=0))) + 1
+    issued = np.flatnonzero(obs["issued"].to_numpy() & (ckid >= 0))
+    keys, first = np.unique(k[issued] * width + val[issued], return_index=True)
+    body = ckid[issued][first]  # the body first served under each (resource, value)
+    status = obs["status"].to_numpy()
+    reval = np.flatnonzero((sent >= 0) & (status >= 200) & (status <= 299))
+    probe = k[reval] * width + sent[reval]
+    pos = np.searchsorted(keys, probe)
+    pos = np.minimum(pos, len(keys) - 1) if len(keys) else pos
+    known = (len(keys) > 0) & (keys[pos] == probe) if len(keys) else np.zeros(len(reval), bool)
+    same = np.zeros(len(reval), dtype=bool)
+    same[known] = body[pos[known]] == ckid[reval][known]
+    wasted = obs.iloc[reval[same]].sort_values("v", kind="stable").drop_duplicates(
+        "id", keep="first").copy()
     size = pd.to_numeric(wasted["body_size"], errors="coerce")
     wasted["wasted_bytes"] = size.where(size > 0).fillna(0).astype(int)
     return wasted
 
 
-def churn_costs(obs: pd.DataFrame) -> pd.DataFrame:
-    """Per (resource, validator): wasted revalidations and their bytes, and the backends seen."""
+def churn_costs(ex: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
+    """Per (resource, validator): wasted revalidations and their bytes."""
     wasted = wasted_revalidations(obs)
-    cost = wasted.groupby(KEY).agg(
+    cost = wasted.groupby("k").agg(
         wasted_revalidations=("id", "size"), wasted_bytes=("wasted_bytes", "sum")
     )
+    cost.index = key_index(ex, cost.index.to_numpy())
     return cost
 
 
-def backends_by_value(obs: pd.DataFrame, keys: pd.Index) -> pd.Series:
+def backends_by_value(ex: pd.DataFrame, obs: pd.DataFrame, keys: pd.Index) -> pd.Series:
     """For the given (resource, validator) keys only: {value: [backends]}, for evidence."""
     if len(keys) == 0:
         return pd.Series(dtype=object)
-    sub = obs[obs["issued"]].set_index(KEY)
-    sub = sub[sub.index.isin(keys)].reset_index()
-    sub = sub.drop_duplicates([*KEY, "val", "backend_key"])
+    sub = obs[obs["issued"]]
+    names = key_index(ex, sub["k"].to_numpy())
+    sub = sub[names.isin(keys)]
+    sub = sub.drop_duplicates(["k", "val", "bkid"])
+    backends = np.asarray(ex["backend_key"].cat.categories, dtype=object)
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
-    for res, kind, val, backend in sub[[*KEY, "val", "backend_key"]].itertuples(index=False):
-        mapping = out.setdefault((res, kind), {})
+    for key, val, backend in zip(key_index(ex, sub["k"].to_numpy()),
+                                 value_text(ex, sub["val"].to_numpy()), sub["bkid"], strict=True):
+        mapping = out.setdefault(key, {})
         if len(mapping) < 10 or val in mapping:
-            mapping.setdefault(val, []).append(backend if isinstance(backend, str) else "unknown")
+            mapping.setdefault(val, []).append(backends[backend] if backend >= 0 else "unknown")
     return pd.Series(out, dtype=object).rename_axis(KEY)

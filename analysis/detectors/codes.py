@@ -17,13 +17,9 @@ MISSING = -1
 
 
 def as_object(values: pd.Series | np.ndarray) -> np.ndarray:
-    """An object ndarray with None for missing values (pandas 3 str columns give NaN)."""
-    arr = np.asarray(values, dtype=object)
-    missing = pd.isna(arr)
-    if missing.any():
-        arr = arr.copy()
-        arr[missing] = None
-    return arr
+    """An object ndarray of the values; missing ones stay None or NaN (test with pd.isna).
+    Not normalised on purpose: every pass over a million Python objects costs ~50 ms."""
+    return np.asarray(values, dtype=object)
 
 
 def factorize(values: pd.Series | np.ndarray, *, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -37,9 +33,25 @@ def map_distinct(values: np.ndarray, fn: Callable[[pd.Series], pd.Series]) -> np
     codes, uniques = factorize(values)
     if len(uniques) == 0:
         return np.full(len(values), None, dtype=object)
-    mapped = as_object(fn(pd.Series(uniques, dtype=object)).to_numpy(dtype=object))
+    mapped = fn(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)
     out = np.append(mapped, None)  # code -1 takes the last slot: None
     return out[codes]
+
+
+def map_codes(codes: np.ndarray, uniques: np.ndarray, fn: Callable[[pd.Series], pd.Series],
+              *, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values of ``fn`` applied to factorized values, computed on the
+    distinct values only (missing results become -1)."""
+    if len(uniques) == 0:
+        return np.full(len(codes), MISSING, dtype=np.int64), np.array([], dtype=object)
+    mapped = fn(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)
+    table, values = factorize(mapped, sort=sort)
+    return np.append(table, MISSING)[codes], values
+
+
+def take(uniques: np.ndarray, codes: np.ndarray, missing: object = None) -> np.ndarray:
+    """The values behind codes (``missing`` for -1), as an object ndarray."""
+    return np.append(np.asarray(uniques, dtype=object), missing)[codes]
 
 
 def recode(codes: np.ndarray, old: np.ndarray, vocabulary: pd.Index) -> np.ndarray:
@@ -74,7 +86,7 @@ def nunique(group: np.ndarray, x: np.ndarray, n_groups: int,
     if mask is not None:
         keep &= mask
     width = int(x[keep].max()) + 1 if keep.any() else 1
-    distinct = np.unique(group[keep].astype(np.int64) * width + x[keep])
+    distinct = pd.unique(group[keep].astype(np.int64) * width + x[keep])
     return np.bincount(distinct // width, minlength=n_groups)
 
 
@@ -96,10 +108,15 @@ def gmax(group: np.ndarray, values: np.ndarray, n_groups: int, fill: float = 0) 
 
 
 def first_index(group: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(groups, row index of each group's first row where ``mask``) in row order."""
+    """(groups in ascending order, row index of each group's first row where ``mask``)."""
     rows = np.flatnonzero(group >= 0 if mask is None else (group >= 0) & mask)
-    groups, first = np.unique(group[rows], return_index=True)
-    return groups, rows[first]
+    if len(rows) == 0:
+        return rows, rows
+    end = np.iinfo(np.int64).max
+    first = np.full(int(group[rows].max()) + 1, end, dtype=np.int64)
+    np.minimum.at(first, group[rows], rows)
+    groups = np.flatnonzero(first < end)
+    return groups, first[groups]
 
 
 def last_before(mask: np.ndarray, group: np.ndarray, *, inclusive: bool = False) -> np.ndarray:

@@ -14,7 +14,7 @@ import pandas as pd
 
 _COUNTS = [
     "validator", "clients", "exchanges", "values", "fetches_2xx", "n304", "clients_304",
-    "stable_clients", "max_clients_per_value", "shared_values", "content_values",
+    "stable_clients", "reidentified_clients", "max_clients_per_value", "shared_values", "content_values",
     "content_identical", "content_derived", "backends", "tied_to_backends", "overlapping_values",
     "shape", "min_bits", "third_party", "cookie_match", "forced_revalidation", "small_body",
     "wasted_revalidations", "wasted_bytes", "reflected_304s", "reflected_values",
@@ -35,6 +35,17 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _plain_column(col: pd.Series) -> list[Any]:
+    """A column as JSON-native values (what _plain gives per value, without its per-value cost
+    where the dtype already guarantees it)."""
+    kind = col.dtype.kind
+    if kind in "iub":
+        return col.tolist()
+    if kind == "f":
+        return [None if v != v else v for v in col.tolist()]
+    return [_plain(v) for v in col.tolist()]
+
+
 def churn_cause(row: dict[str, Any]) -> str | None:
     causes = [text for col, text in _CAUSES.items() if row.get(col) is True]
     if not causes:
@@ -49,8 +60,12 @@ def build(resources: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
     cols = [c for c in _COUNTS if c in resources.columns]
     extra = [c for c in (*_CAUSES, "reflected_examples", "value_backends", "verdict")
              if c in resources.columns]
-    for row in resources[cols + extra].to_dict("records"):
-        ev = {k: _plain(row[k]) for k in cols}
+    plain_cols = [_plain_column(resources[c]) for c in cols]
+    extra_cols = [resources[c].tolist() for c in extra]
+    for values, extras in zip(zip(*plain_cols, strict=True) if cols else ([()] * len(resources)),
+                              zip(*extra_cols, strict=True), strict=True):
+        ev = dict(zip(cols, values, strict=True))
+        row = {**ev, **dict(zip(extra, extras, strict=True))}
         verdict = row["verdict"]
         text: str
         if verdict == "identifier" and (ev.get("reflected_304s") or 0) > 0:
@@ -67,6 +82,9 @@ def build(resources: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
                      "values not tied to backends and not a known server format"]
             if ev.get("overlapping_values"):
                 ruled.append("the server accepted several values during the same period")
+            if ev.get("reidentified_clients"):
+                ruled.append(f"{ev['reidentified_clients']} client(s) got a new value only on an "
+                             "unconditional refetch and then kept it with 304s (re-identified)")
             ev["rules_out_churn"] = "; ".join(ruled)
             text = (f"identifier: {ev['clients']} clients each kept their own "
                     f"{ev['validator']} value and got 304s for identical content")

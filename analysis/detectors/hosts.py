@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis.detectors.verdicts import VERDICTS
 from analysis.findings import SEVERITIES
+
+
+def _counts_per_host(ex: pd.DataFrame) -> pd.DataFrame:
+    """Exchange counts per host name (missing hosts as '(no host)'), sorted by name."""
+    hid = ex["hid"].to_numpy()
+    n = int(hid.max()) + 2 if len(hid) else 1  # the last slot: no host
+    names = np.full(n, "(no host)", dtype=object)
+    names[hid[hid >= 0]] = ex["host"].to_numpy(dtype=object)[hid >= 0]
+    slot = np.where(hid >= 0, hid, n - 1)
+    status = ex["status"].to_numpy(dtype=float)
+    ok = ex["ok"].to_numpy(dtype=bool)
+    etag = ~pd.isna(ex["etag"].to_numpy(dtype=object))
+    weak = ex["etag_weak"].to_numpy(dtype=object)
+    weak = ~pd.isna(weak) & (weak == True)  # noqa: E712 (object column: True, False or None)
+    reval = ok & (~pd.isna(ex["req_if_none_match"].to_numpy(dtype=object))
+                  | ~pd.isna(ex["req_if_modified_since"].to_numpy(dtype=object)))
+    masks = {
+        "exchange": None, "response": ok, "with_etag": ok & etag,
+        "with_last_modified": ok & ~pd.isna(ex["last_modified"].to_numpy(dtype=object)),
+        "weak_etag": ok & etag & weak, "revalidations": reval,
+        "not_modified": reval & (status == 304),
+    }
+    counts = {k: np.bincount(slot if m is None else slot[m], minlength=n) for k, m in masks.items()}
+    h = pd.DataFrame(counts, index=pd.Index(names, name="host"))
+    h = h[h["exchange"] > 0]
+    return h.groupby(level="host").sum().sort_index()
 
 
 def host_summary(
@@ -14,18 +41,7 @@ def host_summary(
     """One row per host: exchanges; shares with ETag / Last-Modified / weak ETag among real
     responses; revalidations and their 304 rate; resources per verdict; findings per severity;
     wasted revalidations and bytes. Worst hosts first."""
-    ex = prepared.assign(host=prepared["host"].fillna("(no host)"))
-    ok = ex["ok"]
-    reval = ok & (ex["req_if_none_match"].notna() | ex["req_if_modified_since"].notna())
-    cols = pd.DataFrame({
-        "host": ex["host"], "exchange": 1, "response": ok.astype(int),
-        "with_etag": (ok & ex["etag"].notna()).astype(int),
-        "with_last_modified": (ok & ex["last_modified"].notna()).astype(int),
-        "weak_etag": (ok & ex["etag"].notna() & ex["etag_weak"].fillna(False).astype(bool)).astype(int),
-        "revalidations": reval.astype(int),
-        "not_modified": (reval & (ex["status"] == 304)).astype(int),
-    })
-    h = cols.groupby("host").sum()
+    h = _counts_per_host(prepared)
     h = h.rename(columns={"exchange": "exchanges", "response": "responses"})
     denom = h["responses"].where(h["responses"] > 0)
     h["etag_share"] = (h["with_etag"] / denom).round(3).fillna(0.0)

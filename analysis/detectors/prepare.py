@@ -22,7 +22,15 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from analysis.detectors.codes import MISSING, as_object, factorize, map_distinct, recode
+from analysis.detectors.codes import (
+    MISSING,
+    as_object,
+    factorize,
+    map_codes,
+    map_distinct,
+    recode,
+    take,
+)
 from analysis.exchange import COLUMNS
 
 #: Lenient opaque-tag extraction: optional W/, optional quotes, stops at a comma.
@@ -74,6 +82,61 @@ def _codes_in(vocab: pd.Index, values: np.ndarray) -> np.ndarray:
     return recode(codes, uniq, vocab)
 
 
+def _content_key(out: pd.DataFrame, status: np.ndarray, method: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and values of what identifies a representation's body (see module docstring)."""
+    body_size = _numeric(out, "body_size")
+    size = _numeric(out, "content_size")
+    size = np.where(np.isnan(size) & (status != 304), body_size, size)
+    out["content_size"] = size
+    codes, values = factorize(out["content_hash"])
+    by_size = (codes < 0) & (size > 0) & (status != 304)
+    if by_size.any():
+        ctype = as_object(out["content_type"])[by_size]
+        ctype = np.where(pd.isna(ctype), "?", ctype)
+        keys = ("size:" + pd.Series(size[by_size].astype(np.int64)).astype(str)
+                + ";" + pd.Series(ctype, dtype=object)).to_numpy(dtype=object)
+        kcodes, kvalues = factorize(keys)
+        vocab = pd.Index(pd.unique(np.concatenate([values, kvalues])), dtype=object)
+        codes = recode(codes, values, vocab)
+        codes[by_size] = recode(kcodes, kvalues, vocab)
+        values = np.asarray(vocab, dtype=object)
+    representation = (status >= 200) & (status <= 299) & (status != 206) & (method != "HEAD")
+    codes[~representation] = MISSING
+    return codes, values
+
+
+def _backend_key(out: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and values of ``backend|server_ip`` (built once per distinct pair)."""
+    bcodes, bvals = factorize(out["backend"])
+    scodes, svals = factorize(out["server_ip"])
+    width = len(svals) + 1
+    pair_codes, pairs = pd.factorize((bcodes + 1) * width + (scodes + 1))
+    b_of = take(bvals, pairs // width - 1, "")
+    s_of = take(svals, pairs % width - 1, "")
+    names = np.array([f"{b}|{s}" for b, s in zip(b_of, s_of, strict=True)], dtype=object)
+    names[names == "|"] = None
+    ncodes, nvalues = factorize(names, sort=True)
+    return np.append(ncodes, MISSING)[pair_codes], nvalues
+
+
+def _tags(out: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and values of the opaque ETag: the record's, else a lenient parse of the field."""
+    codes, values = factorize(out["etag_opaque"])
+    missing = np.flatnonzero(codes < 0)
+    if len(missing):
+        raw = as_object(out["etag"])[missing]
+        has = ~pd.isna(raw)
+        if has.any():
+            tag = take(values, codes)
+            tag[missing[has]] = _opaque(raw[has])
+            codes, values = factorize(tag)
+    if "" in set(values):
+        empty = int(np.flatnonzero(values == "")[0])
+        codes = np.where(codes == empty, MISSING, codes)
+    return codes, values
+
+
 def prepare(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFrame:
     """A copy of ``df`` with every exchange column present and the derived columns added,
     sorted by resource and start time (the order the time-based detectors need)."""
@@ -81,110 +144,77 @@ def prepare(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFr
     # sort first: one take of the input, every derived column is computed in final order
     url = as_object(df["url"]) if "url" in df.columns else np.full(n, None, dtype=object)
     ucodes, uurls = factorize(url)
-    res_of_url = as_object(strip_query_params(pd.Series(uurls, dtype=object), ignore_params))
-    rcodes, resources = factorize(res_of_url, sort=True)
-    rid = np.append(rcodes, MISSING)[ucodes]
+    rid, resources = map_codes(ucodes, uurls, lambda u: strip_query_params(u, ignore_params),
+                               sort=True)
     started = _numeric(df, "started") if "started" in df.columns else np.full(n, np.nan)
     order = _sort_order(rid, started)
     out = df.take(order).reset_index(drop=True)
-    rid, url, started = rid[order], url[order], started[order]
+    rid, ucodes, started = rid[order], ucodes[order], started[order]
 
     for col in COLUMNS:
         if col not in out.columns:
             out[col] = None
-    for col in out.columns:  # nullable dtypes (the store's) and pandas 3 str to numpy ones
+    for col in out.columns:  # nullable dtypes (the store's) to numpy ones the masks expect
         kind = str(out[col].dtype)
         if kind in ("Int64", "Int32", "Float64"):
             out[col] = out[col].astype("float64")
         elif kind == "boolean":
             out[col] = out[col].astype(object).where(out[col].notna(), None)
-        elif kind in ("str", "string"):
-            out[col] = pd.Series(as_object(out[col]), dtype=object)
     if "id" not in out.columns:
         out["id"] = order
-    obj = {c: as_object(out[c]) for c in (
-        "host", "method", "etag", "etag_opaque", "req_if_none_match", "last_modified",
-        "req_if_modified_since", "content_hash", "content_type", "backend", "server_ip",
-        "client")}
 
     out["rid"] = rid
     out["resource"] = pd.Categorical.from_codes(rid, categories=pd.Index(resources, dtype=object))
     out["started"] = started
-    host = obj["host"]
-    no_host = pd.isna(host)
-    if no_host.any():
-        host = host.copy()
-        host[no_host] = as_object(pd.Series(url[no_host], dtype=object).str.extract(
+    hid, hosts = factorize(out["host"])
+    if (hid < 0).any():  # host from the URL where the record has none
+        from_url, url_hosts = map_codes(ucodes, uurls, lambda u: u.str.extract(
             r"^[a-z]+://([^/:?#]+)", expand=False))
-    out["host"] = pd.Series(host, dtype=object)
-    hcodes, _ = factorize(host, sort=True)
-    out["hid"] = hcodes
+        host = take(hosts, hid)
+        fill = (hid < 0) & (from_url >= 0)
+        host[fill] = take(url_hosts, from_url[fill])
+        out["host"] = pd.Series(host, dtype=object)
+        hid, hosts = factorize(host)
+    out["hid"] = hid
     status = _numeric(out, "status")
     out["status"] = status
     from_cache = out["from_cache"].fillna(False).astype(bool).to_numpy()
     out["ok"] = (status >= 100) & (status <= 599) & ~from_cache
-    method = map_distinct(obj["method"], lambda s: s.str.upper())
-    method[pd.isna(method)] = "GET"
+    mcodes, methods = factorize(out["method"])
+    mcodes, methods = map_codes(mcodes, methods, lambda s: s.str.upper())
+    method = take(methods, mcodes, "GET")
     out["method"] = pd.Series(method, dtype=object)
 
-    tag = obj["etag_opaque"]
-    missing = pd.isna(tag) & ~pd.isna(obj["etag"])
-    if missing.any():
-        tag = tag.copy()
-        tag[missing] = _opaque(obj["etag"][missing])
-    tag = np.where(tag == "", None, tag)
-    inm_tag = _opaque(obj["req_if_none_match"])
-    out["tag"] = pd.Series(tag, dtype=object)
-    out["inm_tag"] = pd.Series(inm_tag, dtype=object)
-    weak = out["etag_weak"].astype(object).to_numpy()
-    no_weak = pd.isna(weak)
-    if no_weak.any():
-        weak = weak.copy()
-        guessed = map_distinct(obj["etag"][no_weak], lambda s: s.str.match(r"\s*[Ww]/"))
-        weak[no_weak] = np.where(pd.isna(guessed), False, guessed)
-    out["etag_weak"] = pd.Series(weak, dtype=object)
+    tcodes, tvals = _tags(out)
+    out["tag"] = pd.Series(take(tvals, tcodes), dtype=object)
+    icodes, ivals = factorize(out["req_if_none_match"])
+    icodes, ivals = map_codes(icodes, ivals, _opaque_of)
+    out["inm_tag"] = pd.Series(take(ivals, icodes), dtype=object)
+    if out["etag_weak"].dtype.kind != "b":
+        weak = out["etag_weak"].astype(object).to_numpy()
+        no_weak = pd.isna(weak)
+        if no_weak.any():
+            weak = weak.copy()
+            guessed = map_distinct(as_object(out["etag"])[no_weak],
+                                   lambda s: s.str.match(r"\s*[Ww]/"))
+            weak[no_weak] = np.where(pd.isna(guessed), False, guessed)
+        out["etag_weak"] = pd.Series(weak, dtype=object)
 
-    body_size = _numeric(out, "body_size")
-    size = _numeric(out, "content_size")
-    size = np.where(np.isnan(size) & (status != 304), body_size, size)
-    out["content_size"] = size
-    key = obj["content_hash"].copy()
-    by_size = pd.isna(key) & ~np.isnan(size) & (size > 0) & (status != 304)
-    if by_size.any():
-        ctype = obj["content_type"][by_size]
-        ctype = np.where(pd.isna(ctype), "?", ctype)
-        key[by_size] = ("size:" + pd.Series(size[by_size].astype(np.int64)).astype(str)
-                        + ";" + pd.Series(ctype, dtype=object)).to_numpy(dtype=object)
-    representation = (status >= 200) & (status <= 299) & (status != 206) & (method != "HEAD")
-    key[~representation] = None
-    ckid, ckeys = factorize(key, sort=True)
+    ckid, ckeys = _content_key(out, status, method)
     out["content_key"] = pd.Categorical.from_codes(ckid, categories=pd.Index(ckeys, dtype=object))
     out["ckid"] = ckid
-
-    bcodes, bvals = factorize(obj["backend"])
-    scodes, svals = factorize(obj["server_ip"])
-    pair_codes, pairs = pd.factorize(
-        (bcodes + 1) * (len(svals) + 1) + (scodes + 1), sort=False)
-    b_of = np.append(bvals, "")[(pairs // (len(svals) + 1)) - 1]
-    s_of = np.append(svals, "")[(pairs % (len(svals) + 1)) - 1]
-    names = np.array([f"{b}|{s}" for b, s in zip(b_of, s_of, strict=True)], dtype=object)
-    names[names == "|"] = None
-    backend_key = names[pair_codes] if len(names) else np.full(n, None, dtype=object)
-    bkid, bkeys = factorize(backend_key, sort=True)
+    bkid, bkeys = _backend_key(out)
     out["backend_key"] = pd.Categorical.from_codes(bkid, categories=pd.Index(bkeys, dtype=object))
     out["bkid"] = bkid
-
-    cid, clients = factorize(obj["client"], sort=True)
+    cid, clients = factorize(out["client"], sort=True)
     out["client"] = pd.Categorical.from_codes(cid, categories=pd.Index(clients, dtype=object))
     out["cid"] = cid
 
-    tcodes, tvals = factorize(tag)
-    icodes, ivals = factorize(inm_tag)
     values = pd.Index(pd.unique(np.concatenate([tvals, ivals])), dtype=object)
     out["tid"] = recode(tcodes, tvals, values)
     out["sid"] = recode(icodes, ivals, values)
-    lcodes, lvals = factorize(obj["last_modified"])
-    mcodes, mvals = factorize(obj["req_if_modified_since"])
+    lcodes, lvals = factorize(out["last_modified"])
+    mcodes, mvals = factorize(out["req_if_modified_since"])
     dates = pd.Index(pd.unique(np.concatenate([lvals, mvals])), dtype=object)
     out["lid"] = recode(lcodes, lvals, dates)
     out["iid"] = recode(mcodes, mvals, dates)

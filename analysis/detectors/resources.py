@@ -2,16 +2,27 @@
 
 One row per (resource, validator) where validator is ``etag`` or ``last-modified``: the same
 reasoning (stable within a client? unique across clients? tied to backends? tied to content?)
-applies to both. Everything is a groupby over a long frame of validator observations.
+applies to both. Everything is a count over a long frame of validator observations, keyed by the
+integer codes ``prepare`` made (analysis.detectors.codes), never by text.
+
+Stability within a client tolerates re-identification: a browser sometimes refetches without
+conditions (hard reload, cache eviction) and a tracker then hands it a new id. A client counts
+as stable when it held one value, or when every change of value came on an unconditional request
+(never as the answer to a request presenting a value) and every later value was itself kept with a
+304 (``reidentified_clients``). A server that refuses its own validators is never stable.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from analysis.detectors import codes as C
+from analysis.detectors.prepare import vocabularies
 from analysis.detectors.shapes import KNOWN_SERVER_FORMATS, etag_shapes
 
 KEY = ["resource", "validator"]
+VALIDATORS = ("etag", "last-modified")
 
 #: Cache-Control directives that make every reuse a revalidation (a tracker's friend).
 _FORCED_REVALIDATION = r"no-cache|max-age\s*=\s*0\b"
@@ -20,43 +31,60 @@ _FORCED_REVALIDATION = r"no-cache|max-age\s*=\s*0\b"
 def observations(ex: pd.DataFrame) -> pd.DataFrame:
     """Long frame: one row per (exchange, validator kind) the exchange tells something about.
 
-    ``val`` is the value the client holds after the exchange: the response's validator, or for
-    a 304 without one, the value the client revalidated (it keeps it)."""
-    resp = ex[ex["ok"] & (ex["status"].between(200, 299) | (ex["status"] == 304))]
-    is304 = resp["status"] == 304
-    common = [
-        "id", "resource", "host", "client", "status", "started", "content_key", "backend_key",
-        "third_party", "body_size", "cache_control", "xid", "method",
-    ]
-    etag = resp[common].assign(
-        validator="etag",
-        val=resp["tag"].where(resp["tag"].notna() | ~is304, resp["inm_tag"]),
-        sent=resp["inm_tag"],
-        from_header=resp["tag"].notna(),
-        cookie_match=_cookie_match(resp),
-    )
-    lm = resp[common].assign(
-        validator="last-modified",
-        val=resp["last_modified"].where(resp["last_modified"].notna() | ~is304,
-                                         resp["req_if_modified_since"]),
-        sent=resp["req_if_modified_since"],
-        from_header=resp["last_modified"].notna(),
-        cookie_match=False,
-    )
-    obs = pd.concat([etag[etag["val"].notna()], lm[lm["val"].notna()]], ignore_index=True)
-    obs["third_party"] = obs["third_party"].fillna(False).astype(bool)
-    obs["is304"] = obs["status"] == 304
-    obs["issued"] = obs["status"].between(200, 299) & obs["from_header"]
-    return obs
+    ``val`` is the code of the value the client holds after the exchange: the response's
+    validator, or for a 304 without one, the value the client revalidated (it keeps it); ``sent``
+    the value the request presented. Value codes of both validators share one space (Last-Modified
+    codes are offset), ``k`` = 2 * resource code + validator (0 etag, 1 last-modified)."""
+    status = ex["status"].to_numpy(dtype=float)
+    is304 = status == 304
+    resp = ex["ok"].to_numpy(dtype=bool) & (((status >= 200) & (status <= 299)) | is304)
+    rows = np.flatnonzero(resp)
+    values, _ = vocabularies(ex)
+    offset = len(values)
+    parts = []
+    for v, (own, sent_col) in enumerate((("tid", "sid"), ("lid", "iid"))):
+        own_c = ex[own].to_numpy()[rows]
+        sent = ex[sent_col].to_numpy()[rows]
+        r304 = is304[rows]
+        val = np.where((own_c >= 0) | ~r304, own_c, sent)
+        keep = val >= 0
+        if v == 1:
+            val = np.where(val >= 0, val + offset, C.MISSING)
+            sent = np.where(sent >= 0, sent + offset, C.MISSING)
+        parts.append((v, rows[keep], val[keep], sent[keep], (own_c >= 0)[keep]))
+    row = np.concatenate([p[1] for p in parts])
+    v = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in parts])
+    rid = ex["rid"].to_numpy()[row]
+    st = status[row]
+    obs = pd.DataFrame({
+        "row": row, "id": ex["id"].to_numpy()[row], "k": np.where(rid >= 0, rid * 2 + v, -1),
+        "rid": rid, "v": v, "cid": ex["cid"].to_numpy()[row], "hid": ex["hid"].to_numpy()[row],
+        "status": st, "started": ex["started"].to_numpy(dtype=float)[row],
+        "ckid": ex["ckid"].to_numpy()[row], "bkid": ex["bkid"].to_numpy()[row],
+        "val": np.concatenate([p[2] for p in parts]),
+        "sent": np.concatenate([p[3] for p in parts]),
+        "from_header": np.concatenate([p[4] for p in parts]),
+    })
+    tp = ex["third_party"].to_numpy(dtype=object)[row]
+    obs["third_party"] = np.where(pd.isna(tp), False, tp).astype(bool)
+    obs["body_size"] = pd.to_numeric(ex["body_size"], errors="coerce").to_numpy(dtype=float)[row]
+    cookie = _cookie_match(ex)
+    obs["cookie_match"] = np.where(v == 0, cookie[row], False)
+    forced = C.map_distinct(ex["cache_control"].to_numpy(dtype=object),
+                            lambda s: s.str.contains(_FORCED_REVALIDATION, case=False))
+    obs["forced"] = (forced[row] == True)  # noqa: E712 (None / NaN are False)
+    obs["is304"] = st == 304
+    obs["issued"] = (st >= 200) & (st <= 299) & obs["from_header"].to_numpy()
+    return obs[obs["k"] >= 0].reset_index(drop=True)
 
 
-def _cookie_match(resp: pd.DataFrame) -> pd.Series:
+def _cookie_match(ex: pd.DataFrame) -> np.ndarray:
     """ETag value equal to a cookie value, through the keyed hashes (never the values)."""
-    both = resp["etag_hash"].notna() & resp["cookie_hashes"].notna()
-    out = pd.Series(False, index=resp.index)
-    if both.any():
-        sub = resp.loc[both, ["etag_hash", "cookie_hashes"]]
-        out.loc[both] = [h in c for h, c in zip(sub["etag_hash"], sub["cookie_hashes"], strict=True)]
+    out = np.zeros(len(ex), dtype=bool)
+    h = ex["etag_hash"].to_numpy(dtype=object)
+    c = ex["cookie_hashes"].to_numpy(dtype=object)
+    both = np.flatnonzero(~pd.isna(h) & ~pd.isna(c))
+    out[both] = [h[i] in c[i] for i in both]
     return out
 
 
@@ -65,35 +93,87 @@ def _empty_keyed(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(index=index, columns=columns)
 
 
-def _reflection(obs: pd.DataFrame) -> pd.DataFrame:
+def key_index(ex: pd.DataFrame, ks: np.ndarray) -> pd.MultiIndex:
+    """(resource, validator) index for codes ``k``."""
+    resources = np.asarray(ex["resource"].cat.categories, dtype=object)
+    return pd.MultiIndex.from_arrays(
+        [resources[ks // 2], np.asarray(VALIDATORS, dtype=object)[ks % 2]], names=KEY)
+
+
+def value_text(ex: pd.DataFrame, val: np.ndarray) -> np.ndarray:
+    """The text behind value codes of observations."""
+    values, dates = vocabularies(ex)
+    vocab = np.concatenate([values, dates]) if len(dates) else values
+    return vocab[val]
+
+
+def _reflection(ex: pd.DataFrame, obs: pd.DataFrame, g: np.ndarray,
+                keys: pd.MultiIndex) -> pd.DataFrame:
     """304s to a value never issued to anyone for the resource, sent by a client that (in the
     capture) held another value, or by a client that sent two different never-issued values.
     A browser only sends the value it stored last, so the server accepted a value it never
     handed out: evercookie's echo."""
-    issued = obs.loc[obs["issued"], [*KEY, "val"]].drop_duplicates().assign(_was_issued=True)
-    cand = obs[obs["is304"] & obs["sent"].notna()][[*KEY, "client", "sent", "started", "id"]]
-    if cand.empty:
-        return _empty_keyed(["reflected_304s", "reflected_values", "reflected_examples"])
-    cand = cand.merge(issued.rename(columns={"val": "sent"}), on=[*KEY, "sent"], how="left")
-    cand = cand[cand["_was_issued"].isna()]
-    if cand.empty:
-        return _empty_keyed(["reflected_304s", "reflected_values", "reflected_examples"])
-    # did this client earlier receive a different value for the resource?
-    held = obs.loc[obs["issued"], [*KEY, "client", "val", "started"]].sort_values("started")
-    cand = cand.sort_values("started")
-    cand = pd.merge_asof(
-        cand, held.rename(columns={"val": "held_before"}), on="started",
-        by=[*KEY, "client"], allow_exact_matches=False,
-    )
-    per_client = cand.groupby([*KEY, "client"])["sent"].transform("nunique")
-    decisive = (cand["held_before"].notna() & (cand["held_before"] != cand["sent"])) | (
-        per_client >= 2
-    )
-    cand = cand[decisive]
-    return cand.groupby(KEY).agg(
+    cols = ["reflected_304s", "reflected_values", "reflected_examples"]
+    issued = obs["issued"].to_numpy()
+    val, sent = obs["val"].to_numpy(), obs["sent"].to_numpy()
+    width = int(max(val.max(initial=0), sent.max(initial=0))) + 1
+    issued_pairs = np.unique(g[issued] * width + val[issued])
+    cand = obs["is304"].to_numpy() & (sent >= 0)
+    cand &= ~np.isin(g * width + sent, issued_pairs)
+    if not cand.any():
+        return _empty_keyed(cols)
+    c = pd.DataFrame({"g": g[cand], "cid": obs["cid"].to_numpy()[cand], "sent": sent[cand],
+                      "started": obs["started"].to_numpy()[cand]})
+    held = pd.DataFrame({"g": g[issued], "cid": obs["cid"].to_numpy()[issued],
+                         "held_before": val[issued], "started": obs["started"].to_numpy()[issued]})
+    held = held[held["g"].isin(c["g"].unique())].sort_values("started")
+    c = pd.merge_asof(c.sort_values("started"), held, on="started", by=["g", "cid"],
+                      allow_exact_matches=False)
+    per_client = c.groupby(["g", "cid"])["sent"].transform("nunique")
+    decisive = (c["held_before"].notna() & (c["held_before"] != c["sent"])) | (per_client >= 2)
+    c = c[decisive]
+    if c.empty:
+        return _empty_keyed(cols)
+    c["text"] = value_text(ex, c["sent"].to_numpy())
+    out = c.groupby("g").agg(
         reflected_304s=("sent", "size"), reflected_values=("sent", "nunique"),
-        reflected_examples=("sent", lambda s: list(pd.unique(s))[:3]),
+        reflected_examples=("text", lambda s: list(pd.unique(s))[:3]),
     )
+    out.index = keys[out.index.to_numpy()]
+    return out
+
+
+def _stability(obs: pd.DataFrame, g: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Per group: stable_clients (tolerating re-identification), reidentified_clients and
+    max_values_per_client."""
+    cid, val, sent = obs["cid"].to_numpy(), obs["val"].to_numpy(), obs["sent"].to_numpy()
+    p = C.pair(g, cid)  # (group, client)
+    n_p = int(p.max()) + 1 if len(p) else 0
+    p_group = C.group_of_pair(g, p, n_p)
+    values = C.nunique(p, val, n_p)
+    # a change of value in answer to a request presenting a value: the server refused it
+    refused = C.count(p, n_p, (sent >= 0) & (val != sent)) > 0
+    pv = C.pair(p, val)  # (group, client, value)
+    n_pv = int(pv.max()) + 1 if len(pv) else 0
+    persisted = np.zeros(n_pv, dtype=bool)
+    persisted[pv[obs["is304"].to_numpy() & (sent == val) & (pv >= 0)]] = True
+    _, first_rows = C.first_index(p)
+    first_value = np.zeros(n_pv, dtype=bool)
+    first_value[pv[first_rows]] = True
+    # each later value must arrive on an unconditional 2xx (the client presented nothing)
+    pv_seen, pv_first = C.first_index(pv)
+    unconditional = np.zeros(n_pv, dtype=bool)
+    unconditional[pv_seen] = obs["issued"].to_numpy()[pv_first] & (sent[pv_first] < 0)
+    pv_client = C.group_of_pair(p, pv, n_pv)
+    bad = ~first_value & ~(persisted & unconditional) & (pv_client >= 0)
+    unkept = np.bincount(pv_client[bad], minlength=n_p)
+    stable = (values == 1) | (~refused & (unkept == 0))
+    reid = stable & (values >= 2)
+    return {
+        "stable_clients": np.bincount(p_group, weights=stable, minlength=n).astype(int),
+        "reidentified_clients": np.bincount(p_group, weights=reid, minlength=n).astype(int),
+        "max_values_per_client": C.gmax(p_group, values, n).astype(int),
+    }
 
 
 def resource_features(ex: pd.DataFrame, *, obs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -101,87 +181,103 @@ def resource_features(ex: pd.DataFrame, *, obs: pd.DataFrame | None = None) -> p
     obs = observations(ex) if obs is None else obs
     if obs.empty:
         return pd.DataFrame(columns=[*KEY, "host", "exchanges", "clients", "values"]).set_index(KEY)
-    g = obs.groupby(KEY, sort=False)
-    f = g.agg(
-        host=("host", "first"),
-        exchanges=("id", "size"),
-        clients=("client", "nunique"),
-        values=("val", "nunique"),
-        fetches_2xx=("issued", "sum"),
-        n304=("is304", "sum"),
-        first_seen=("started", "min"),
-        last_seen=("started", "max"),
-        third_party=("third_party", "any"),
-        body_size=("body_size", "median"),
-        cookie_match=("cookie_match", "any"),
-        content_values=("content_key", "nunique"),
-        backends=("backend_key", "nunique"),
-    )
-    f["clients_304"] = obs[obs["is304"]].groupby(KEY)["client"].nunique()
-    f["issued_values"] = obs[obs["issued"]].groupby(KEY)["val"].nunique()
-    forced = obs["cache_control"].fillna("").str.contains(_FORCED_REVALIDATION, case=False)
-    f["forced_revalidation"] = forced.groupby([obs[k] for k in KEY]).any()
+    g, ks = pd.factorize(obs["k"].to_numpy())
+    g = g.astype(np.int64)
+    n = len(ks)
+    keys = key_index(ex, ks)
+    cid, val = obs["cid"].to_numpy(), obs["val"].to_numpy()
+    ckid, bkid = obs["ckid"].to_numpy(), obs["bkid"].to_numpy()
+    issued, is304 = obs["issued"].to_numpy(), obs["is304"].to_numpy()
+    hosts = ex["host"].to_numpy(dtype=object)
+    hid = obs["hid"].to_numpy()
+    first_g, first_row = C.first_index(g, hid >= 0)
+    host = np.full(n, None, dtype=object)
+    host[first_g] = hosts[obs["row"].to_numpy()[first_row]]
+    by = pd.Series(g)
+    started = pd.Series(obs["started"].to_numpy())
+    f = pd.DataFrame({
+        "host": host,
+        "exchanges": C.count(g, n),
+        "clients": C.nunique(g, cid, n),
+        "values": C.nunique(g, val, n),
+        "fetches_2xx": C.count(g, n, issued),
+        "n304": C.count(g, n, is304),
+        "first_seen": started.groupby(by).min().reindex(range(n)).to_numpy(),
+        "last_seen": started.groupby(by).max().reindex(range(n)).to_numpy(),
+        "third_party": C.count(g, n, obs["third_party"].to_numpy()) > 0,
+        "body_size": pd.Series(obs["body_size"].to_numpy()).groupby(by).median()
+        .reindex(range(n)).to_numpy(),
+        "cookie_match": C.count(g, n, obs["cookie_match"].to_numpy()) > 0,
+        "content_values": C.nunique(g, ckid, n),
+        "backends": C.nunique(g, bkid, n),
+        "clients_304": C.nunique(g, cid, n, is304),
+        "issued_values": C.nunique(g, val, n, issued),
+        "forced_revalidation": C.count(g, n, obs["forced"].to_numpy()) > 0,
+    })
     # stability within clients, sharing across clients
-    per_client = obs.groupby([*KEY, "client"], sort=False)["val"].nunique()
-    f["stable_clients"] = (per_client == 1).groupby(level=KEY).sum()
-    f["max_values_per_client"] = per_client.groupby(level=KEY).max()
-    per_value = obs.groupby([*KEY, "val"], sort=False)["client"].nunique()
-    f["max_clients_per_value"] = per_value.groupby(level=KEY).max()
-    f["shared_values"] = (per_value > 1).groupby(level=KEY).sum()
+    for name, col in _stability(obs, g, n).items():
+        f[name] = col
+    pv = C.pair(g, val)
+    n_pv = int(pv.max()) + 1 if len(pv) else 0
+    pv_group = C.group_of_pair(g, pv, n_pv)
+    clients_per_value = C.nunique(pv, cid, n_pv)
+    f["max_clients_per_value"] = C.gmax(pv_group, clients_per_value, n).astype(int)
+    f["shared_values"] = np.bincount(pv_group, weights=clients_per_value > 1, minlength=n).astype(int)
     # content: one body under several values? values 1:1 with bodies (content-derived)?
-    with_content = obs[obs["content_key"].notna()]
-    pairs = with_content.drop_duplicates([*KEY, "val", "content_key"]).groupby(KEY).size()
-    vals_with_content = with_content.groupby(KEY)["val"].nunique()
-    f["value_content_pairs"] = pairs
-    f["values_with_content"] = vals_with_content
+    f["value_content_pairs"] = np.bincount(
+        pv_group, weights=C.nunique(pv, ckid, n_pv), minlength=n).astype(int)
+    f["values_with_content"] = C.nunique(g, val, n, ckid >= 0)
     # backends: does each value come from one backend? does one backend issue many values?
-    with_backend = obs[obs["backend_key"].notna() & obs["issued"]]
-    bpairs = with_backend.drop_duplicates([*KEY, "val", "backend_key"]).groupby(KEY).size()
-    f["value_backend_pairs"] = bpairs
-    f["values_with_backend"] = with_backend.groupby(KEY)["val"].nunique()
-    f["max_values_per_backend"] = (
-        with_backend.groupby([*KEY, "backend_key"])["val"].nunique().groupby(level=KEY).max()
-    )
+    with_backend = (bkid >= 0) & issued
+    f["value_backend_pairs"] = np.bincount(
+        pv_group, weights=C.nunique(pv, bkid, n_pv, with_backend), minlength=n).astype(int)
+    f["values_with_backend"] = C.nunique(g, val, n, with_backend)
+    gb = C.pair(g, np.where(with_backend, bkid, C.MISSING))
+    n_gb = int(gb.max()) + 1 if len(gb) else 0
+    f["max_values_per_backend"] = C.gmax(
+        C.group_of_pair(g, gb, n_gb), C.nunique(gb, val, n_gb), n).astype(int)
     # lifetimes of values overlap: the server accepted two values at once
-    life = obs.groupby([*KEY, "val"], sort=False)["started"].agg(["min", "max"])
+    life = started.groupby(pv).agg(["min", "max"])
+    life = life[life.index >= 0]
+    life["g"] = pv_group[life.index.to_numpy()]
     life = life.sort_values("min")
-    running_max = life.groupby(level=KEY)["max"].cummax()
-    prev_max = running_max.groupby(level=KEY).shift()
-    f["overlapping_values"] = (life["min"] < prev_max).groupby(level=KEY).sum()
-    f = f.join(_reflection(obs))
-    f = f.join(_shape_features(obs))
-    ints = ["clients_304", "issued_values", "stable_clients", "max_values_per_client",
-            "max_clients_per_value", "shared_values", "value_content_pairs",
-            "values_with_content", "value_backend_pairs", "values_with_backend",
-            "max_values_per_backend", "overlapping_values", "reflected_304s", "reflected_values",
-            "fetches_2xx", "n304"]
-    for col in ints:
+    running_max = life.groupby("g")["max"].cummax()
+    prev_max = running_max.groupby(life["g"]).shift()
+    f["overlapping_values"] = np.bincount(
+        life["g"].to_numpy(), weights=(life["min"] < prev_max).to_numpy(), minlength=n).astype(int)
+    f.index = keys
+    f = f.join(_reflection(ex, obs, g, keys))
+    f = f.join(_shape_features(ex, obs, g, pv, keys))
+    for col in ("reflected_304s", "reflected_values"):
         f[col] = f[col].fillna(0).astype(int)
-    f["forced_revalidation"] = f["forced_revalidation"].fillna(False).astype(bool)
-    f["cookie_match"] = f["cookie_match"].fillna(False).astype(bool)
     return f
 
 
-def _shape_features(obs: pd.DataFrame) -> pd.DataFrame:
+def _shape_features(ex: pd.DataFrame, obs: pd.DataFrame, g: np.ndarray, pv: np.ndarray,
+                    keys: pd.MultiIndex) -> pd.DataFrame:
     """Per resource: the dominant ETag shape, share of known server formats, randomness."""
-    et = obs[obs["validator"] == "etag"].drop_duplicates([*KEY, "val"])[[*KEY, "val"]]
-    if et.empty:
+    etag = (obs["v"].to_numpy() == 0) & (pv >= 0)
+    _, first = np.unique(pv[etag], return_index=True)
+    rows = np.sort(np.flatnonzero(etag)[first])
+    if len(rows) == 0:
         return _empty_keyed(["shape", "known_format", "hash_like", "min_bits", "value_length"])
+    et = pd.DataFrame({"g": g[rows],
+                       "val": pd.Series(value_text(ex, obs["val"].to_numpy()[rows]), dtype=object)})
     shapes = etag_shapes(et["val"])
     et = et.join(shapes, on="val")
     et["known"] = et["shape"].isin(KNOWN_SERVER_FORMATS)
-    g = et.groupby(KEY, sort=False)
-    out = g.agg(
+    grp = et.groupby("g", sort=False)
+    out = grp.agg(
         known_format=("known", "mean"),
         hash_like=("hash_like", "all"),
         min_bits=("bits", "min"),
         value_length=("length", "median"),
     )
-    counts = et.groupby([*KEY, "shape"], sort=False).size().rename("n").reset_index()
-    dominant = counts.sort_values("n", kind="stable").drop_duplicates(KEY, keep="last")
-    out["shape"] = dominant.set_index(KEY)["shape"]
+    counts = et.groupby(["g", "shape"], sort=False).size().rename("n").reset_index()
+    dominant = counts.sort_values("n", kind="stable").drop_duplicates("g", keep="last")
+    out["shape"] = dominant.set_index("g")["shape"]
     out["known_format"] = out["known_format"] >= 0.5
     for col in ("inode", "size", "mtime", "change"):
-        out[f"differs_{col}"] = g[col].nunique() > 1
+        out[f"differs_{col}"] = grp[col].nunique() > 1
+    out.index = keys[out.index.to_numpy()]
     return out
-

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from analysis.detectors import codes as C
 from analysis.detectors import evidence as evidence_mod
 from analysis.detectors.churn import backends_by_value, churn_costs
 from analysis.detectors.resources import KEY, observations, resource_features
@@ -21,17 +23,33 @@ def features_with_costs(ex: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     f = resource_features(ex, obs=obs)
     if f.empty:
         return f, obs
-    f = f.join(churn_costs(obs))
+    f = f.join(churn_costs(ex, obs))
     f["wasted_revalidations"] = f["wasted_revalidations"].fillna(0).astype(int)
     f["wasted_bytes"] = f["wasted_bytes"].fillna(0).astype(int)
     return f, obs
 
 
+def per_resource(ex: pd.DataFrame) -> pd.DataFrame:
+    """host (first known), exchanges and clients of every resource, in resource order."""
+    rid = ex["rid"].to_numpy()
+    present, _ = C.first_index(rid)
+    n = int(rid.max()) + 1 if len(rid) else 0
+    exchanges = C.count(rid, n)
+    clients = C.nunique(rid, ex["cid"].to_numpy(), n)
+    hid = ex["hid"].to_numpy()
+    hg, hrow = C.first_index(rid, hid >= 0)
+    host = np.full(n, None, dtype=object)
+    host[hg] = ex["host"].to_numpy(dtype=object)[hrow]
+    names = np.asarray(ex["resource"].cat.categories, dtype=object)
+    return pd.DataFrame(
+        {"host": host[present], "exchanges": exchanges[present], "clients": clients[present]},
+        index=pd.Index(names[present], name="resource", dtype=object),
+    )
+
+
 def verdict_table(ex: pd.DataFrame, f: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
     """Classify features and add resources without validators as ``none``."""
-    every = ex.groupby("resource", sort=False).agg(
-        host=("host", "first"), exchanges=("id", "size"), clients=("client", "nunique"),
-    )
+    every = per_resource(ex)
     if f.empty:
         out = every.assign(verdict="none", confidence=1.0, validator=None, values=0, n304=0,
                            wasted_revalidations=0, wasted_bytes=0, third_party=False)
@@ -39,7 +57,7 @@ def verdict_table(ex: pd.DataFrame, f: pd.DataFrame, obs: pd.DataFrame) -> pd.Da
         classified = classify(f)
         churny = classified.index[(classified["verdict"] == "churn")]
         if len(churny):
-            classified["value_backends"] = backends_by_value(obs, churny)
+            classified["value_backends"] = backends_by_value(ex, obs, churny)
         picked = pick_per_resource(classified)
         picked = picked.drop(columns=["host", "exchanges", "clients"])
         out = every.join(picked, how="left")

@@ -5,6 +5,10 @@ Verdicts (exact names, a contract for reports and the addon):
 - ``identifier``: values stable within each client, unique across >= 2 clients, revalidated
   with 304, identical content, and nothing that load balancing explains (values not tied to
   backends, not a known server format); or reflection (a 304 to a value never issued).
+  "Stable within a client" tolerates re-identification: a new value that came on an
+  unconditional refetch (hard reload, cache eviction) and was then itself kept with 304s
+  (analysis.detectors.resources), as long as at most half the clients needed it; a server that
+  answers a presented value with a new one is never stable.
 - ``likely-identifier``: one client only; the value persists with 304s, is high-entropy, is
   neither a digest nor a known server format, and has a context signal. The evidence says what a
   second client would confirm.
@@ -69,8 +73,12 @@ def classify(f: pd.DataFrame) -> pd.DataFrame:
         + f["forced_revalidation"].astype(int) + f["small_body"].astype(int)
     )
     reflected = f["reflected_304s"] > 0
+    # a value change on an unconditional refetch is also what invisible, non-sticky backends
+    # produce; trackers keep a client's id until it loses it, so such changes stay the exception
+    f["reidentification_rare"] = _col(f, "reidentified_clients", 0).astype(int) * 2 <= f["clients"]
     identifier = (
         (f["clients"] >= 2) & (f["values"] >= 2) & f["all_clients_stable"]
+        & f["reidentification_rare"]
         & f["unique_across_clients"] & (f["clients_304"] >= 2) & f["content_identical"]
         & ~f["tied_to_backends"] & ~known
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.readers.flows import looks_like_flow_file, read_flows
-from analysis.readers.har import HarReader, open_maybe_gzip
+from analysis.readers.har import HarReader, RunOffload, open_maybe_gzip
 from analysis.readers.result import FileError, Note, ReadError, Skip
 
 __all__ = [
@@ -57,8 +57,13 @@ def open_capture(
     redact_validators: bool = False,
     on_read: Callable[[int], None] | None = None,
     workers: int = 1,
+    offload: RunOffload | None = None,
 ) -> Iterator[Exchange | Skip | Note]:
-    """Exchanges, skips and notes of one capture file; raises ReadError for a bad file."""
+    """Exchanges, skips and notes of one capture file; raises ReadError for a bad file.
+
+    ``offload`` (HAR only) may take runs of entries to convert elsewhere; whoever passes it
+    accounts for those entries (analysis.ingest with a WriterProcess).
+    """
     path = Path(path)
     kind = kind or sniff(path)
     common = dict(
@@ -70,4 +75,4 @@ def open_capture(
     )
     if kind == "flow":
         return read_flows(path, **common)  # type: ignore[arg-type]
-    return iter(HarReader(path, on_read=on_read, workers=workers, **common))  # type: ignore[arg-type]
+    return iter(HarReader(path, on_read=on_read, workers=workers, offload=offload, **common))  # type: ignore[arg-type]

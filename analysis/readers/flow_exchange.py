@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from mitmproxy import http
+from typing import TYPE_CHECKING
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.headers import Headers, normalise
 from analysis.readers.record import build_exchange
+
+if TYPE_CHECKING:  # mitmproxy is only needed by whoever hands us a flow
+    from mitmproxy import http
 
 
 def _decode(raw: bytes) -> str:

@@ -9,11 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from mitmproxy import http, io
-from mitmproxy.exceptions import FlowReadException
-
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
-from analysis.readers.flow_exchange import exchange_from_flow
 from analysis.readers.result import ReadError, Skip
 
 
@@ -33,6 +29,12 @@ def read_flows(
     redact_validators: bool = False,
 ) -> Iterator[Exchange | Skip]:
     """Exchanges from a flow file, in file order; ``entry_index`` is the flow's position."""
+    # mitmproxy takes a quarter of a second to import: only flow files pay for it
+    from mitmproxy import http, io
+    from mitmproxy.exceptions import FlowReadException
+
+    from analysis.readers.flow_exchange import exchange_from_flow
+
     source = source or str(path)
     index = 0
     try:

@@ -21,18 +21,20 @@ import io
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple, Protocol
 
 import msgspec
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
-from analysis.headers import normalise
+from analysis.headers import split_pseudo
 from analysis.readers.jsonstream import JSONStream, JSONStreamError
-from analysis.readers.model import Entry, Page
+from analysis.readers.model import Entry, NameValue, Page
 from analysis.readers.record import build_exchange
 from analysis.readers.result import Note, ReadError, Skip
 
 _entry = msgspec.json.Decoder(Entry)
+_entry_run = msgspec.json.Decoder(list[Entry])
+_raw_run = msgspec.json.Decoder(list[msgspec.Raw])
 _pages = msgspec.json.Decoder(list[Page])
 _any = msgspec.json.Decoder()
 _str = msgspec.json.Decoder(str)
@@ -77,6 +79,22 @@ def open_maybe_gzip(path: Path, on_read: Callable[[int], None] | None = None) ->
     return raw
 
 
+class Offloaded(NamedTuple):
+    """A run of entries (``b"[...]"``) left to another process to convert."""
+
+    data: bytes
+    count: int
+
+
+class RunOffload(Protocol):
+    """Takes some runs of entries off the reader (analysis.writer_process.WriterProcess
+    converts them in the writer process, keeping file order)."""
+
+    def wants_run(self) -> bool: ...
+
+    def take(self, reader: HarReader, data: bytes, first_index: int, count: int) -> None: ...
+
+
 class HarReader:
     """Turns one HAR file into exchanges, skips and notes (a generator per file)."""
 
@@ -91,9 +109,11 @@ class HarReader:
         redact_validators: bool = False,
         on_read: Callable[[int], None] | None = None,
         workers: int = 1,
+        offload: RunOffload | None = None,
     ) -> None:
         self.path = Path(path)
         self.on_read = on_read
+        self.offload = offload
         self.workers = workers
         self.source = source or str(path)
         self.client = client
@@ -144,9 +164,7 @@ class HarReader:
                 if self.workers > 1 and self._size() >= PARALLEL_MIN_BYTES:
                     yield from convert_in_workers(self, stream, self.workers)
                     continue
-                for index, _ in enumerate(stream.array_items()):
-                    yield self.entry(stream.value(), index)
-                    self.entries_seen = index + 1
+                yield from self._entries(stream)
             elif key == "pages" and not saw_entries:
                 self._read_pages(stream.value())
             elif key == "creator":
@@ -161,6 +179,47 @@ class HarReader:
         if not saw_entries:
             yield Note(self.source, "log has no 'entries' list; nothing to read")
 
+    def _entries(self, stream: JSONStream) -> Iterator[Exchange | Skip]:
+        """The entries array: runs decoded at once (or handed to ``offload``), odd entries
+        one by one (see JSONStream.array_batches)."""
+        index = 0
+        for span, run in stream.array_batches(self._run_decoder()):
+            if span is not None:
+                yield self.entry(span, index)
+                index += 1
+            elif isinstance(run, Offloaded):
+                self.offload.take(self, run.data, index, run.count)  # type: ignore[union-attr]
+                index += run.count
+            else:
+                for entry in run:  # type: ignore[union-attr]
+                    yield self._convert(entry, index)
+                    index += 1
+            self.entries_seen = index
+
+    def _run_decoder(self) -> Callable[[bytes], list[Entry] | Offloaded | None]:
+        offload = self.offload
+        if offload is None:
+            return _decode_run
+
+        def decode(data: bytes) -> list[Entry] | Offloaded | None:
+            if not offload.wants_run():
+                return _decode_run(data)
+            try:  # only counted here (a cheap skip-parse), decoded where it is converted
+                return Offloaded(data, len(_raw_run.decode(data)))
+            except msgspec.DecodeError:
+                return None
+
+        return decode
+
+    def convert_run(self, data: bytes, first_index: int) -> list[Exchange | Skip]:
+        """A run of entries (``b"[" + entries + b"]"``, as handed to ``offload``) converted
+        exactly as ``_entries`` would have: typed in one call, else entry by entry."""
+        entries = _decode_run(data)
+        if entries is not None:
+            return [self._convert(e, first_index + i) for i, e in enumerate(entries)]
+        spans = _raw_run.decode(data)
+        return [self.entry(memoryview(span), first_index + i) for i, span in enumerate(spans)]
+
     def _size(self) -> int:
         try:
             return self.path.stat().st_size
@@ -168,9 +227,9 @@ class HarReader:
             return 0
 
     def config(self) -> dict:
-        """What a worker process needs to convert this file's entries."""
+        """What a worker process needs to convert this file's entries (``from_config``)."""
         return dict(
-            path=self.path, source=self.source, client=self.client, key=self.key,
+            path=str(self.path), source=self.source, client=self.client, key=self.key,
             backend_headers=tuple(self.backend_headers),
             redact_validators=self.redact_validators, pages=self.pages, creator=self.creator,
         )
@@ -213,6 +272,10 @@ class HarReader:
             entry = self._lenient(span)
             if isinstance(entry, str):
                 return Skip(self.source, index, entry)
+        return self._convert(entry, index)
+
+    def _convert(self, entry: Entry, index: int) -> Exchange | Skip:
+        """A decoded entry -> exchange, or a Skip saying why not. Never raises."""
         try:
             return self._exchange(entry, index)
         except _Unusable as exc:
@@ -247,7 +310,7 @@ class HarReader:
         scheme = req.url.split(":", 1)[0].lower() if ":" in req.url else ""
         if scheme == "data":
             raise _Unusable("data: URL, no HTTP exchange")
-        req_fields, pseudo = normalise([(h.name, h.value) for h in req.headers])
+        req_fields, pseudo = split_pseudo(_lowered(req.headers))
         method = req.method or pseudo.get(":method", "")
         url = req.url
         if scheme not in HTTP_SCHEMES:
@@ -257,7 +320,7 @@ class HarReader:
                 raise _Unusable(f"{scheme}: URL, no HTTP exchange")
         if not method:
             raise _Unusable("request.method is empty")
-        resp_fields = normalise([(h.name, h.value) for h in resp.headers])[0] if resp else []
+        resp_fields = split_pseudo(_lowered(resp.headers))[0] if resp else []
         status = resp.status if resp else None
         version = (resp.httpVersion if resp and resp.httpVersion else None) or req.httpVersion
 
@@ -339,17 +402,50 @@ BATCH_BYTES = 2 * 1024 * 1024
 BATCH_ENTRIES = 1000
 
 
-def _convert_batch(config: dict, batch: list[tuple[int, bytes]]) -> list[Exchange | Skip]:
-    """Worker side: entries of one batch converted in order (a reader is cheap to build)."""
+def reader_from_config(config: dict) -> HarReader:
+    """A reader that converts entries as the one whose ``config()`` this is (a worker's)."""
     config = dict(config)
     pages, creator = config.pop("pages"), config.pop("creator")
+    config["backend_headers"] = tuple(config["backend_headers"])
     reader = HarReader(config.pop("path"), **config)
     reader.pages, reader.creator = pages, creator
+    return reader
+
+
+def _convert_batch(config: dict, batch: list[tuple[int, bytes]]) -> list[Exchange | Skip]:
+    """Worker side: entries of one batch converted in order (a reader is cheap to build)."""
+    reader = reader_from_config(config)
     return [reader.entry(memoryview(span), index) for index, span in batch]
+
+
+def _decode_run(data: bytes) -> list[Entry] | None:
+    """A run of entries decoded in one call, or None (the stream then walks them one by one)."""
+    try:
+        return _entry_run.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 class _Unusable(Exception):
     """An entry that holds no HTTP exchange; the message is the skip reason."""
+
+
+#: raw header name -> trimmed, lower-cased name (the same names come in every entry).
+_LOWER: dict[str, str] = {}
+_LOWER_MAX = 4096
+
+
+def _lowered(headers: list[NameValue]) -> list[tuple[str, str]]:
+    """(name.strip().lower(), value) pairs, names through a memo: one dict lookup per field
+    instead of two string methods."""
+    try:
+        return [(_LOWER[h.name], h.value) for h in headers]
+    except KeyError:
+        if len(_LOWER) > _LOWER_MAX:
+            _LOWER.clear()
+        for h in headers:
+            _LOWER[h.name] = h.name.strip().lower()
+        return [(_LOWER[h.name], h.value) for h in headers]
 
 
 def _started(value: str | None) -> float | None:

@@ -8,9 +8,9 @@ as a sha256 digest, and with ``redact_validators`` ETag and date-validator value
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -26,7 +26,8 @@ from analysis.headers import Headers, NameMatcher, to_dict
 from analysis.httpdate import parse_http_date
 from analysis.privacy import keyed_hash, redacted
 from analysis.readers.cookies import sent_cookies, set_cookies
-from analysis.sites import registrable_domain, url_host
+from analysis.sites import registrable_domain, site_of_url
+from analysis.urlparts import split_url
 
 _json = msgspec.json.Encoder()
 
@@ -45,13 +46,19 @@ _VERSIONS = {
     "http/3.0": "HTTP/3",
     "h3": "HTTP/3",
 }
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_ETAG_ONLY = frozenset({"etag"})
 
 
 @lru_cache(maxsize=8192)
 def _date_ts(value: str) -> float | None:
     """Parsed HTTP-date (memoised: Date and Last-Modified values repeat across a capture)."""
     return parse_http_date(value.strip()).timestamp
+
+
+@lru_cache(maxsize=4096)
+def _site_of_url(url: str) -> str | None:
+    """Registrable domain of a page URL (memoised: a capture has few pages and referrers)."""
+    return site_of_url(url)
 
 
 @lru_cache(maxsize=64)
@@ -83,11 +90,21 @@ def _redact_etag_value(value: str, key: bytes) -> str:
 
 
 def _safe_headers(
-    headers: Headers, key: bytes, redact_validators: bool, etag_fields: frozenset[str]
+    headers: Headers,
+    index: dict[str, str],
+    key: bytes,
+    redact_validators: bool,
+    etag_fields: frozenset[str],
 ) -> str | None:
-    """JSON [[name, value], ...] with secret values (and optionally validators) keyed-hashed."""
+    """JSON [[name, value], ...] with secret values (and optionally validators) keyed-hashed.
+
+    ``index`` holds the same headers by name: when it shows no secret (the common case) the
+    list is encoded as it is, without copying it pair by pair.
+    """
     if not headers:
         return None
+    if not redact_validators and SECRET_HEADERS.isdisjoint(index):
+        return _encode_text(headers)
     out = []
     for name, value in headers:
         if name in SECRET_HEADERS:
@@ -100,10 +117,32 @@ def _safe_headers(
     return _json.encode(out).decode()
 
 
-def _join(found: list[str] | None) -> str | None:
-    if not found:
-        return None
-    return found[0] if len(found) == 1 else ", ".join(found)
+_local = threading.local()
+
+
+def _encode_text(value: object) -> str:
+    """JSON text of ``value`` through a reused per-thread buffer (half the cost of
+    ``encode(...).decode()`` for header lists of a kilobyte, which allocate and grow)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = bytearray(4096)
+    _json.encode_into(value, buf)
+    return buf.decode()
+
+
+def _index(headers: Headers) -> tuple[dict[str, str], dict[str, list[str]] | None]:
+    """name -> combined value (RFC 9110 5.3: repeats joined by ', '), in first-seen order,
+    plus name -> values when some name repeats (None when none does, the common case)."""
+    single = dict(headers)
+    if len(single) == len(headers):
+        return single, None
+    multi = to_dict(headers)
+    return {n: v[0] if len(v) == 1 else ", ".join(v) for n, v in multi.items()}, multi
+
+
+def _values(index: dict[str, str], multi: dict[str, list[str]] | None, name: str) -> list[str]:
+    """Every value of one field name, in order (the name must be present)."""
+    return multi[name] if multi is not None else [index[name]]
 
 
 def build_exchange(
@@ -140,38 +179,43 @@ def build_exchange(
     ``body`` is the decoded response body when known (hashed, never kept). ``extra_cookies_*``
     are cookies a HAR lists outside the headers (Chrome 130+ strips the Cookie field itself).
     ``status`` 0 means no response arrived and is stored as None with ``error`` set.
+
+    This runs once per exchange on every path (bulk ingest, live proxy), so it avoids
+    per-field Python work: headers are indexed with one ``dict()`` call, header lists without
+    secrets are JSON-encoded as they are, pure per-value work (sites, dates) is memoised.
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower() or None
-    host = parts.hostname
-    try:
-        port = parts.port or _DEFAULT_PORTS.get(scheme or "")
-    except ValueError:
-        port = None
-    req = to_dict(req_headers)
-    resp = to_dict(resp_headers)
+    if not isinstance(req_headers, list):
+        req_headers = list(req_headers)
+    if not isinstance(resp_headers, list):
+        resp_headers = list(resp_headers)
+    scheme, host, port, path, query = split_url(url)
+    req, req_multi = _index(req_headers)
+    resp, resp_multi = _index(resp_headers)
     fields: dict = {}
 
     for name, field in REQUEST_FIELDS.items():
-        value = _join(req.get(name))
-        if value is not None and redact_validators:
+        fields[field] = req.get(name)
+    if redact_validators:
+        for name, field in REQUEST_FIELDS.items():
+            value = fields[field]
+            if value is None:
+                continue
             if name in ETAG_REQUEST_FIELDS:
-                value = _redact_etag_value(value, key)
+                fields[field] = _redact_etag_value(value, key)
             elif name in DATE_VALIDATOR_FIELDS:
-                value = redacted(value, key)
-        fields[field] = value
+                fields[field] = redacted(value, key)
     for name, field in RESPONSE_FIELDS.items():
-        fields[field] = _join(resp.get(name))
+        fields[field] = resp.get(name)
 
     if status == 0:
         status = None
         error = error or "no response (status 0)"
 
     # ETag: raw, parsed, keyed hash of the opaque tag
-    etags = resp.get("etag")
-    if etags:
-        raw_etag = _join(etags)
-        parsed = parse_etag(etags[0].strip() if len(etags) == 1 else raw_etag)
+    raw_etag = resp.get("etag")
+    if raw_etag is not None:
+        etags = resp_multi["etag"] if resp_multi is not None else (raw_etag,)
+        parsed = parse_etag(raw_etag.strip() if len(etags) == 1 else raw_etag)
         violations = list(parsed.violations)
         if len(etags) > 1:
             violations.append(f"{len(etags)} ETag fields")
@@ -188,7 +232,7 @@ def build_exchange(
                 fields["etag_opaque"] = keyed_hash(tag.opaque, key)
         fields["etag"] = raw_etag
 
-    last_modified = _join(resp.get("last-modified"))
+    last_modified = resp.get("last-modified")
     if last_modified is not None:
         if redact_validators:
             fields["last_modified"] = redacted(last_modified, key)
@@ -199,8 +243,12 @@ def build_exchange(
         fields["date_ts"] = _date_ts(fields["date"])
 
     # cookies: names in clear, values only as keyed hashes
-    sent = sent_cookies(req.get("cookie", ())) or list(extra_cookies_sent)
-    got = set_cookies(resp.get("set-cookie", ())) or list(extra_cookies_set)
+    sent = (
+        sent_cookies(_values(req, req_multi, "cookie")) if "cookie" in req else None
+    ) or list(extra_cookies_sent)
+    got = (
+        set_cookies(_values(resp, resp_multi, "set-cookie")) if "set-cookie" in resp else None
+    ) or list(extra_cookies_set)
     if sent:
         fields["cookies_sent"] = _json.encode([n for n, _ in sent]).decode()
     if got:
@@ -209,14 +257,13 @@ def build_exchange(
         hashes = sorted({keyed_hash(v, key) for _, v in (*sent, *got) if v})
         fields["cookie_hashes"] = _json.encode(hashes).decode() if hashes else None
 
-    is_backend = _matcher(tuple(backend_headers))
-    backend = {n: _join(v) for n, v in resp.items() if is_backend(n)}
-    if backend:
-        fields["backend"] = _json.encode(backend).decode()
+    picked = _matcher(tuple(backend_headers)).pick(resp)
+    if picked:
+        fields["backend"] = _json.encode({n: resp[n] for n in picked}).decode()
 
     # context: page and first party
-    page_url = page_url or _join(req.get("referer")) or _origin(req)
-    page_site = registrable_domain(url_host(page_url)) if page_url else None
+    page_url = page_url or req.get("referer") or _origin(req)
+    page_site = _site_of_url(page_url) if page_url else None
     req_site = registrable_domain(host)
 
     if status == 304 or from_cache:
@@ -243,15 +290,15 @@ def build_exchange(
         scheme=scheme,
         host=host,
         port=port,
-        path=parts.path or None,
-        query=parts.query or None,
+        path=path,
+        query=query,
         http_version=normalise_version(http_version),
-        req_headers=_safe_headers(req_headers, key, redact_validators, ETAG_REQUEST_FIELDS),
+        req_headers=_safe_headers(
+            req_headers, req, key, redact_validators, ETAG_REQUEST_FIELDS
+        ),
         status=status,
         error=error,
-        resp_headers=_safe_headers(
-            resp_headers, key, redact_validators, frozenset({"etag"})
-        ),
+        resp_headers=_safe_headers(resp_headers, resp, key, redact_validators, _ETAG_ONLY),
         body_size=body_size,
         content_size=content_size,
         content_hash=body_digest(body),
@@ -262,6 +309,6 @@ def build_exchange(
     )
 
 
-def _origin(req: dict[str, list[str]]) -> str | None:
-    origin = _join(req.get("origin"))
+def _origin(req: dict[str, str]) -> str | None:
+    origin = req.get("origin")
     return origin if origin and origin != "null" else None

@@ -1,40 +1,19 @@
 """Fixtures for end-to-end tests: real nginx origins, the whole lab (started once per session),
 Chromium browsing it directly and through mitmdump.
 
-``need_program`` / ``free_port`` are re-exported from tests/conftest.py: both conftest files
-are top-level modules named ``conftest``, so ``from conftest import need_program`` in a test
-module under tests/e2e/ finds this one.
+Plain helpers (need_program, free_port, PROFILES, VISITS) live in tests/support.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import NGINX_FILES, PROFILES, VISITS, need_program
 
 from analysis.lab.servers import NginxOrigin
-
-_spec = importlib.util.spec_from_file_location(
-    "etagwatch_tests_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py"
-)
-assert _spec is not None and _spec.loader is not None
-_root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_root)
-
-need_program = _root.need_program
-free_port = _root.free_port
-IN_CI = _root.IN_CI
-ROOT = _root.ROOT
-
-#: Files of the default nginx docroot: name -> bytes.
-NGINX_FILES: dict[str, bytes] = {
-    "index.html": b"<!doctype html><title>lab</title><p>etagwatch lab origin</p>\n",
-    "app.css": b"body { font-family: sans-serif; }\n",
-    "data.json": b'{"items": [1, 2, 3]}\n',
-}
 
 
 @pytest.fixture
@@ -76,10 +55,6 @@ def nginx_origin(nginx_factory: Callable[..., NginxOrigin], nginx_docroot: Path)
 
 # --- the whole lab, once per session -------------------------------------------------------
 
-#: Browsing plan shared by the browser tests: enough clients and visits for every verdict
-#: (identifiers need >= 2 clients, churn needs revalidations), small enough for CI.
-PROFILES = 3
-VISITS = 3
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI, PROFILES, VISITS
+from support import IN_CI, PROFILES, VISITS
 
 pytestmark = pytest.mark.e2e
 

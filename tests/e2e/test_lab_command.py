@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from conftest import ROOT, need_program
+from support import ROOT, need_program
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import NGINX_FILES, need_program
+from support import NGINX_FILES, need_program
 
 from analysis.lab.net import LabError, free_port
 from analysis.lab.origins.digest import DigestOrigin

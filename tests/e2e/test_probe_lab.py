@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import need_program
+from support import need_program
 
 from analysis.cli import main
 from analysis.lab.lab import Lab

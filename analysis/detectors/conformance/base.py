@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.detectors.prepare import exchange_refs
 from analysis.findings import FINDING_COLUMNS, RULES
 
 PRECONDITION_FIELDS = (
@@ -14,6 +15,9 @@ PRECONDITION_FIELDS = (
     "req_if_range",
 )
 WRITE_METHODS = ("PUT", "PATCH", "DELETE", "POST")
+#: What a finding row needs from its exchange (rule families copy only these plus their own).
+FINDING_INPUTS = ["host", "url", "client", "id", "status", "method", "source", "entry_index",
+                  "flow_id", "rid"]
 
 
 def findings(
@@ -26,7 +30,7 @@ def findings(
     out = pd.DataFrame({
         "rule": r.id, "severity": r.severity, "rfc": r.rfc,
         "host": rows["host"].to_numpy(), "url": rows["url"].to_numpy(),
-        "source": rows["xid"].to_numpy(), "client": rows["client"].to_numpy(),
+        "source": exchange_refs(rows), "client": rows["client"].to_numpy(),
         "exchange_id": rows["id"].to_numpy(), "status": rows["status"].to_numpy(),
         "method": rows["method"].to_numpy(),
         "explanation": list(explanation), "evidence": list(evidence),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from analysis.detectors.codes import last_before
 from analysis.detectors.conformance.base import empty, findings, has_preconditions
 
 #: Fields a 304 must repeat when the 200 would have carried them (RFC 9110 15.4.5).
@@ -16,11 +18,12 @@ REPEATED_IN_304 = {
 def unconditional_findings(ex: pd.DataFrame) -> pd.DataFrame:
     """304 or 412 to a request without preconditions. Skipped when the capture did not record
     the request headers at all (Safari cache entries, stubs): absence there proves nothing."""
-    recorded = ex["req_headers"].notna() & (ex["req_headers"].fillna("[]").str.strip() != "[]")
-    bare = ex["ok"] & recorded & ~has_preconditions(ex)
+    cand = ex[ex["ok"] & ex["status"].isin((304, 412))]
+    recorded = cand["req_headers"].notna() & (cand["req_headers"].fillna("[]").str.strip() != "[]")
+    bare = recorded & ~has_preconditions(cand)
     out = []
     for status, rule in ((304, "unconditional-304"), (412, "unconditional-412")):
-        hit = ex[bare & (ex["status"] == status)]
+        hit = cand[bare & (cand["status"] == status)]
         ev = [{"method": m, "status": status, "request_preconditions": []} for m in hit["method"]]
         text = [f"{status} to a {m} without If-Match, If-None-Match, If-Modified-Since, "
                 "If-Unmodified-Since or If-Range" for m in hit["method"]]
@@ -30,19 +33,21 @@ def unconditional_findings(ex: pd.DataFrame) -> pd.DataFrame:
 
 def missing_header_findings(ex: pd.DataFrame) -> pd.DataFrame:
     """304s lacking a field the resource's last 200 (before it) carried."""
-    is200 = ex["ok"] & ex["status"].between(200, 299) & (ex["method"].isin(("GET", "HEAD")))
-    is304 = ex["ok"] & (ex["status"] == 304)
+    is200 = (ex["ok"] & ex["status"].between(200, 299)
+             & ex["method"].isin(("GET", "HEAD"))).to_numpy()
+    is304 = (ex["ok"] & (ex["status"] == 304)).to_numpy()
     if not is304.any():
         return empty()
-    had = pd.DataFrame(
-        {col: ex[col].notna().where(is200) for col in REPEATED_IN_304}, index=ex.index
-    ).astype(object)
-    had = had.groupby(ex["resource"]).ffill()
-    missing = pd.DataFrame(
-        {col: had[col].eq(True) & ex[col].isna() for col in REPEATED_IN_304}, index=ex.index
-    )
-    hit_mask = is304 & missing.any(axis=1)
-    hit = ex[hit_mask]
+    rows = np.flatnonzero(is304)
+    last200 = last_before(is200, ex["rid"].to_numpy(), inclusive=True)[rows]
+    known = last200 >= 0
+    rows, last200 = rows[known], last200[known]
+    missing = pd.DataFrame({
+        col: (~pd.isna(ex[col].to_numpy(dtype=object)[last200]))
+        & pd.isna(ex[col].to_numpy(dtype=object)[rows])
+        for col in REPEATED_IN_304}, index=rows)
+    hit_mask = missing.any(axis=1)
+    hit = ex.iloc[rows[hit_mask.to_numpy()]]
     if hit.empty:
         return empty()
     names = [[REPEATED_IN_304[c] for c in REPEATED_IN_304 if row[c]]

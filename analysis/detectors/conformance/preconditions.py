@@ -1,6 +1,8 @@
 """Did the server answer conditional requests as RFC 9110 13.2.2 says? (analysis.conditional)
 
-Only conditional requests are judged, and identical inputs are evaluated once. The current
+Only conditional requests are judged, and identical inputs are evaluated once. Reads whose
+answer a plain comparison settles (one well-formed If-None-Match tag, or If-Modified-Since alone)
+and whose status agrees with it cannot break a rule and are not evaluated one by one. The current
 validators are the response's own for reads (a 304 without an ETag borrows the last ETag the
 resource served), and the last ones served *before* the request for writes (the response to a
 write describes the new state). A write whose prior state the capture never showed is not judged.
@@ -10,10 +12,16 @@ accepts ``abc`` is judged on what it meant; etag-syntax reports the syntax itsel
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pandas as pd
 
 from analysis.conditional import evaluate
+from analysis.detectors.codes import last_before, map_distinct
 from analysis.detectors.conformance.base import (
+    FINDING_INPUTS,
+    PRECONDITION_FIELDS,
     WRITE_METHODS,
     empty,
     findings,
@@ -21,6 +29,7 @@ from analysis.detectors.conformance.base import (
     plain,
 )
 from analysis.etag import EntityTag, parse_etag, parse_etag_list
+from analysis.httpdate import parse_http_date
 
 _READS = ("GET", "HEAD")
 _INPUTS = ["method", "inm", "req_if_match", "req_if_modified_since", "req_if_unmodified_since",
@@ -44,25 +53,92 @@ def _map_unique(s: pd.Series, fn) -> pd.Series:  # type: ignore[no-untyped-def]
     return s.map({u: fn(u) for u in uniq})
 
 
-def _current_validators(ex: pd.DataFrame) -> pd.DataFrame:
-    """prev_etag / prev_lm: last ETag / Last-Modified the resource served before each row."""
-    served = ex["ok"] & (ex["status"].between(200, 299) | (ex["status"] == 304))
-    etag = ex["etag"].where(served)
-    lm = ex["last_modified"].where(served)
-    grp = ex["resource"]
-    prev_etag = etag.groupby(grp).shift().groupby(grp).ffill()
-    prev_lm = lm.groupby(grp).shift().groupby(grp).ffill()
-    return pd.DataFrame({"prev_etag": prev_etag, "prev_lm": prev_lm}, index=ex.index)
+def _current_validators(ex: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """prev_etag / prev_lm of ``rows``: the last ETag / Last-Modified the resource served before
+    each of them."""
+    status = ex["status"].to_numpy(dtype=float)
+    served = ex["ok"].to_numpy(dtype=bool) & (((status >= 200) & (status <= 299)) | (status == 304))
+    rid = ex["rid"].to_numpy()
+    out = {}
+    for name, col in (("prev_etag", "etag"), ("prev_lm", "last_modified")):
+        values = ex[col].to_numpy(dtype=object)
+        last = last_before(served & ~pd.isna(values), rid)[rows]
+        out[name] = np.where(last >= 0, np.append(values, None)[last], None)
+    return pd.DataFrame(out, index=ex.index[rows], dtype=object)
+
+
+#: One entity-tag in RFC 9110 syntax (ASCII etagc only): a lenient re-parse is the identity.
+_STRICT_TAG = re.compile(r'[ \t]*(?:W/)?"([!#-~]*)"[ \t]*')
+
+
+def _strict_opaque(values: pd.Series) -> pd.Series:
+    """Opaque tag of values that are exactly one well-formed entity-tag, else None."""
+    def one(uniq: pd.Series) -> pd.Series:
+        found = [_STRICT_TAG.fullmatch(u) for u in uniq]
+        return pd.Series([m.group(1) if m else None for m in found], dtype=object)
+
+    return pd.Series(map_distinct(values.to_numpy(dtype=object), one), index=values.index,
+                     dtype=object)
+
+
+def _is_star(values: pd.Series) -> pd.Series:
+    star = map_distinct(values.to_numpy(dtype=object), lambda u: u.str.strip() == "*")
+    return pd.Series(star == True, index=values.index)  # noqa: E712 (None is not a star)
+
+
+def _valid_ts(value: str) -> float | None:
+    parsed = parse_http_date(value)
+    return parsed.timestamp if parsed.valid else None
+
+
+def _date_ts(values: pd.Series) -> pd.Series:
+    """Epoch seconds of values that are one valid HTTP-date, else NaN (per distinct value)."""
+    def one(uniq: pd.Series) -> pd.Series:
+        return pd.Series([_valid_ts(str(u)) for u in uniq], dtype=object)
+
+    out = map_distinct(values.to_numpy(dtype=object), one)
+    return pd.to_numeric(pd.Series(out, index=values.index), errors="coerce")
+
+
+def _needs_evaluation(sub: pd.DataFrame) -> pd.Series:
+    """False for reads whose RFC answer is certain from a plain comparison and agrees with the
+    status, so no rule can fire: If-None-Match holding one well-formed tag against a well-formed
+    current ETag (match: 304, else 200), or If-Modified-Since alone with valid dates (not later:
+    304, else 200). Everything else goes through analysis.conditional.evaluate."""
+    status = sub["status"]
+    ok2xx = status.between(200, 299)
+    simple = (sub["method"].isin(_READS) & sub["req_if_match"].isna()
+              & sub["req_if_unmodified_since"].isna() & sub["req_range"].isna()
+              & ~status.isin((404, 410)))
+    inm = simple & sub["req_if_none_match"].notna()
+    inm_tag = _strict_opaque(sub["req_if_none_match"].where(inm))
+    cur_tag = _strict_opaque(sub["cur_etag"].where(inm))
+    inm = inm & inm_tag.notna() & cur_tag.notna()
+    match = inm_tag == cur_tag
+    settled = inm & ((match & ~ok2xx) | (~match & ~status.isin((304, 412))))
+    ims = simple & sub["req_if_none_match"].isna() & sub["req_if_modified_since"].notna()
+    ims_ts = _date_ts(sub["req_if_modified_since"].where(ims))
+    lm_ts = _date_ts(sub["cur_lm"].where(ims))
+    ims = ims & ims_ts.notna() & lm_ts.notna()
+    not_modified = lm_ts <= ims_ts
+    settled |= ims & ((not_modified & ~ok2xx) | (~not_modified & ~status.isin((304, 412))))
+    return ~settled
 
 
 def precondition_findings(ex: pd.DataFrame) -> pd.DataFrame:
     """missed-304, missed-304-date, false-304, lost-update, weak-if-match, needless-412,
     conflict-not-412 for prepared exchanges ``ex``."""
-    cond = ex["ok"] & has_preconditions(ex) & ~ex["method"].isin(("CONNECT", "OPTIONS", "TRACE"))
+    # only statuses some rule judges: 2xx, 304, 409, 412
+    status = ex["status"]
+    judged = status.between(200, 299) | status.isin((304, 409, 412))
+    cond = (ex["ok"] & judged & has_preconditions(ex)
+            & ~ex["method"].isin(("CONNECT", "OPTIONS", "TRACE")))
     if not cond.any():
         return empty()
-    prev = _current_validators(ex)
-    sub = ex[cond].join(prev[cond])
+    rows = np.flatnonzero(cond.to_numpy())
+    cols = list(dict.fromkeys([*FINDING_INPUTS, *PRECONDITION_FIELDS, "req_range", "etag",
+                               "last_modified"]))
+    sub = ex.iloc[rows][cols].join(_current_validators(ex, rows))
     write = ~sub["method"].isin(_READS)
     own_etag = sub["etag"].where(sub["status"].between(200, 299) | (sub["status"] == 304))
     own_lm = sub["last_modified"].where(sub["status"].between(200, 299) | (sub["status"] == 304))
@@ -70,12 +146,18 @@ def precondition_findings(ex: pd.DataFrame) -> pd.DataFrame:
     sub["cur_lm"] = own_lm.where(~write & own_lm.notna(), sub["prev_lm"])
     # the validator a precondition compares with must be known (the browser may hold one
     # from before the capture); otherwise the exchange is not judged
-    inm_star = sub["req_if_none_match"].fillna("").str.strip() == "*"
-    needs_tag = (sub["req_if_none_match"].notna() & ~inm_star) | (
-        sub["req_if_match"].notna() & (sub["req_if_match"].fillna("").str.strip() != "*"))
+    unknown = pd.Series(False, index=sub.index)
+    no_tag = sub[sub["cur_etag"].isna()]
+    if not no_tag.empty:
+        needs_tag = (no_tag["req_if_none_match"].notna() & ~_is_star(no_tag["req_if_none_match"])) | (
+            no_tag["req_if_match"].notna() & ~_is_star(no_tag["req_if_match"]))
+        unknown[needs_tag[needs_tag].index] = True
     needs_date = (sub["req_if_none_match"].isna() & sub["req_if_modified_since"].notna()) | (
         sub["req_if_match"].isna() & sub["req_if_unmodified_since"].notna())
-    sub = sub[(~needs_tag | sub["cur_etag"].notna()) & (~needs_date | sub["cur_lm"].notna())]
+    sub = sub[~unknown & (~needs_date | sub["cur_lm"].notna())]
+    if sub.empty:
+        return empty()
+    sub = sub[_needs_evaluation(sub)]
     if sub.empty:
         return empty()
     sub["cur_etag"] = _map_unique(sub["cur_etag"], _requote_one)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
+from analysis.detectors.codes import map_distinct
 from analysis.detectors.conformance.base import empty, findings
 from analysis.httpdate import parse_http_date
 
@@ -73,27 +75,29 @@ def _fields(row: object) -> tuple[tuple[str, str], ...]:
 
 
 def syntax_findings(ex: pd.DataFrame, *, use_httplint: bool = True) -> pd.DataFrame:
-    resp = ex[ex["ok"]]
-    viol = resp["etag_violations"]
-    no_parse = viol.isna() & resp["etag"].notna() & ~resp["etag"].fillna("").str.fullmatch(
-        r'\s*(?:W/)?"[^"]*"\s*(?:,\s*(?:W/)?"[^"]*"\s*)*')
-    lm_ts = _timestamps(resp["last_modified"], resp["last_modified_ts"])
-    date_ts = _timestamps(resp["date"], resp["date_ts"])
-    resp = resp.assign(lmts=lm_ts, datets=date_ts)
+    ok = ex["ok"].to_numpy(dtype=bool)
+    violations = map_distinct(ex["etag_violations"].to_numpy(dtype=object), lambda u: u != "[]")
+    unparsed = map_distinct(ex["etag"].to_numpy(dtype=object), lambda u: ~u.str.fullmatch(
+        r'\s*(?:W/)?"[^"]*"\s*(?:,\s*(?:W/)?"[^"]*"\s*)*').astype(bool))
+    no_violations = pd.isna(ex["etag_violations"].to_numpy(dtype=object))
+    lm_ts = _timestamps(ex["last_modified"], ex["last_modified_ts"])
+    date_ts = _timestamps(ex["date"], ex["date_ts"])
     candidates = {
-        "etag-syntax": (viol.notna() & (viol.fillna("[]") != "[]")) | no_parse,
-        "etag-repeated": pd.to_numeric(resp["etag_count"], errors="coerce").fillna(0) > 1,
-        "last-modified-syntax": resp["last_modified"].notna() & lm_ts.isna(),
-        "last-modified-future": lm_ts.notna() & date_ts.notna() & (lm_ts > date_ts),
+        "etag-syntax": ok & ((violations == True) | (no_violations & (unparsed == True))),  # noqa: E712
+        "etag-repeated": ok & (pd.to_numeric(ex["etag_count"], errors="coerce").fillna(0) > 1),
+        "last-modified-syntax": ok & ex["last_modified"].notna() & lm_ts.isna(),
+        "last-modified-future": ok & lm_ts.notna() & date_ts.notna() & (lm_ts > date_ts),
     }
+    resp = ex
     value_col = {"etag-syntax": "etag", "etag-repeated": "etag",
                  "last-modified-syntax": "last_modified", "last-modified-future": "last_modified"}
     out = []
     budget = [HTTPLINT_LIMIT]
     for rule, mask in candidates.items():
-        hit = resp[mask]
+        hit = resp[np.asarray(mask, dtype=bool)]
         if hit.empty:
             continue
+        hit = hit.assign(lmts=lm_ts[hit.index], datets=date_ts[hit.index])
         col = value_col[rule]
         counts = hit.groupby(["resource", col]).size()
         first = hit.drop_duplicates(["resource", col])

@@ -1,0 +1,283 @@
+"""Bulk inserts from a second process, so reading a capture and writing SQLite use two cores.
+
+Why a process and not a thread: sqlite3 lets go of the GIL only inside each row's step, so a
+writer thread has to win the GIL back once per row from a reader that never yields it (msgspec
+decoding and record building are pure CPU); the two end up taking turns instead of running
+side by side. The child is a plain ``python -m analysis.writer_process DB`` (not
+multiprocessing, whose spawn mode re-imports the caller's ``__main__`` and breaks scripts
+without a main guard): the reader sends batches of rows as msgpack frames on its stdin, the
+child binds and steps them while the reader goes on.
+
+Memory stays flat: frames wait in a queue of QUEUE_FRAMES (a thread writes them to the pipe,
+so the reader goes on while the child is busy); a full queue makes the reader wait. Rows are committed per
+batch, as ``Store.insert`` does; ``insert`` returns once every row it sent is committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+import msgspec
+
+import analysis
+from analysis.exchange import Exchange
+from analysis.readers.har import HarReader, reader_from_config
+from analysis.store import BATCH, BULK_CHECKPOINT_PAGES, INSERT_SQL, connect
+
+#: SQLite page cache of the writer (KiB): keeps the url index's hot pages on large stores.
+CACHE_KIB = 32 * 1024
+_HEADER = struct.Struct("<QB")  # frame: payload length, kind
+#: Frames waiting for the pipe (a rows frame is about 3 MB, a run 64 KiB).
+QUEUE_FRAMES = 8
+_INDEX = struct.Struct("<Q")
+ROWS, SYNC, CONFIG, RUN = b"R", b"S", b"C", b"U"
+
+
+class WriterError(RuntimeError):
+    """The writer process could not store rows (disk full, locked store, ...) or died."""
+
+
+class RunReport(NamedTuple):
+    """What the writer made of the runs of entries it converted since the last sync."""
+
+    entries: int
+    skips: list[tuple[int, str]]  # (entry_index, reason), in entry order
+    hosts: list[str]
+
+
+def _frame(out: BinaryIO, kind: bytes, payload: bytes = b"") -> None:
+    out.write(_HEADER.pack(len(payload), kind[0]))
+    out.write(payload)
+    out.flush()
+
+
+def _read_frame(src: BinaryIO) -> tuple[bytes, bytes] | None:
+    """The next (kind, payload), or None at end of stream."""
+    head = src.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        return None
+    size, kind = _HEADER.unpack(head)
+    payload = src.read(size)
+    if len(payload) < size:
+        return None
+    return bytes([kind]), payload
+
+
+class WriterProcess:
+    """A child process that inserts exchanges into the store at ``path``.
+
+    With ``offload_share`` > 0 it also converts that share of the runs of HAR entries (as
+    ``HarReader(offload=...)``): the reader then only counts those entries, so the work of
+    both processes evens out on two cores. Rows and runs travel down one pipe, so the store
+    keeps file order. Use as a context manager, or call ``close()``; the child also stops
+    when its stdin closes (this process ending included).
+    """
+
+    def __init__(self, path: str | Path, *, offload_share: float = 0.0) -> None:
+        env = dict(os.environ)
+        root = str(Path(analysis.__file__).resolve().parent.parent)  # importable as we are
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "analysis.writer_process", str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder().decode
+        # Frames go out from a thread through a bounded queue: the pipe holds only 64 KiB,
+        # and a reader writing it directly would wait whenever the child is busy.
+        self._frames: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(QUEUE_FRAMES)
+        self._pump_error: BaseException | None = None
+        self._pump = threading.Thread(target=self._pump_frames, name="etagwatch-pipe", daemon=True)
+        self._pump.start()
+        self._batch: list[tuple] = []
+        self._share = offload_share
+        self._runs = self._taken = 0
+        self._configured: object = None
+        #: Runs converted by the child during the last ``insert`` (entries, skips, hosts).
+        self.runs = RunReport(0, [], [])
+
+    # --- the reader's side of HarReader(offload=...) ------------------------------------------
+    def wants_run(self) -> bool:
+        """Take this run? Only while the child keeps up (nothing waits for the pipe), and
+        for at most ``offload_share`` of the runs: on a busy machine the reader keeps the
+        work, which costs least in all."""
+        self._runs += 1
+        if self._frames.qsize() == 0 and self._taken < self._share * self._runs:
+            self._taken += 1
+            return True
+        return False
+
+    def take(self, reader: HarReader, data: bytes, first_index: int, count: int) -> None:
+        if self._configured is not reader:
+            self._send(CONFIG, self._encode(reader.config()))
+            self._configured = reader
+        self._flush()  # rows before this run go first: the store keeps file order
+        self._send(RUN, _INDEX.pack(first_index) + data)
+
+    # --- rows ---------------------------------------------------------------------------------
+    def insert(self, exchanges: Iterable[Exchange]) -> int:
+        """Send exchanges in batches; returns how many rows were stored (those of offloaded
+        runs included, see ``runs``) once all are committed."""
+        astuple = msgspec.structs.astuple
+        batch = self._batch  # emptied in place by every flush, ``take`` included
+        batch.clear()
+        for ex in exchanges:
+            batch.append(astuple(ex))
+            if len(batch) >= BATCH:
+                self._flush()
+        self._flush()
+        return self._sync()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._send(ROWS, self._encode(self._batch))
+            self._batch.clear()
+
+    def _send(self, kind: bytes, payload: bytes = b"") -> None:
+        if self._pump_error is not None:
+            raise self._died()
+        self._frames.put((kind, payload))
+
+    def _pump_frames(self) -> None:
+        """Thread: write queued frames to the child; after a failure, keep emptying the
+        queue so the reader never blocks on it (the next sync reports the death)."""
+        while (item := self._frames.get()) is not None:
+            if self._pump_error is None:
+                try:
+                    _frame(self._proc.stdin, *item)  # type: ignore[arg-type]
+                except (OSError, ValueError) as exc:
+                    self._pump_error = exc
+
+    def _sync(self) -> int:
+        self._send(SYNC)
+        reply = _read_frame(self._proc.stdout)  # type: ignore[arg-type]
+        if reply is None:
+            raise self._died()
+        status, *values = self._decode(reply[1])
+        if status != "ok":
+            raise WriterError(f"the store writer failed: {values[0]}")
+        stored, entries, skips, hosts = values
+        self.runs = RunReport(entries, [(i, r) for i, r in skips], hosts)
+        return int(stored)
+
+    def _died(self) -> WriterError:
+        try:
+            code = self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        return WriterError(f"the store writer process died (exit status {code})")
+
+    def close(self) -> None:
+        """Stop the child (it finishes the batch in hand) and wait for it."""
+        if self._pump.is_alive():
+            self._frames.put(None)
+            self._pump.join()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # stuck on a lock: do not leave it behind
+            self._proc.kill()
+            self._proc.wait()
+
+    def __enter__(self) -> WriterProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Child:
+    """The writer's state between syncs."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = connect(path)
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
+        self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        self.decode = msgspec.msgpack.Decoder().decode
+        self.reader: HarReader | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.stored = self.entries = 0
+        self.skips: list[tuple[int, str]] = []
+        self.hosts: set[str] = set()
+        self.error: str | None = None
+
+    def handle(self, kind: bytes, payload: bytes) -> None:
+        if kind == ROWS:
+            self.insert(self.decode(payload))
+        elif kind == CONFIG:
+            self.reader = reader_from_config(self.decode(payload))
+        elif kind == RUN:
+            if self.reader is None:
+                raise WriterError("a run of entries came before its file's configuration")
+            (first,) = _INDEX.unpack_from(payload)
+            items = self.reader.convert_run(payload[_INDEX.size :], first)
+            astuple = msgspec.structs.astuple
+            rows = []
+            for item in items:
+                if isinstance(item, Exchange):
+                    rows.append(astuple(item))
+                    if item.host:
+                        self.hosts.add(item.host)
+                else:
+                    self.skips.append((item.entry_index, item.reason))
+            self.entries += len(items)
+            self.insert(rows)
+
+    def insert(self, rows: list) -> None:
+        with self.conn:
+            self.conn.executemany(INSERT_SQL, rows)
+        self.stored += len(rows)
+
+    def reply(self) -> list:
+        if self.error is not None:
+            return ["error", self.error]
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return ["ok", self.stored, self.entries, self.skips, sorted(self.hosts)]
+
+
+def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
+    """The child's loop: insert each batch (or converted run) in its own transaction, answer
+    syncs, stop at EOF.
+
+    After a failure the frames up to the next sync are dropped and the sync answers with
+    the error, so the parent reports it instead of blocking.
+    """
+    encode = msgspec.msgpack.Encoder().encode
+    child = _Child(path)
+    try:
+        while (frame := _read_frame(src)) is not None:
+            kind, payload = frame
+            if kind == SYNC:
+                _frame(out, SYNC, encode(child.reply()))
+                child.reset()
+            elif child.error is None:
+                try:
+                    child.handle(kind, payload)
+                except Exception as exc:  # reported to the parent at the next sync
+                    child.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        child.conn.execute("PRAGMA wal_autocheckpoint=1000")
+        child.conn.close()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):  # the parent went away
+        serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)

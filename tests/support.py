@@ -1,0 +1,59 @@
+"""Helpers shared by tests in every folder (import as ``from support import ...``).
+
+They live here, not in a conftest.py, because tests/ and tests/e2e/ each have a conftest.py and
+both would be imported as the top-level module ``conftest``: which one a test got depended on
+collection order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_HARS = ROOT.parent / "shared" / "real_hars"
+SAMPLE_CAPTURES = ROOT / "sample_captures"
+IN_CI = bool(os.environ.get("CI"))
+
+#: Browsing plan shared by the browser tests: enough clients and visits for every verdict
+#: (identifiers need >= 2 clients, churn needs revalidations), small enough for CI.
+PROFILES = 3
+VISITS = 3
+
+#: Files of the default nginx docroot of the end-to-end tests: name -> bytes.
+NGINX_FILES: dict[str, bytes] = {
+    "index.html": b"<!doctype html><title>lab</title><p>etagwatch lab origin</p>\n",
+    "app.css": b"body { font-family: sans-serif; }\n",
+    "data.json": b'{"items": [1, 2, 3]}\n',
+}
+
+def need_program(*names: str) -> dict[str, str]:
+    """Paths of system programs a test needs. Missing ones skip the test with the reason,
+    except under CI (CI set), where .ci/run installs them and a missing one is a failure."""
+    found: dict[str, str] = {}
+    missing = []
+    for name in names:
+        path = shutil.which(name) or next(
+            (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+        )
+        if path:
+            found[name] = path
+        else:
+            missing.append(name)
+    if missing:
+        msg = f"needs {', '.join(missing)} (Debian packages; .ci/run installs them)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
