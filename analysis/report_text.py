@@ -1,84 +1,174 @@
-"""The terminal report of `etagwatch analyze`: worst first, short, readable.
+"""The terminal report of `etagwatch analyze`: worst first, within 100 columns, nothing cut.
 
-Order: identifiers, likely identifiers, churn, unstable validators, conformance errors, then
-warnings and info counted by rule, then a per-host table. Long lists are cut at ``limit`` rows
-with a note saying how many more the JSON / CSV output holds.
+Order: identifiers, likely identifiers, churn, unstable validators (each resource with its URL,
+verdict, confidence and a few evidence lines), conformance findings grouped by rule (worst
+severity first, one example each), then a per-host table with a legend. Lines are wrapped, never
+truncated; lists longer than ``limit`` rows say how many more the JSON / CSV output holds.
 """
 
 from __future__ import annotations
 
+import os
+import textwrap
 from typing import Any
 
 import pandas as pd
 
+from analysis.detectors.evidence import human_bytes
+from analysis.findings import SEVERITIES
+from analysis.report_evidence import evidence_lines, plural
+
+WIDTH = 100
+INDENT = " " * 6
+
 _SECTIONS = (
-    ("identifier", "Identifiers (ETag / Last-Modified used to recognise clients)"),
-    ("likely-identifier", "Likely identifiers (one client seen; a second would confirm)"),
-    ("churn", "Churn (identical content under several validators; bytes resent)"),
-    ("unstable", "Unstable validators (new value every response, never a 304)"),
+    ("identifier", "Identifiers: validators used to recognise clients"),
+    ("likely-identifier", "Likely identifiers: one client seen, a second would confirm"),
+    ("churn", "Churn: identical content under several validators, bytes resent"),
+    ("unstable", "Unstable validators: a new value on every response, never a 304"),
+)
+_HOST_LEGEND = (
+    "exch: exchanges; ETag / L-M: share of responses carrying an ETag / Last-Modified; "
+    "reval: conditional requests answered; 304%: share of them answered 304; ident: "
+    "identifier and likely-identifier resources; unst: unstable; err / warn: conformance "
+    "findings; wasted: bytes resent for content the client already had; -: nothing to measure"
 )
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def wrap(text: str, width: int = WIDTH, indent: str = INDENT) -> list[str]:
+    """``text`` wrapped at ``width`` (words are never split: an ETag stays copyable)."""
+    lead = len(text) - len(text.lstrip(" "))
+    return textwrap.wrap(
+        text.lstrip(" "), width=width, initial_indent=indent + " " * lead,
+        subsequent_indent=indent + " " * (lead + 2), break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent]
 
 
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
+def shorten_middle(text: str, room: int) -> str:
+    """``text`` with its middle replaced by '…' when longer than ``room``."""
+    if len(text) <= room:
+        return text
+    head = (room - 1) * 2 // 3
+    return text[:head] + "…" + text[len(text) - (room - 1 - head):]
 
 
-def render(analysis: Any, *, limit: int = 15, width: int = 110) -> str:
-    s = analysis.summary
-    res: pd.DataFrame = analysis.resources
-    fnd: pd.DataFrame = analysis.findings
-    lines = [
-        f"etagwatch analyze: {s['exchanges']} exchanges, {s['clients']} clients, "
-        f"{s['hosts']} hosts, {s['resources']} resources",
-        "verdicts: " + ", ".join(f"{k} {v}" for k, v in s["verdicts"].items() if v),
-        "findings: " + ", ".join(f"{k} {v}" for k, v in s["findings"].items())
-        + f"; wasted: {s['wasted_revalidations']} revalidations, "
-        f"{_human_bytes(s['wasted_bytes'])}",
+def show_url(url: str, room: int) -> str:
+    """A URL within ``room`` columns: the query string gives way first, scheme, host and path
+    last (the JSON always has it whole)."""
+    if len(url) <= room:
+        return url
+    base, sep, query = url.partition("?")
+    if sep and len(base) + 8 <= room:
+        return base + "?" + shorten_middle(query, room - len(base) - 1)
+    return shorten_middle(url, room)
+
+
+def show_source(source: object) -> str:
+    """A finding's source (file#entry), relative to the working directory when inside it."""
+    text = str(source)
+    cwd = os.getcwd().rstrip("/") + "/"
+    return text[len(cwd):] if text.startswith(cwd) else text
+
+
+def _summary(s: dict[str, Any]) -> list[str]:
+    verdicts = ", ".join(f"{k} {v}" for k, v in s["verdicts"].items() if v) or "none"
+    found = s["findings"]
+    conformance = ", ".join(plural(found.get(k, 0), k, k if k == "info" else None)
+                            for k in SEVERITIES) if any(found.values()) else "no findings"
+    wasted = int(s.get("wasted_revalidations") or 0)
+    waste = ("waste: none (no revalidation was answered with a body the client already had)"
+             if not wasted else
+             f"waste: {plural(wasted, 'revalidation')} answered 200 with a body the client "
+             f"already had, {human_bytes(int(s.get('wasted_bytes') or 0))} resent")
+    return [
+        *wrap(f"etagwatch analyze: {plural(s['exchanges'], 'exchange')} "
+              f"({plural(s.get('responses', 0), 'response')}) from "
+              f"{plural(s['clients'], 'client')}, {plural(s['hosts'], 'host')}, "
+              f"{plural(s['resources'], 'resource')}", indent=""),
+        *wrap(f"verdicts: {verdicts}", indent=""),
+        *wrap(f"conformance: {conformance}", indent=""),
+        *wrap(waste, indent=""),
     ]
+
+
+def _more(n: int, what: str) -> str:
+    return f"  (+{n} more {what} in the JSON / CSV output; raise --limit to list them)"
+
+
+def _resources(res: pd.DataFrame, limit: int) -> list[str]:
+    lines: list[str] = []
     for verdict, title in _SECTIONS:
         hits = res[res["verdict"] == verdict] if not res.empty else res
         if hits.empty:
             continue
-        lines += ["", f"== {title}: {len(hits)}"]
+        lines += ["", f"== {title} ({len(hits)})"]
         for r in hits.head(limit).itertuples(index=False):
-            lines.append(_cut(f"  [{r.confidence:.2f}] {r.url}", width))
-            lines.append(_cut(f"         {r.explanation}", width))
+            head = f"  {verdict} {r.confidence:.2f}  "
+            lines.append(head + show_url(str(r.url), WIDTH - len(head)))
+            for sentence in evidence_lines(verdict, r.evidence):
+                lines += wrap(sentence)
         if len(hits) > limit:
-            lines.append(f"  … {len(hits) - limit} more in the JSON / CSV output")
-    errors = fnd[fnd["severity"] == "error"] if not fnd.empty else fnd
-    if not errors.empty:
-        lines += ["", f"== Conformance errors: {len(errors)}"]
-        for r in errors.head(limit).itertuples(index=False):
-            lines.append(_cut(f"  {r.rule} ({r.rfc}) {r.url}", width))
-            lines.append(_cut(f"         {r.explanation} [{r.source}]", width))
-        if len(errors) > limit:
-            lines.append(f"  … {len(errors) - limit} more in the JSON / CSV output")
-    rest = fnd[fnd["severity"] != "error"] if not fnd.empty else fnd
-    if not rest.empty:
-        lines += ["", "== Warnings and info by rule"]
-        counts = rest.groupby(["severity", "rule"]).size().sort_values(ascending=False)
-        for (sev, rule), n in counts.items():
-            lines.append(f"  {sev:<8} {rule:<24} {n}")
-    hosts: pd.DataFrame = analysis.hosts
-    if not hosts.empty:
-        lines += ["", f"== Hosts (worst first{', top ' + str(limit) if len(hosts) > limit else ''})"]
-        lines.append(f"  {'host':<34} {'exch':>6} {'etag':>5} {'lm':>5} {'weak':>5} "
-                     f"{'reval':>6} {'304%':>5} {'id':>3} {'churn':>5} {'err':>4} {'wasted':>9}")
-        for h in hosts.head(limit).itertuples(index=False):
-            rate = "-" if pd.isna(h.revalidation_304_rate) else f"{100 * h.revalidation_304_rate:.0f}"
-            ids = h.identifier
-            lines.append(
-                f"  {_cut(str(h.host), 34):<34} {h.exchanges:>6} {100 * h.etag_share:>4.0f}% "
-                f"{100 * h.last_modified_share:>4.0f}% {100 * h.weak_etag_share:>4.0f}% "
-                f"{h.revalidations:>6} {rate:>5} {ids:>3} {h.churn:>5} {h.error:>4} "
-                f"{_human_bytes(h.wasted_bytes):>9}"
-            )
-    return "\n".join(lines)
+            lines.append(_more(len(hits) - limit, "resources"))
+    return lines
+
+
+def _findings(fnd: pd.DataFrame, limit: int) -> list[str]:
+    if fnd.empty:
+        return []
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    groups = (fnd.assign(_s=fnd["severity"].map(rank)).groupby(["_s", "rule"], sort=False)
+              .agg(n=("rule", "size"), hosts=("host", "nunique"), severity=("severity", "first"),
+                   rfc=("rfc", "first"), first=("explanation", "first"))
+              .reset_index().sort_values(["_s", "n", "rule"], ascending=[True, False, True]))
+    counts = fnd["severity"].value_counts()
+    title = ", ".join(plural(int(counts.get(s, 0)), s, s if s == "info" else None)
+                      for s in SEVERITIES)
+    lines = ["", f"== Conformance findings by rule, worst first ({title})"]
+    for g in groups.head(limit).itertuples(index=False):
+        example = fnd[fnd["rule"] == g.rule].iloc[0]
+        lines.append(f"  {g.severity:<7} {g.rule}: {plural(int(g.n), 'finding')} on "
+                     f"{plural(int(g.hosts), 'host')} ({g.rfc})")
+        lines += wrap(f"e.g. {show_source(example['source'])}: {example['method']} "
+                      f"{example['url']}")
+        lines += wrap(f"  {example['explanation']}")
+    if len(groups) > limit:
+        lines.append(_more(len(groups) - limit, "rules"))
+    return lines
+
+
+def _pct(value: float, measured: bool) -> str:
+    return f"{100 * value:.0f}%" if measured and not pd.isna(value) else "-"
+
+
+def _hosts(hosts: pd.DataFrame, limit: int) -> list[str]:
+    if hosts.empty:
+        return []
+    top = f", top {limit} of {len(hosts)}" if len(hosts) > limit else ""
+    lines = ["", f"== Hosts (worst first{top})",
+             f"  {'host':<26} {'exch':>6} {'ETag':>5} {'L-M':>5} {'reval':>6} {'304%':>5} "
+             f"{'ident':>5} {'churn':>5} {'unst':>4} {'err':>4} {'warn':>4} {'wasted':>9}"]
+    shown = hosts.head(limit).rename(columns={"likely-identifier": "likely_identifier"})
+    for h in shown.itertuples(index=False):
+        answered = h.responses > 0
+        ident = h.identifier + h.likely_identifier
+        lines.append(
+            f"  {shorten_middle(str(h.host), 26):<26} {h.exchanges:>6} "
+            f"{_pct(h.etag_share, answered):>5} {_pct(h.last_modified_share, answered):>5} "
+            f"{h.revalidations:>6} {_pct(h.revalidation_304_rate, h.revalidations > 0):>5} "
+            f"{ident:>5} {h.churn:>5} {h.unstable:>4} {h.error:>4} {h.warning:>4} "
+            f"{human_bytes(h.wasted_bytes):>9}")
+    lines += wrap(_HOST_LEGEND, indent="  ")
+    return lines
+
+
+def render(analysis: Any, *, limit: int = 15) -> str:
+    """The whole report as one string; every line fits WIDTH columns (URLs and ETag values
+    longer than a line excepted: they are shortened in the middle or kept whole)."""
+    res: pd.DataFrame = analysis.resources
+    return "\n".join([
+        *_summary(analysis.summary),
+        *_resources(res, limit),
+        *_findings(analysis.findings, limit),
+        *_hosts(analysis.hosts, limit),
+    ])

@@ -1,4 +1,5 @@
-"""`etagwatch analyze PATH_OR_DB... [--db FILE] [--json FILE|-] [--csv DIR] [--fail-on ...]`."""
+"""`etagwatch analyze PATH_OR_DB... [--db FILE] [--json FILE|-] [--csv DIR] [--fail-on ...]`:
+ingest captures, run every detector, report in the terminal, JSON and CSV."""
 
 from __future__ import annotations
 
@@ -14,49 +15,86 @@ STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 FAIL_ON = ("identifier", "likely-identifier", "churn", "unstable", "conformance", "error",
            "warning")
 
+DESCRIPTION = """\
+Find what HTTP validators (ETag, Last-Modified; RFC 9110) do in captured traffic:
+
+  identifier         a server hands each client its own value and keeps answering 304:
+                     the validator recognises the client (also by reflection: 304s to
+                     values the server never issued)
+  likely-identifier  the same pattern seen from one client only; a second would confirm
+  churn              identical bytes under several values (load-balanced backends with
+                     Apache inode ETags or unsynchronised mtimes): revalidations fail and
+                     bodies are resent; the report names the cause, backends and cost
+  unstable           a new value on every response, never a 304
+  conformance        RFC 9110 violations: wrong or missing 304s, ignored If-Match (lost
+                     updates), malformed ETag / Last-Modified, ... (one finding per exchange)
+
+Every verdict carries its evidence (in the terminal report and, in full, in --json)."""
+
 EPILOG = f"""\
-Inputs: HAR files, mitmproxy flow files or folders of them are ingested into the store first
-(--db, default ./{DEFAULT_DB}, kept so later runs and `etagwatch report` can reuse it); an input
-ending in {', '.join(STORE_SUFFIXES)} is read as an existing store. Every detector then runs over
-all exchanges of the store(s).
+inputs:
+  HAR files, mitmproxy flow files and folders of them are ingested into the store (--db)
+  first; files already stored are not stored twice. An input ending in
+  {', '.join(STORE_SUFFIXES)} is read as an existing store. The detectors then run over every
+  exchange of the store(s), including captures ingested by earlier runs into the same --db.
 
-Output: a terminal report (worst first) on stdout; --json writes summary / hosts / resources /
-findings (use - for stdout, the terminal report then goes to stderr); --csv writes
-resources.csv, findings.csv and hosts.csv into DIR.
+output:
+  a terminal report on stdout, worst first; --json FILE writes summary / hosts / resources /
+  findings (--json - writes it to stdout and moves the terminal report to stderr); --csv DIR
+  writes resources.csv, findings.csv and hosts.csv (evidence as JSON text).
 
---fail-on (default: none, always exit 0 after a successful run): comma-separated verdicts
-(identifier, likely-identifier, churn, unstable) and finding classes (conformance = any error
-finding, error, warning).
-
-Exit status: 0 nothing in --fail-on was found; 1 something in --fail-on was found; 2 usage or
-input errors (missing path, unusable store, no readable input).
+exit status:
+  0  the analysis ran and found nothing listed in --fail-on (always, without --fail-on)
+  1  something listed in --fail-on was found
+  2  usage or input error: missing path, unusable store, no readable capture
 
 examples:
   etagwatch analyze capture.har
+      ingest one HAR into ./{DEFAULT_DB} and report
   etagwatch analyze sample_captures --db demo.sqlite --json demo-report.json
-  etagwatch analyze site.sqlite --fail-on identifier,churn --csv out/
+      a folder of HAR and flow files into its own store, with the JSON report
+  etagwatch analyze site.sqlite --fail-on identifier,churn --ignore-param v --csv out/
+      a stored capture in CI: exit 1 on trackers or churn, URLs grouped without ?v=
 """
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "analyze",
         help="find ETag identifiers, validator churn and RFC 9110 conformance problems",
-        description="Ingest captures (if given), run every detector and report.",
+        description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="+", metavar="PATH_OR_DB", help="HAR / flow files, folders, stores")
-    p.add_argument("--db", help=f"store for ingested captures (default: ./{DEFAULT_DB})")
-    p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' = stdout)")
-    p.add_argument("--csv", metavar="DIR", help="write resources.csv, findings.csv, hosts.csv")
+    p.add_argument("paths", nargs="+", metavar="PATH_OR_DB",
+                   help="HAR / mitmproxy flow files, folders of them, or stores (*.sqlite)")
+    p.add_argument("--db", metavar="FILE",
+                   help=f"store that captures are ingested into (default: ./{DEFAULT_DB})")
+    p.add_argument("--json", metavar="FILE",
+                   help="write the JSON report to FILE, '-' for stdout (default: none)")
+    p.add_argument("--csv", metavar="DIR",
+                   help="write resources.csv, findings.csv, hosts.csv into DIR (default: none)")
     p.add_argument("--fail-on", default="", metavar="LIST",
-                   help=f"exit 1 when any of these is found: {', '.join(FAIL_ON)} (default: none)")
+                   help="exit 1 when any of these comma-separated items is found: "
+                   f"{', '.join(FAIL_ON)}; conformance = any error finding (default: none)")
     p.add_argument("--ignore-param", action="append", default=[], metavar="NAME",
-                   help="query parameter to ignore when grouping URLs into resources "
-                   "(repeatable; e.g. cache busters like _ or v)")
-    p.add_argument("--client", help="client id for every ingested exchange (default: per file)")
-    p.add_argument("--limit", type=int, default=15, help="rows per section in the terminal report")
+                   help="query parameter to ignore when grouping URLs into resources, e.g. "
+                   "cache busters like _ or v (repeatable; default: none)")
+    p.add_argument("--client", metavar="ID",
+                   help="client id for every ingested exchange (default: one client per file)")
+    p.add_argument("--limit", type=_limit, default=15, metavar="N",
+                   help="resources / rules / hosts listed per section of the terminal report "
+                   "(default: 15; the JSON and CSV hold all)")
     p.set_defaults(run=run)
 
 
@@ -101,6 +139,9 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                   f"(see the store's 'skipped' table)", file=sys.stderr)
         if report.errors and not report.entries and not report.duplicates:
             raise CliError("no readable capture among the inputs")
+        again = f"; {len(report.duplicates)} already stored" if report.duplicates else ""
+        print(f"etagwatch: {db}: stored {report.stored} exchanges from {report.files} "
+              f"file(s){again}", file=sys.stderr)
         stores.append(db)
     elif args.db:
         stores.append(Path(args.db))
@@ -166,6 +207,8 @@ def write_csv(analysis, folder: Path) -> None:  # type: ignore[no-untyped-def]
         raise CliError(f"--csv {folder}: {exc.strerror}") from None
     for name in ("resources", "findings", "hosts"):
         frame = getattr(analysis, name).copy()
-        if "evidence" in frame.columns:
-            frame["evidence"] = [json.dumps(e, default=str) for e in frame["evidence"]]
+        for col in frame.columns:  # evidence and other nested values as JSON text
+            if frame[col].map(lambda v: isinstance(v, dict | list)).any():
+                frame[col] = [json.dumps(v, default=str) if isinstance(v, dict | list) else v
+                              for v in frame[col]]
         frame.to_csv(folder / f"{name}.csv", index=False)

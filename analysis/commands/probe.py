@@ -8,13 +8,15 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analysis.cli import CliError
 from analysis.probe.context import ProbeOptions
 from analysis.probe.errors import ProbeError
-from analysis.probe.render import probe_json, probe_text
-from analysis.probe.runner import ProbeRun, run_probe
 from analysis.store import Store, StoreError
+
+if TYPE_CHECKING:  # the runner pulls in pandas: keep it out of every `etagwatch` start-up
+    from analysis.probe.runner import ProbeRun
 
 EPILOG = """\
 The probe sends its own requests to URL and nowhere else (no redirects followed, no proxy from
@@ -97,6 +99,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _probe(url: str, options: ProbeOptions, db: str | None) -> ProbeRun:
+    from analysis.probe.runner import run_probe
+
     if db:
         try:
             store = Store(db)
@@ -115,6 +119,8 @@ def _probe(url: str, options: ProbeOptions, db: str | None) -> ProbeRun:
 
 
 def run(args: argparse.Namespace) -> int:
+    from analysis.probe.render import probe_json, probe_text
+
     if args.clients < 2:
         raise CliError("--clients must be at least 2 (one client cannot tell an identifier)")
     if not args.timeout > 0:

@@ -10,7 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.detectors.backends import describe
 from analysis.detectors.resources import KEY, key_index, value_text
+
+#: Values listed per churn resource in its evidence (the count of all is ``values``).
+MAX_VALUES = 10
 
 
 def wasted_revalidations(obs: pd.DataFrame) -> pd.DataFrame:
@@ -49,7 +53,8 @@ def churn_costs(ex: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
 
 
 def backends_by_value(ex: pd.DataFrame, obs: pd.DataFrame, keys: pd.Index) -> pd.Series:
-    """For the given (resource, validator) keys only: {value: [backends]}, for evidence."""
+    """For the given (resource, validator) keys only: {value: [backend objects]} (see
+    analysis.detectors.backends; at most ``MAX_VALUES`` values per key), for evidence."""
     if len(keys) == 0:
         return pd.Series(dtype=object)
     sub = obs[obs["issued"]]
@@ -57,10 +62,14 @@ def backends_by_value(ex: pd.DataFrame, obs: pd.DataFrame, keys: pd.Index) -> pd
     sub = sub[names.isin(keys)]
     sub = sub.drop_duplicates(["k", "val", "bkid"])
     backends = np.asarray(ex["backend_key"].cat.categories, dtype=object)
-    out: dict[tuple[str, str], dict[str, list[str]]] = {}
+    pairs: dict[tuple[str, str], dict[str, list[object]]] = {}
     for key, val, backend in zip(key_index(ex, sub["k"].to_numpy()),
                                  value_text(ex, sub["val"].to_numpy()), sub["bkid"], strict=True):
-        mapping = out.setdefault(key, {})
-        if len(mapping) < 10 or val in mapping:
-            mapping.setdefault(val, []).append(backends[backend] if backend >= 0 else "unknown")
+        mapping = pairs.setdefault(key, {})
+        if len(mapping) < MAX_VALUES or val in mapping:
+            mapping.setdefault(val, []).append(backends[backend] if backend >= 0 else None)
+    out: dict[tuple[str, str], dict[str, list[dict[str, object]]]] = {}
+    for key, mapping in pairs.items():
+        described = describe(b for bs in mapping.values() for b in bs)
+        out[key] = {val: [described[b] for b in bs] for val, bs in mapping.items()}
     return pd.Series(out, dtype=object).rename_axis(KEY)

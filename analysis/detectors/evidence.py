@@ -46,11 +46,81 @@ def _plain_column(col: pd.Series) -> list[Any]:
     return [_plain(v) for v in col.tolist()]
 
 
+#: How reports name a validator.
+VALIDATOR_NAMES = {"etag": "ETag", "last-modified": "Last-Modified"}
+
+
+def validator_name(validator: object) -> str:
+    return VALIDATOR_NAMES.get(str(validator), str(validator))
+
+
+def human_bytes(n: float) -> str:
+    """1368 -> '1.4 kB' (SI units, as browsers' network panels show them)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
 def churn_cause(row: dict[str, Any]) -> str | None:
+    """What differs between the values, when they are in a known server format."""
     causes = [text for col, text in _CAUSES.items() if row.get(col) is True]
     if not causes:
         return None
     return f"{row.get('shape')}: " + "; ".join(causes)
+
+
+def _fallback_cause(ev: dict[str, Any]) -> str:
+    """The churn cause when no known format says which part differs."""
+    name = validator_name(ev.get("validator"))
+    if ev.get("tied_to_backends"):
+        return (f"values follow the backends: each backend sends its own {name} for the same "
+                f"bytes ({name} not derived from the content)")
+    return (f"identical bytes under {ev.get('values')} {name} values shared by several clients "
+            f"({name} not derived from the content)")
+
+
+def _none_evidence(ev: dict[str, Any]) -> dict[str, Any]:
+    return {k: ev[k] for k in ("validator", "clients", "exchanges", "values", "n304",
+                               "third_party", "wasted_revalidations", "wasted_bytes") if k in ev}
+
+
+def _identifier(ev: dict[str, Any], row: dict[str, Any]) -> str:
+    name = validator_name(ev["validator"])
+    if (ev.get("reflected_304s") or 0) > 0:
+        ev["reflection"] = {"examples": list(row.get("reflected_examples") or [])}
+        ev["rules_out_churn"] = (
+            "the server answered 304 to If-None-Match values it never issued, sent by a "
+            "client that held another value: a server validating its own tags cannot do that"
+        )
+        return (f"identifier by reflection: {ev['reflected_304s']} 304s to "
+                f"{ev.get('reflected_values') or 0} never-issued If-None-Match values")
+    ruled = ["each value seen by exactly one client (load balancing shares values)",
+             "identical content under every value (not a content change)",
+             "values not tied to backends and not a known server format"]
+    if ev.get("overlapping_values"):
+        ruled.append("the server accepted several values during the same period")
+    if ev.get("reidentified_clients"):
+        ruled.append(f"{ev['reidentified_clients']} client(s) got a new value only on an "
+                     "unconditional refetch and then kept it with 304s (re-identified)")
+    ev["rules_out_churn"] = "; ".join(ruled)
+    return (f"identifier: {ev['clients']} clients each kept their own {name} value "
+            f"and got {ev['n304']} 304s for identical content")
+
+
+def _churn(ev: dict[str, Any], row: dict[str, Any]) -> str:
+    name = validator_name(ev["validator"])
+    cause = churn_cause(row)
+    ev["cause"] = cause or _fallback_cause(ev)
+    mapping = row.get("value_backends")
+    if isinstance(mapping, dict):
+        ev["value_backends"] = mapping
+        ev["backend_labels"] = sorted({b["label"] for bs in mapping.values() for b in bs})
+    across = f" across {ev['backends']} backends" if ev.get("backends") else ""
+    return (f"churn: {ev['values']} {name} values for identical content{across}; "
+            f"{ev.get('wasted_revalidations') or 0} revalidations answered 200 with the same body "
+            f"({human_bytes(ev.get('wasted_bytes') or 0)} resent); cause: {ev['cause']}")
 
 
 def build(resources: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
@@ -67,53 +137,39 @@ def build(resources: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
         ev = dict(zip(cols, values, strict=True))
         row = {**ev, **dict(zip(extra, extras, strict=True))}
         verdict = row["verdict"]
+        name = validator_name(ev.get("validator"))
         text: str
-        if verdict == "identifier" and (ev.get("reflected_304s") or 0) > 0:
-            ev["reflection"] = {"examples": list(row.get("reflected_examples") or [])}
-            ev["rules_out_churn"] = (
-                "the server answered 304 to If-None-Match values it never issued, sent by a "
-                "client that held another value: a server validating its own tags cannot do that"
-            )
-            text = (f"identifier by reflection: {ev['reflected_304s']} 304s to never-issued "
-                    f"If-None-Match values")
-        elif verdict == "identifier":
-            ruled = ["each value seen by exactly one client (load balancing shares values)",
-                     "identical content under every value (not a content change)",
-                     "values not tied to backends and not a known server format"]
-            if ev.get("overlapping_values"):
-                ruled.append("the server accepted several values during the same period")
-            if ev.get("reidentified_clients"):
-                ruled.append(f"{ev['reidentified_clients']} client(s) got a new value only on an "
-                             "unconditional refetch and then kept it with 304s (re-identified)")
-            ev["rules_out_churn"] = "; ".join(ruled)
-            text = (f"identifier: {ev['clients']} clients each kept their own "
-                    f"{ev['validator']} value and got 304s for identical content")
+        if verdict == "identifier":
+            text = _identifier(ev, row)
         elif verdict == "likely-identifier":
             ev["confirm_with"] = (
                 "fetch this URL from a second, fresh client: a different value that then stays "
                 "stable with 304s confirms an identifier; the same value rules it out"
             )
-            text = (f"likely identifier: one client kept a high-entropy {ev['validator']} "
+            text = (f"likely identifier: one client kept a high-entropy {name} "
                     f"value with {ev['n304']} 304s; needs a second client to confirm")
         elif verdict == "churn":
-            cause = churn_cause(row)
-            if cause:
-                ev["cause"] = cause
-            if row.get("value_backends") is not None:
-                ev["value_backends"] = row["value_backends"]
-            text = (f"churn: {ev['values']} {ev['validator']} values for identical content"
-                    + (f" across {ev['backends']} backends" if ev.get("backends") else "")
-                    + f"; {ev.get('wasted_revalidations') or 0} wasted revalidations, "
-                    f"{ev.get('wasted_bytes') or 0} bytes" + (f" ({cause})" if cause else ""))
+            text = _churn(ev, row)
         elif verdict == "unstable":
-            text = (f"unstable: {ev['values']} {ev['validator']} values over "
+            text = (f"unstable: {ev['values']} {name} values over "
                     f"{ev['fetches_2xx']} responses, never a 304")
         elif verdict == "stable":
             kind = "content-derived" if ev.get("content_derived") else "stable"
             ev["kind"] = kind
-            text = f"{kind}: {ev['values']} {ev['validator']} value(s) following the content"
+            if kind == "content-derived" and ev.get("values") == 1:
+                text = (f"content-derived: one {name} value, a digest of the body, "
+                        f"{ev['n304']} 304s")
+            elif kind == "content-derived":
+                text = (f"content-derived: {ev['values']} {name} values, one per body, "
+                        f"{ev['n304']} 304s")
+            elif ev.get("values") == 1:
+                text = f"stable: one {name} value for every client, {ev['n304']} 304s"
+            else:
+                text = (f"stable: {ev['values']} {name} values, no sign of identifier, churn "
+                        f"or instability")
         else:
-            text = "no validator"
+            ev = _none_evidence(ev)
+            text = "no validator: neither ETag nor Last-Modified seen"
         evidence.append(ev)
         explanation.append(text)
     return evidence, explanation

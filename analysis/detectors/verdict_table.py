@@ -63,9 +63,13 @@ def verdict_table(ex: pd.DataFrame, f: pd.DataFrame, obs: pd.DataFrame) -> pd.Da
         out = every.join(picked, how="left")
         out["verdict"] = out["verdict"].fillna("none")
         out["confidence"] = out["confidence"].fillna(1.0)
-        for col in ("values", "n304", "wasted_revalidations", "wasted_bytes"):
-            out[col] = out[col].fillna(0).astype(int)
+        # counts stay integers: a resource without validators has none of anything
+        counts = [c for c in picked.columns if picked[c].dtype.kind in "iu"]
+        out[counts] = out[counts].fillna(0).astype(int)
         out["third_party"] = out["third_party"].fillna(False).astype(bool)
+        for col in ("body_size", "value_length"):  # medians of byte / character counts
+            if col in out.columns:
+                out[col] = pd.array(out[col].round(), dtype="Int64")
     out["url"] = out.index
     ev, text = evidence_mod.build(out.assign(validator=out["validator"]))
     out["evidence"] = ev

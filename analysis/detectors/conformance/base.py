@@ -31,11 +31,16 @@ def findings(
         "rule": r.id, "severity": r.severity, "rfc": r.rfc,
         "host": rows["host"].to_numpy(), "url": rows["url"].to_numpy(),
         "source": exchange_refs(rows), "client": rows["client"].to_numpy(),
-        "exchange_id": rows["id"].to_numpy(), "status": rows["status"].to_numpy(),
+        "exchange_id": _integers(rows["id"]), "status": _integers(rows["status"]),
         "method": rows["method"].to_numpy(),
         "explanation": list(explanation), "evidence": list(evidence),
     })
     return out[FINDING_COLUMNS]
+
+
+def _integers(values: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """Ids and status codes as integers (nullable: a status may be missing), never floats."""
+    return pd.array(pd.to_numeric(values, errors="coerce").round(), dtype="Int64")
 
 
 def empty() -> pd.DataFrame:

@@ -207,7 +207,7 @@ def precondition_findings(ex: pd.DataFrame) -> pd.DataFrame:
                 ("If-Unmodified-Since", r.req_if_unmodified_since)) if plain(v) is not None},
              "current_etag": plain(r.cur_etag), "current_last_modified": plain(r.cur_lm),
              "current_from": "this response" if r.method in _READS else "last response before",
-             "status": plain(r.status), "expected_status": int(r.expected),
+             "status": int(r.status), "expected_status": int(r.expected),
              "rfc_reasoning": r.reason, "rfc_step": r.rfc_step}
             for r in hit.itertuples(index=False)
         ]

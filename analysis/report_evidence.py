@@ -1,0 +1,144 @@
+"""The evidence behind one resource verdict, as the few sentences the terminal report prints.
+
+Each verdict gets the facts a reader needs to check it: for churn the cause, which backend sent
+which value and the cost; for identifiers what rules out churn and the context signals; for
+reflection how many never-issued values the server accepted. Sentences only: report_text wraps
+them to the terminal width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from analysis.detectors.evidence import human_bytes, validator_name
+
+#: Backends (churn) and examples (reflection) listed before "(+N more)".
+MAX_LISTED = 3
+
+_CONTEXT = (
+    ("third_party", "third-party"),
+    ("small_body", "small body (<= 5 kB)"),
+    ("forced_revalidation", "forced revalidation (no-cache / max-age=0)"),
+    ("cookie_match", "ETag equals a cookie value"),
+)
+
+
+def more(items: Sequence[str], limit: int = MAX_LISTED, sep: str = ", ") -> str:
+    """The first ``limit`` items joined, then '(+N more)' for the rest."""
+    shown = sep.join(items[:limit])
+    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def context_line(ev: dict[str, Any]) -> str:
+    present = [text for key, text in _CONTEXT if ev.get(key)]
+    if not present:
+        return "context: none of third-party, small body, forced revalidation, cookie match"
+    return "context: " + ", ".join(present)
+
+
+def cost_line(ev: dict[str, Any]) -> str:
+    n = int(ev.get("wasted_revalidations") or 0)
+    if n == 0:
+        return ("cost: no revalidation seen yet; each one reaching a different value is answered "
+                "200 and resends the body")
+    return (f"cost: {plural(n, 'revalidation')} answered 200 with an identical body, "
+            f"{human_bytes(int(ev.get('wasted_bytes') or 0))} resent")
+
+
+def backend_lines(ev: dict[str, Any]) -> list[str]:
+    """One line per backend: its label and the values it sent (values without a known
+    backend are listed under 'unknown backend')."""
+    mapping = ev.get("value_backends")
+    if not isinstance(mapping, dict) or not mapping:
+        n = ev.get("backends") or 0
+        return [f"backends: {n} seen" if n else "backends: none named in the responses"]
+    sent: dict[str, list[str]] = {}
+    for value, backends in mapping.items():
+        for b in backends or [{"label": "unknown backend"}]:
+            sent.setdefault(str(b.get("label") or "unknown backend"), []).append(f'"{value}"')
+    listed = len(mapping)
+    unlisted = int(ev.get("values") or listed) - listed
+    lines = []
+    for label, values in list(sent.items())[:MAX_LISTED]:
+        lines.append(f"{label} sent {more(values, 2)}")
+    if len(sent) > MAX_LISTED:
+        lines.append(f"(+{len(sent) - MAX_LISTED} more backends)")
+    if unlisted > 0:
+        lines[-1] += f" (+{unlisted} more values in the JSON)"
+    lead = "backends: "
+    return [lead + lines[0], *(" " * len(lead) + line for line in lines[1:])]
+
+
+def _identifier(ev: dict[str, Any]) -> list[str]:
+    name = validator_name(ev.get("validator"))
+    if (ev.get("reflected_304s") or 0) > 0:
+        examples = [f'"{v}"' for v in (ev.get("reflection") or {}).get("examples") or []]
+        eg = f" (e.g. {more(examples, 2)})" if examples else ""
+        return [
+            f"reflection: {plural(int(ev['reflected_304s']), '304')} to "
+            f"{plural(int(ev.get('reflected_values') or 0), 'If-None-Match value')} the server "
+            f"never issued{eg}",
+            "rules out churn: a server validating its own tags cannot accept values it never "
+            "issued",
+            context_line(ev),
+        ]
+    reid = int(ev.get("reidentified_clients") or 0)
+    again = f"; {plural(reid, 'client')} re-identified after a cache loss" if reid else ""
+    bits = ev.get("min_bits")
+    shape = ev.get("shape") or "other"
+    form = "digest-shaped" if shape == "digest" else "opaque"
+    entropy = f"{form}, up to {bits:.0f} bits" if isinstance(bits, float | int) else form
+    return [
+        f"{ev['clients']} clients each kept their own {name} ({ev['values']} values) and got "
+        f"{ev['n304']} 304s for identical content{again}",
+        f"rules out churn: no value shared by two clients; values not tied to backends "
+        f"({plural(int(ev.get('backends') or 0), 'backend')}); no known server format "
+        f"({entropy})",
+        context_line(ev),
+    ]
+
+
+def _likely(ev: dict[str, Any]) -> list[str]:
+    name = validator_name(ev.get("validator"))
+    bits = ev.get("min_bits")
+    size = f"a {bits:.0f}-bit" if isinstance(bits, float | int) else "a high-entropy"
+    return [
+        f"one client kept {size} {name} with {plural(int(ev['n304']), '304')}; "
+        "no second client seen",
+        context_line(ev),
+        "confirm: " + str(ev.get("confirm_with", "fetch it from a second, fresh client")),
+    ]
+
+
+def _churn(ev: dict[str, Any]) -> list[str]:
+    cause = str(ev.get("cause") or "unknown")
+    shape, _, what = cause.partition(": ")
+    cause = f"{what} [{validator_name(ev.get('validator'))} format {shape}]" if what else cause
+    return [f"cause: {cause}", *backend_lines(ev), cost_line(ev)]
+
+
+def _unstable(ev: dict[str, Any]) -> list[str]:
+    name = validator_name(ev.get("validator"))
+    same = "identical content" if ev.get("content_identical") else "content not recorded"
+    return [
+        f"{ev['values']} {name} values over {ev['fetches_2xx']} responses to "
+        f"{plural(int(ev['clients']), 'client')}, never a 304 ({same})",
+        cost_line(ev),
+    ]
+
+
+_BY_VERDICT = {"identifier": _identifier, "likely-identifier": _likely, "churn": _churn,
+               "unstable": _unstable}
+
+
+def evidence_lines(verdict: str, evidence: dict[str, Any]) -> list[str]:
+    """The sentences for one resource; [] for verdicts the report does not detail."""
+    fn = _BY_VERDICT.get(verdict)
+    if fn is None or not isinstance(evidence, dict):
+        return []
+    return fn(evidence)
