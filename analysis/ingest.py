@@ -15,10 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 from tqdm import tqdm
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
+from analysis.readers.record import HOST
 from analysis.readers.result import FileError, Note, ReadError, Skip
 from analysis.store import SourceRow, Store
 from analysis.writer_process import WriterProcess
@@ -176,19 +178,26 @@ def _ingest_file(
     skips: list[Skip] = []
     failure: list[str] = []
 
-    def exchanges() -> Iterator[Exchange]:
+    def rows() -> Iterator[tuple]:
+        """Store rows (HAR readers build them directly; flow records are turned into them)."""
+        hosts = report.hosts
         try:
             items = open_capture(
                 path, client=client, key=store.key, source=source, kind=kind,
                 backend_headers=backend_headers, redact_validators=redact_validators,
-                on_read=bar.update, workers=jobs, offload=writer,
+                on_read=bar.update, workers=jobs, offload=writer, rows=True,
             )
             for item in items:
-                if isinstance(item, Exchange):
+                if type(item) is tuple:
+                    counts["entries"] += 1
+                    if item[HOST]:
+                        hosts.add(item[HOST])
+                    yield item
+                elif isinstance(item, Exchange):
                     counts["entries"] += 1
                     if item.host:
-                        report.hosts.add(item.host)
-                    yield item
+                        hosts.add(item.host)
+                    yield msgspec.structs.astuple(item)
                 elif isinstance(item, Skip):
                     counts["entries"] += 1
                     skips.append(item)
@@ -197,7 +206,7 @@ def _ingest_file(
         except ReadError as exc:  # keep what was read before the damage
             failure.append(exc.message)
 
-    stored = (writer or store).insert(exchanges())
+    stored = (writer or store).insert_rows(rows())
     if writer is not None and writer.runs.entries:  # entries the writer converted itself
         counts["entries"] += writer.runs.entries
         skips.extend(Skip(source, index, reason) for index, reason in writer.runs.skips)

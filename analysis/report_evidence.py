@@ -93,12 +93,13 @@ def _identifier(ev: dict[str, Any]) -> list[str]:
     shape = ev.get("shape") or "other"
     form = "digest-shaped" if shape == "digest" else "opaque"
     entropy = f"{form}, up to {bits:.0f} bits" if isinstance(bits, float | int) else form
+    n_backends = int(ev.get("backends") or 0)
+    backends = plural(n_backends, "backend") if n_backends else "no backend named"
     return [
         f"{ev['clients']} clients each kept their own {name} ({ev['values']} values) and got "
         f"{ev['n304']} 304s for identical content{again}",
         f"rules out churn: no value shared by two clients; values not tied to backends "
-        f"({plural(int(ev.get('backends') or 0), 'backend')}); no known server format "
-        f"({entropy})",
+        f"({backends}); no known server format ({entropy})",
         context_line(ev),
     ]
 
@@ -106,9 +107,9 @@ def _identifier(ev: dict[str, Any]) -> list[str]:
 def _likely(ev: dict[str, Any]) -> list[str]:
     name = validator_name(ev.get("validator"))
     bits = ev.get("min_bits")
-    size = f"a {bits:.0f}-bit" if isinstance(bits, float | int) else "a high-entropy"
+    size = f" (up to {bits:.0f} bits)" if isinstance(bits, float | int) else ""
     return [
-        f"one client kept {size} {name} with {plural(int(ev['n304']), '304')}; "
+        f"one client kept a high-entropy {name}{size} with {plural(int(ev['n304']), '304')}; "
         "no second client seen",
         context_line(ev),
         "confirm: " + str(ev.get("confirm_with", "fetch it from a second, fresh client")),
@@ -118,7 +119,7 @@ def _likely(ev: dict[str, Any]) -> list[str]:
 def _churn(ev: dict[str, Any]) -> list[str]:
     cause = str(ev.get("cause") or "unknown")
     shape, _, what = cause.partition(": ")
-    cause = f"{what} [{validator_name(ev.get('validator'))} format {shape}]" if what else cause
+    cause = f"{what}; {validator_name(ev.get('validator'))} format {shape}" if what else cause
     return [f"cause: {cause}", *backend_lines(ev), cost_line(ev)]
 
 

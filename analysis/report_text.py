@@ -67,7 +67,10 @@ def show_url(url: str, room: int) -> str:
 def show_source(source: object) -> str:
     """A finding's source (file#entry), relative to the working directory when inside it."""
     text = str(source)
-    cwd = os.getcwd().rstrip("/") + "/"
+    try:
+        cwd = os.getcwd().rstrip("/") + "/"
+    except OSError:  # the working directory was removed
+        return text
     return text[len(cwd):] if text.startswith(cwd) else text
 
 
@@ -129,8 +132,10 @@ def _findings(fnd: pd.DataFrame, limit: int) -> list[str]:
         example = fnd[fnd["rule"] == g.rule].iloc[0]
         lines.append(f"  {g.severity:<7} {g.rule}: {plural(int(g.n), 'finding')} on "
                      f"{plural(int(g.hosts), 'host')} ({g.rfc})")
-        lines += wrap(f"e.g. {show_source(example['source'])}: {example['method']} "
-                      f"{example['url']}")
+        status = example["status"]
+        answered = f" -> {int(status)}" if not pd.isna(status) else ""
+        lines += wrap(f"e.g. {show_source(example['source'])} ({example['method']}{answered})")
+        lines.append(INDENT + "  " + show_url(str(example["url"]), WIDTH - len(INDENT) - 2))
         lines += wrap(f"  {example['explanation']}")
     if len(groups) > limit:
         lines.append(_more(len(groups) - limit, "rules"))

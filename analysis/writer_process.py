@@ -8,20 +8,23 @@ multiprocessing, whose spawn mode re-imports the caller's ``__main__`` and break
 without a main guard): the reader sends batches of rows as msgpack frames on its stdin, the
 child binds and steps them while the reader goes on.
 
-Memory stays flat: frames wait in a queue of QUEUE_FRAMES (a thread writes them to the pipe,
-so the reader goes on while the child is busy); a full queue makes the reader wait. Rows are committed per
-batch, as ``Store.insert`` does; ``insert`` returns once every row it sent is committed.
+Frames are written by the reader itself into a pipe enlarged to PIPE_BYTES (no thread in
+between: a pipe thread waits for the GIL up to 5 ms per hand-over, and the child starved while
+frames sat in its queue). A full pipe makes the reader wait, so memory stays flat; how full
+the pipe is tells the reader whether the child has time to convert a run of entries itself.
+The child commits every BATCH rows and at each sync; ``insert`` returns once every row it sent
+is committed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-import queue
 import struct
 import subprocess
 import sys
-import threading
+import termios
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -31,13 +34,20 @@ import msgspec
 import analysis
 from analysis.exchange import Exchange
 from analysis.readers.har import HarReader, reader_from_config
+from analysis.readers.record import HOST
+from analysis.readers.result import Skip
 from analysis.store import BATCH, BULK_CHECKPOINT_PAGES, INSERT_SQL, connect
 
 #: SQLite page cache of the writer (KiB): keeps the url index's hot pages on large stores.
 CACHE_KIB = 32 * 1024
 _HEADER = struct.Struct("<QB")  # frame: payload length, kind
-#: Frames waiting for the pipe (a rows frame is about 3 MB, a run 64 KiB).
-QUEUE_FRAMES = 8
+#: Size asked for the pipe to the child (Linux's default limit for unprivileged processes).
+PIPE_BYTES = 1024 * 1024
+#: Rows per frame (about 0.7 MB): a frame fits in the pipe, so the reader rarely waits.
+FRAME_ROWS = 500
+#: The child gets the next run of entries to convert while less than this waits in the pipe.
+HUNGRY_BYTES = 192 * 1024
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _INDEX = struct.Struct("<Q")
 ROWS, SYNC, CONFIG, RUN = b"R", b"S", b"C", b"U"
 
@@ -94,12 +104,11 @@ class WriterProcess:
         )
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode = msgspec.msgpack.Decoder().decode
-        # Frames go out from a thread through a bounded queue: the pipe holds only 64 KiB,
-        # and a reader writing it directly would wait whenever the child is busy.
-        self._frames: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(QUEUE_FRAMES)
-        self._pump_error: BaseException | None = None
-        self._pump = threading.Thread(target=self._pump_frames, name="etagwatch-pipe", daemon=True)
-        self._pump.start()
+        self._fd = self._proc.stdin.fileno()  # type: ignore[union-attr]
+        with contextlib.suppress(OSError):  # 64 KiB when refused: slower, still correct
+            fcntl.fcntl(self._fd, _F_SETPIPE_SZ, PIPE_BYTES)
+        self._waiting = bytearray(4)  # FIONREAD answer: bytes the child has not read yet
+        self._broken = False
         self._batch: list[tuple] = []
         self._share = offload_share
         self._runs = self._taken = 0
@@ -109,14 +118,23 @@ class WriterProcess:
 
     # --- the reader's side of HarReader(offload=...) ------------------------------------------
     def wants_run(self) -> bool:
-        """Take this run? Only while the child keeps up (nothing waits for the pipe), and
-        for at most ``offload_share`` of the runs: on a busy machine the reader keeps the
-        work, which costs least in all."""
+        """Take this run? Only while the child keeps up (less than HUNGRY_BYTES wait in the
+        pipe) and for at most ``offload_share`` of the runs. A converted run costs less in
+        all than rows sent over (no msgpack round trip), so the child gets every run it has
+        time for; when it falls behind (a busy machine), the reader keeps the work."""
         self._runs += 1
-        if self._frames.qsize() == 0 and self._taken < self._share * self._runs:
+        if self._taken < self._share * self._runs and self._backlog() < HUNGRY_BYTES:
             self._taken += 1
             return True
         return False
+
+    def _backlog(self) -> int:
+        """Bytes written to the pipe that the child has not read yet."""
+        try:
+            fcntl.ioctl(self._fd, termios.FIONREAD, self._waiting)
+        except OSError:
+            return 0
+        return int.from_bytes(self._waiting, sys.byteorder)
 
     def take(self, reader: HarReader, data: bytes, first_index: int, count: int) -> None:
         if self._configured is not reader:
@@ -129,12 +147,15 @@ class WriterProcess:
     def insert(self, exchanges: Iterable[Exchange]) -> int:
         """Send exchanges in batches; returns how many rows were stored (those of offloaded
         runs included, see ``runs``) once all are committed."""
-        astuple = msgspec.structs.astuple
+        return self.insert_rows(map(msgspec.structs.astuple, exchanges))
+
+    def insert_rows(self, rows: Iterable[tuple]) -> int:
+        """``insert`` for rows already in COLUMNS order (``build_row`` tuples)."""
         batch = self._batch  # emptied in place by every flush, ``take`` included
         batch.clear()
-        for ex in exchanges:
-            batch.append(astuple(ex))
-            if len(batch) >= BATCH:
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= FRAME_ROWS:
                 self._flush()
         self._flush()
         return self._sync()
@@ -145,19 +166,13 @@ class WriterProcess:
             self._batch.clear()
 
     def _send(self, kind: bytes, payload: bytes = b"") -> None:
-        if self._pump_error is not None:
+        if self._broken:
             raise self._died()
-        self._frames.put((kind, payload))
-
-    def _pump_frames(self) -> None:
-        """Thread: write queued frames to the child; after a failure, keep emptying the
-        queue so the reader never blocks on it (the next sync reports the death)."""
-        while (item := self._frames.get()) is not None:
-            if self._pump_error is None:
-                try:
-                    _frame(self._proc.stdin, *item)  # type: ignore[arg-type]
-                except (OSError, ValueError) as exc:
-                    self._pump_error = exc
+        try:
+            _frame(self._proc.stdin, kind, payload)  # type: ignore[arg-type]
+        except (OSError, ValueError):
+            self._broken = True
+            raise self._died() from None
 
     def _sync(self) -> int:
         self._send(SYNC)
@@ -179,10 +194,7 @@ class WriterProcess:
         return WriterError(f"the store writer process died (exit status {code})")
 
     def close(self) -> None:
-        """Stop the child (it finishes the batch in hand) and wait for it."""
-        if self._pump.is_alive():
-            self._frames.put(None)
-            self._pump.join()
+        """Stop the child (it commits what it has) and wait for it."""
         for stream in (self._proc.stdin, self._proc.stdout):
             try:
                 if stream is not None:
@@ -214,7 +226,7 @@ class _Child:
         self.reset()
 
     def reset(self) -> None:
-        self.stored = self.entries = 0
+        self.stored = self.entries = self.uncommitted = 0
         self.skips: list[tuple[int, str]] = []
         self.hosts: set[str] = set()
         self.error: str | None = None
@@ -229,26 +241,44 @@ class _Child:
                 raise WriterError("a run of entries came before its file's configuration")
             (first,) = _INDEX.unpack_from(payload)
             items = self.reader.convert_run(payload[_INDEX.size :], first)
-            astuple = msgspec.structs.astuple
             rows = []
             for item in items:
-                if isinstance(item, Exchange):
-                    rows.append(astuple(item))
+                if type(item) is tuple:  # a row (the reader was configured with rows=True)
+                    rows.append(item)
+                    if item[HOST]:
+                        self.hosts.add(item[HOST])
+                elif isinstance(item, Skip):
+                    self.skips.append((item.entry_index, item.reason))
+                else:
+                    rows.append(msgspec.structs.astuple(item))
                     if item.host:
                         self.hosts.add(item.host)
-                else:
-                    self.skips.append((item.entry_index, item.reason))
             self.entries += len(items)
             self.insert(rows)
 
     def insert(self, rows: list) -> None:
-        with self.conn:
+        """Add rows to the open transaction; commit once BATCH rows wait (frames are small,
+        a commit per frame would cost more than the rows)."""
+        try:
             self.conn.executemany(INSERT_SQL, rows)
-        self.stored += len(rows)
+        except BaseException:
+            self.conn.rollback()
+            self.uncommitted = 0
+            raise
+        self.uncommitted += len(rows)
+        if self.uncommitted >= BATCH:
+            self.commit()
+
+    def commit(self) -> None:
+        self.conn.commit()
+        self.stored += self.uncommitted
+        self.uncommitted = 0
 
     def reply(self) -> list:
         if self.error is not None:
+            self.conn.rollback()
             return ["error", self.error]
+        self.commit()
         self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         return ["ok", self.stored, self.entries, self.skips, sorted(self.hosts)]
 
@@ -274,6 +304,8 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
                 except Exception as exc:  # reported to the parent at the next sync
                     child.error = f"{type(exc).__name__}: {exc}"
     finally:
+        if child.error is None:  # rows sent without a final sync (the parent went away)
+            child.conn.commit()
         child.conn.execute("PRAGMA wal_autocheckpoint=1000")
         child.conn.close()
 

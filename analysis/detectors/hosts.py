@@ -40,7 +40,8 @@ def host_summary(
 ) -> pd.DataFrame:
     """One row per host: exchanges; shares with ETag / Last-Modified / weak ETag among real
     responses; revalidations and their 304 rate; resources per verdict; findings per severity;
-    wasted revalidations and bytes. Worst hosts first."""
+    wasted revalidations and bytes. Worst hosts first: identifiers, churn, errors, wasted bytes,
+    warnings, then the busiest."""
     h = _counts_per_host(prepared)
     h = h.rename(columns={"exchange": "exchanges", "response": "responses"})
     denom = h["responses"].where(h["responses"] > 0)
@@ -65,7 +66,8 @@ def host_summary(
     h[counts] = h[counts].fillna(0).astype(int)
     h = h.reset_index()
     h = h.sort_values(
-        ["identifier", "likely-identifier", "churn", "error", "wasted_bytes", "exchanges"],
+        ["identifier", "likely-identifier", "churn", "error", "wasted_bytes", "warning",
+         "exchanges"],
         ascending=False, kind="stable",
     )
     order = ["host", "exchanges", "responses", "etag_share", "last_modified_share",

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from analysis.detectors.backends import node_hints
 from analysis.detectors.codes import (
     MISSING,
     as_object,
@@ -107,8 +108,10 @@ def _content_key(out: pd.DataFrame, status: np.ndarray, method: np.ndarray
 
 
 def _backend_key(out: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and values of ``backend|server_ip`` (built once per distinct pair)."""
+    """Codes and values of ``backend|server_ip`` (built once per distinct pair), the backend
+    hints without their per-request parts (analysis.detectors.backends.node_hints)."""
     bcodes, bvals = factorize(out["backend"])
+    bcodes, bvals = map_codes(bcodes, bvals, lambda s: s.map(node_hints))
     scodes, svals = factorize(out["server_ip"])
     width = len(svals) + 1
     pair_codes, pairs = pd.factorize((bcodes + 1) * width + (scodes + 1))

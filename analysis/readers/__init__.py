@@ -58,11 +58,14 @@ def open_capture(
     on_read: Callable[[int], None] | None = None,
     workers: int = 1,
     offload: RunOffload | None = None,
-) -> Iterator[Exchange | Skip | Note]:
+    rows: bool = False,
+) -> Iterator[Exchange | tuple | Skip | Note]:
     """Exchanges, skips and notes of one capture file; raises ReadError for a bad file.
 
     ``offload`` (HAR only) may take runs of entries to convert elsewhere; whoever passes it
-    accounts for those entries (analysis.ingest with a WriterProcess).
+    accounts for those entries (analysis.ingest with a WriterProcess). With ``rows`` a HAR
+    yields store rows (``analysis.readers.record.build_row`` tuples) instead of records; flow
+    files always yield records.
     """
     path = Path(path)
     kind = kind or sniff(path)
@@ -75,4 +78,5 @@ def open_capture(
     )
     if kind == "flow":
         return read_flows(path, **common)  # type: ignore[arg-type]
-    return iter(HarReader(path, on_read=on_read, workers=workers, offload=offload, **common))  # type: ignore[arg-type]
+    return iter(HarReader(path, on_read=on_read, workers=workers, offload=offload, rows=rows,  # type: ignore[arg-type]
+                          **common))

@@ -29,7 +29,7 @@ from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.headers import split_pseudo
 from analysis.readers.jsonstream import JSONStream, JSONStreamError
 from analysis.readers.model import Entry, NameValue, Page
-from analysis.readers.record import build_exchange
+from analysis.readers.record import Row, build_exchange, build_row
 from analysis.readers.result import Note, ReadError, Skip
 
 _entry = msgspec.json.Decoder(Entry)
@@ -96,7 +96,8 @@ class RunOffload(Protocol):
 
 
 class HarReader:
-    """Turns one HAR file into exchanges, skips and notes (a generator per file)."""
+    """Turns one HAR file into exchanges (or store rows, with ``rows``), skips and notes
+    (a generator per file)."""
 
     def __init__(
         self,
@@ -110,8 +111,13 @@ class HarReader:
         on_read: Callable[[int], None] | None = None,
         workers: int = 1,
         offload: RunOffload | None = None,
+        rows: bool = False,
     ) -> None:
         self.path = Path(path)
+        #: yield store rows (``build_row`` tuples) instead of Exchange records: bulk ingest
+        #: stores them as they are
+        self.rows = rows
+        self._build = build_row if rows else build_exchange
         self.on_read = on_read
         self.offload = offload
         self.workers = workers
@@ -124,7 +130,7 @@ class HarReader:
         self.creator = ""
         self.entries_seen = 0
 
-    def __iter__(self) -> Iterator[Exchange | Skip | Note]:
+    def __iter__(self) -> Iterator[Exchange | Row | Skip | Note]:
         try:
             with open_maybe_gzip(self.path, self.on_read) as fh:
                 yield from self._walk(JSONStream(fh))
@@ -133,7 +139,7 @@ class HarReader:
         except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
             raise ReadError(self.source, f"cannot read: {exc}") from None
 
-    def _walk(self, stream: JSONStream) -> Iterator[Exchange | Skip | Note]:
+    def _walk(self, stream: JSONStream) -> Iterator[Exchange | Row | Skip | Note]:
         first = stream.peek()
         if first != b"{":
             what = "an empty file" if not first else f"JSON starting with {first!r}"
@@ -156,7 +162,7 @@ class HarReader:
             keys = ", ".join(repr(k) for k in root_keys[:5]) or "none"
             raise ReadError(self.source, f"not a HAR file: no 'log' object (top-level keys: {keys})")
 
-    def _log(self, stream: JSONStream) -> Iterator[Exchange | Skip | Note]:
+    def _log(self, stream: JSONStream) -> Iterator[Exchange | Row | Skip | Note]:
         saw_entries = False
         for key in stream.object_keys():
             if key == "entries" and stream.peek() == b"[":
@@ -179,7 +185,7 @@ class HarReader:
         if not saw_entries:
             yield Note(self.source, "log has no 'entries' list; nothing to read")
 
-    def _entries(self, stream: JSONStream) -> Iterator[Exchange | Skip]:
+    def _entries(self, stream: JSONStream) -> Iterator[Exchange | Row | Skip]:
         """The entries array: runs decoded at once (or handed to ``offload``), odd entries
         one by one (see JSONStream.array_batches)."""
         index = 0
@@ -211,7 +217,7 @@ class HarReader:
 
         return decode
 
-    def convert_run(self, data: bytes, first_index: int) -> list[Exchange | Skip]:
+    def convert_run(self, data: bytes, first_index: int) -> list[Exchange | Row | Skip]:
         """A run of entries (``b"[" + entries + b"]"``, as handed to ``offload``) converted
         exactly as ``_entries`` would have: typed in one call, else entry by entry."""
         entries = _decode_run(data)
@@ -232,6 +238,7 @@ class HarReader:
             path=str(self.path), source=self.source, client=self.client, key=self.key,
             backend_headers=tuple(self.backend_headers),
             redact_validators=self.redact_validators, pages=self.pages, creator=self.creator,
+            rows=self.rows,
         )
 
     def _read_pages(self, span: memoryview) -> None:
@@ -252,7 +259,7 @@ class HarReader:
                 url = title if title and title.lower().startswith(("http://", "https://")) else None
                 self.pages[str(page.id)] = url
 
-    def _bare_entry(self) -> Iterator[Exchange | Skip | Note]:
+    def _bare_entry(self) -> Iterator[Exchange | Row | Skip | Note]:
         with open_maybe_gzip(self.path) as fh:
             data = fh.read(BARE_ENTRY_LIMIT + 1)
         if len(data) > BARE_ENTRY_LIMIT:
@@ -264,7 +271,7 @@ class HarReader:
         yield self.entry(memoryview(data), 0)
 
     # --- one entry --------------------------------------------------------------------------
-    def entry(self, span: memoryview, index: int) -> Exchange | Skip:
+    def entry(self, span: memoryview, index: int) -> Exchange | Row | Skip:
         """One entry's span -> exchange, or a Skip saying why not. Never raises."""
         try:
             entry = _entry.decode(span)
@@ -274,7 +281,7 @@ class HarReader:
                 return Skip(self.source, index, entry)
         return self._convert(entry, index)
 
-    def _convert(self, entry: Entry, index: int) -> Exchange | Skip:
+    def _convert(self, entry: Entry, index: int) -> Exchange | Row | Skip:
         """A decoded entry -> exchange, or a Skip saying why not. Never raises."""
         try:
             return self._exchange(entry, index)
@@ -296,7 +303,7 @@ class HarReader:
         except msgspec.ValidationError as exc:
             return f"entry does not fit HAR 1.2: {exc}"
 
-    def _exchange(self, e: Entry, index: int) -> Exchange:
+    def _exchange(self, e: Entry, index: int) -> Exchange | Row:
         req, resp = e.request, e.response
         if req is None:
             raise _Unusable("entry has no request")
@@ -337,7 +344,7 @@ class HarReader:
         body = _body(resp.content) if resp and resp.content else None
         content_size = resp.content.size if resp and resp.content else None
         error = e.error or (resp.error if resp else None)
-        return build_exchange(
+        return self._build(
             source=self.source,
             source_kind="har",
             client=self.client,
@@ -367,7 +374,7 @@ class HarReader:
 
 def convert_in_workers(
     reader: HarReader, stream: JSONStream, workers: int
-) -> Iterator[Exchange | Skip]:
+) -> Iterator[Exchange | Row | Skip]:
     """Scan entry spans here, convert them in ``workers`` processes, yield in file order.
 
     At most 2 x workers batches of BATCH_BYTES are in flight, so memory stays flat.
@@ -412,7 +419,7 @@ def reader_from_config(config: dict) -> HarReader:
     return reader
 
 
-def _convert_batch(config: dict, batch: list[tuple[int, bytes]]) -> list[Exchange | Skip]:
+def _convert_batch(config: dict, batch: list[tuple[int, bytes]]) -> list[Exchange | Row | Skip]:
     """Worker side: entries of one batch converted in order (a reader is cheap to build)."""
     reader = reader_from_config(config)
     return [reader.entry(memoryview(span), index) for index, span in batch]

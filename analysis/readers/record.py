@@ -11,11 +11,13 @@ import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import msgspec
 
 from analysis.etag import EntityTag, parse_etag, parse_etag_list
 from analysis.exchange import (
+    COLUMNS,
     DEFAULT_BACKEND_HEADERS,
     REQUEST_FIELDS,
     RESPONSE_FIELDS,
@@ -145,7 +147,21 @@ def _values(index: dict[str, str], multi: dict[str, list[str]] | None, name: str
     return multi[name] if multi is not None else [index[name]]
 
 
-def build_exchange(
+#: An exchange as a store row: its fields' values in COLUMNS order (see ``build_row``).
+Row = tuple
+#: Position of the host in a row, for callers that read rows.
+HOST = COLUMNS.index("host")
+_REQUEST_NAMES = tuple(REQUEST_FIELDS)
+_RESPONSE_NAMES = tuple(n for n in RESPONSE_FIELDS if n != "date")  # date comes first, apart
+
+
+def build_exchange(**parts: Any) -> Exchange:
+    """The exchange record for one request/response (keyword arguments: see ``build_row``;
+    live and flow sources use the record, bulk ingest the row)."""
+    return Exchange(**dict(zip(COLUMNS, build_row(**parts), strict=True)))
+
+
+def build_row(
     *,
     source: str,
     source_kind: str,
@@ -172,8 +188,9 @@ def build_exchange(
     extra_cookies_set: Iterable[tuple[str, str]] = (),
     backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
     redact_validators: bool = False,
-) -> Exchange:
-    """The exchange record for one request/response.
+) -> Row:
+    """One exchange as a store row: the values of :class:`Exchange`'s fields in COLUMNS order
+    (what ``msgspec.structs.astuple`` gives for the record ``build_exchange`` returns).
 
     ``req_headers`` / ``resp_headers`` are normalised (lower-case names, see analysis.headers).
     ``body`` is the decoded response body when known (hashed, never kept). ``extra_cookies_*``
@@ -182,7 +199,8 @@ def build_exchange(
 
     This runs once per exchange on every path (bulk ingest, live proxy), so it avoids
     per-field Python work: headers are indexed with one ``dict()`` call, header lists without
-    secrets are JSON-encoded as they are, pure per-value work (sites, dates) is memoised.
+    secrets are JSON-encoded as they are, pure per-value work (sites, dates) is memoised, and
+    bulk ingest stores the tuple as it is (no record object in between).
     """
     if not isinstance(req_headers, list):
         req_headers = list(req_headers)
@@ -191,27 +209,24 @@ def build_exchange(
     scheme, host, port, path, query = split_url(url)
     req, req_multi = _index(req_headers)
     resp, resp_multi = _index(resp_headers)
-    fields: dict = {}
 
-    for name, field in REQUEST_FIELDS.items():
-        fields[field] = req.get(name)
+    req_values = list(map(req.get, _REQUEST_NAMES))
     if redact_validators:
-        for name, field in REQUEST_FIELDS.items():
-            value = fields[field]
+        for i, name in enumerate(_REQUEST_NAMES):
+            value = req_values[i]
             if value is None:
                 continue
             if name in ETAG_REQUEST_FIELDS:
-                fields[field] = _redact_etag_value(value, key)
+                req_values[i] = _redact_etag_value(value, key)
             elif name in DATE_VALIDATOR_FIELDS:
-                fields[field] = redacted(value, key)
-    for name, field in RESPONSE_FIELDS.items():
-        fields[field] = resp.get(name)
+                req_values[i] = redacted(value, key)
 
     if status == 0:
         status = None
         error = error or "no response (status 0)"
 
     # ETag: raw, parsed, keyed hash of the opaque tag
+    etag_count, etag_weak, etag_opaque, etag_violations, etag_hash = 0, None, None, None, None
     raw_etag = resp.get("etag")
     if raw_etag is not None:
         etags = resp_multi["etag"] if resp_multi is not None else (raw_etag,)
@@ -220,27 +235,26 @@ def build_exchange(
         if len(etags) > 1:
             violations.append(f"{len(etags)} ETag fields")
         tag = parsed.tag
-        fields["etag_count"] = len(etags)
-        fields["etag_violations"] = _json.encode(violations).decode() if violations else None
+        etag_count = len(etags)
+        etag_violations = _json.encode(violations).decode() if violations else None
         if tag is not None:
-            fields["etag_weak"] = tag.weak
-            fields["etag_opaque"] = tag.opaque
-            fields["etag_hash"] = keyed_hash(tag.opaque, key)
+            etag_weak = tag.weak
+            etag_opaque = tag.opaque
+            etag_hash = keyed_hash(tag.opaque, key)
         if redact_validators:
             raw_etag = _redact_etag_value(raw_etag, key)
             if tag is not None:
-                fields["etag_opaque"] = keyed_hash(tag.opaque, key)
-        fields["etag"] = raw_etag
+                etag_opaque = keyed_hash(tag.opaque, key)
 
     last_modified = resp.get("last-modified")
+    last_modified_ts = None
     if last_modified is not None:
         if redact_validators:
-            fields["last_modified"] = redacted(last_modified, key)
+            last_modified = redacted(last_modified, key)
         else:
-            fields["last_modified"] = last_modified
-            fields["last_modified_ts"] = _date_ts(last_modified)
-    if fields["date"] is not None:
-        fields["date_ts"] = _date_ts(fields["date"])
+            last_modified_ts = _date_ts(last_modified)
+    date = resp.get("date")
+    date_ts = _date_ts(date) if date is not None else None
 
     # cookies: names in clear, values only as keyed hashes
     sent = (
@@ -249,17 +263,15 @@ def build_exchange(
     got = (
         set_cookies(_values(resp, resp_multi, "set-cookie")) if "set-cookie" in resp else None
     ) or list(extra_cookies_set)
-    if sent:
-        fields["cookies_sent"] = _json.encode([n for n, _ in sent]).decode()
-    if got:
-        fields["cookies_set"] = _json.encode([n for n, _ in got]).decode()
+    cookies_sent = _json.encode([n for n, _ in sent]).decode() if sent else None
+    cookies_set = _json.encode([n for n, _ in got]).decode() if got else None
+    cookie_hashes = None
     if sent or got:
         hashes = sorted({keyed_hash(v, key) for _, v in (*sent, *got) if v})
-        fields["cookie_hashes"] = _json.encode(hashes).decode() if hashes else None
+        cookie_hashes = _json.encode(hashes).decode() if hashes else None
 
     picked = _matcher(tuple(backend_headers)).pick(resp)
-    if picked:
-        fields["backend"] = _json.encode({n: resp[n] for n in picked}).decode()
+    backend = _json.encode({n: resp[n] for n in picked}).decode() if picked else None
 
     # context: page and first party
     page_url = page_url or req.get("referer") or _origin(req)
@@ -275,38 +287,65 @@ def build_exchange(
     elif content_size is not None and content_size < 0:
         content_size = None
 
-    return Exchange(
-        source=source,
-        source_kind=source_kind,
-        entry_index=entry_index,
-        flow_id=flow_id,
-        client=client,
-        started=started,
-        page_url=page_url,
-        first_party=page_site,
-        third_party=(req_site != page_site) if (page_site and req_site) else None,
-        method=method,
-        url=url,
-        scheme=scheme,
-        host=host,
-        port=port,
-        path=path,
-        query=query,
-        http_version=normalise_version(http_version),
-        req_headers=_safe_headers(
-            req_headers, req, key, redact_validators, ETAG_REQUEST_FIELDS
-        ),
-        status=status,
-        error=error,
-        resp_headers=_safe_headers(resp_headers, resp, key, redact_validators, _ETAG_ONLY),
-        body_size=body_size,
-        content_size=content_size,
-        content_hash=body_digest(body),
-        from_cache=from_cache,
-        cache_kind=cache_kind if from_cache else None,
-        server_ip=server_ip or None,
-        **fields,
+    return (
+        source,
+        source_kind,
+        entry_index,
+        flow_id,
+        client,
+        started,
+        page_url,
+        page_site,
+        (req_site != page_site) if (page_site and req_site) else None,
+        method,
+        url,
+        scheme,
+        host,
+        port,
+        path,
+        query,
+        normalise_version(http_version),
+        *req_values,
+        _safe_headers(req_headers, req, key, redact_validators, ETAG_REQUEST_FIELDS),
+        status,
+        error,
+        raw_etag,
+        etag_count,
+        etag_weak,
+        etag_opaque,
+        etag_violations,
+        etag_hash,
+        last_modified,
+        last_modified_ts,
+        date,
+        date_ts,
+        *map(resp.get, _RESPONSE_NAMES),
+        _safe_headers(resp_headers, resp, key, redact_validators, _ETAG_ONLY),
+        body_size,
+        content_size,
+        body_digest(body),
+        from_cache,
+        cache_kind if from_cache else None,
+        server_ip or None,
+        backend,
+        cookies_sent,
+        cookies_set,
+        cookie_hashes,
     )
+
+
+#: build_row's layout, checked once: the row must follow COLUMNS.
+_ROW_LAYOUT = (
+    "source", "source_kind", "entry_index", "flow_id", "client", "started", "page_url",
+    "first_party", "third_party", "method", "url", "scheme", "host", "port", "path", "query",
+    "http_version", *REQUEST_FIELDS.values(), "req_headers", "status", "error", "etag",
+    "etag_count", "etag_weak", "etag_opaque", "etag_violations", "etag_hash", "last_modified",
+    "last_modified_ts", "date", "date_ts", *(RESPONSE_FIELDS[n] for n in _RESPONSE_NAMES),
+    "resp_headers", "body_size", "content_size", "content_hash", "from_cache", "cache_kind",
+    "server_ip", "backend", "cookies_sent", "cookies_set", "cookie_hashes",
+)
+if _ROW_LAYOUT != COLUMNS:  # pragma: no cover - a field added to Exchange but not here
+    raise ImportError("analysis.readers.record.build_row is out of step with Exchange's fields")
 
 
 def _origin(req: dict[str, str]) -> str | None:
