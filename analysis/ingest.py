@@ -31,9 +31,10 @@ EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
 LARGE_FILE = 32 * 1024 * 1024
 #: Below this many bytes of captures in all, extra processes cost more than they save.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-#: Share of the runs of HAR entries the writer process converts besides storing (--jobs 2):
-#: it evens out the two processes' work (the reader converts the rest and counts all).
-OFFLOAD_SHARE = 0.3
+#: Most of the runs of HAR entries the writer process may convert besides storing (--jobs 2);
+#: within it, it takes a run whenever its pipe runs low (analysis.writer_process), which
+#: evens out the two processes' work (the reader converts the rest and counts all).
+OFFLOAD_SHARE = 0.5
 #: Read size for file digests.
 DIGEST_BLOCK = 16 * 1024 * 1024
 
@@ -126,16 +127,23 @@ def ingest_paths(
     writer = None
     if jobs >= 2 and bulk:  # with converter workers the writer has enough to do
         writer = WriterProcess(store.path, offload_share=OFFLOAD_SHARE if jobs == 2 else 0.0)
+    done = False
     try:
         for path, default_client in files:
             _ingest_file(path, client or default_client, store, report, force,
                          backend_headers, redact_validators, bar, converters, writer)
+        done = True
     finally:
         bar.close()
         if writer is not None:
-            writer.close()
+            if done:  # idle since its last sync: it exits while the indexes are built
+                writer.stop()
+            else:  # it may hold the write lock mid-transaction
+                writer.close()
         if deferred:
             store.create_indexes()
+        if writer is not None:
+            writer.close()
     return report
 
 

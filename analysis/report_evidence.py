@@ -108,6 +108,20 @@ def _likely(ev: dict[str, Any]) -> list[str]:
     name = validator_name(ev.get("validator"))
     bits = ev.get("min_bits")
     size = f" (up to {bits:.0f} bits)" if isinstance(bits, float | int) else ""
+    if ev.get("content_unseen"):
+        n_backends = int(ev.get("backends") or 0)
+        backends = plural(n_backends, "backend") if n_backends else "no backend named"
+        return [
+            f"{ev['clients']} clients each kept their own high-entropy {name}: "
+            f"{ev['values']} values{size}, none shared, {plural(int(ev['n304']), '304')}",
+            f"rules out churn: no value shared by two clients; values not tied to backends "
+            f"({backends}); no known server format, digest or content-coding variant",
+            "not an identifier yet: no 2xx body seen, so identical content under every value is "
+            "unconfirmed (a content change between clients, or values cached before the "
+            "capture, could explain it)",
+            context_line(ev),
+            "confirm: " + str(ev.get("confirm_with", "")),
+        ]
     return [
         f"one client kept a high-entropy {name}{size} with {plural(int(ev['n304']), '304')}; "
         "no second client seen",

@@ -23,7 +23,8 @@ INDENT = " " * 6
 
 _SECTIONS = (
     ("identifier", "Identifiers: validators used to recognise clients"),
-    ("likely-identifier", "Likely identifiers: one client seen, a second would confirm"),
+    ("likely-identifier", "Likely identifiers: one client seen, or content never seen; "
+                          "the evidence says what confirms"),
     ("churn", "Churn: identical content under several validators, bytes resent"),
     ("unstable", "Unstable validators: a new value on every response, never a 304"),
 )

@@ -8,12 +8,15 @@ multiprocessing, whose spawn mode re-imports the caller's ``__main__`` and break
 without a main guard): the reader sends batches of rows as msgpack frames on its stdin, the
 child binds and steps them while the reader goes on.
 
-Frames are written by the reader itself into a pipe enlarged to PIPE_BYTES (no thread in
-between: a pipe thread waits for the GIL up to 5 ms per hand-over, and the child starved while
-frames sat in its queue). A full pipe makes the reader wait, so memory stays flat; how full
-the pipe is tells the reader whether the child has time to convert a run of entries itself.
-The child commits every BATCH rows and at each sync; ``insert`` returns once every row it sent
-is committed.
+Frames are written by the reader itself, without blocking, into a pipe enlarged to PIPE_BYTES;
+what the pipe cannot take yet waits in this process, and the reader waits only once more than
+BUFFER_BYTES do, so memory stays flat. (No thread in between: a pipe thread waits for the GIL
+up to 5 ms per hand-over, and the child starved while frames sat in its queue. No blocking
+writes: the reader would stall while the child starts or checkpoints.) How much the child has
+not read yet tells the reader whether it has time to convert a run of entries itself.
+The child commits every BATCH rows and at each sync, and a thread of its own copies the WAL
+into the store meanwhile (``Checkpointer``); ``insert`` returns once every row it sent is
+committed.
 """
 
 from __future__ import annotations
@@ -21,33 +24,43 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
+import sqlite3
 import struct
 import subprocess
 import sys
 import termios
+import threading
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 import msgspec
 
 import analysis
-from analysis.exchange import Exchange
-from analysis.readers.har import HarReader, reader_from_config
-from analysis.readers.record import HOST
-from analysis.readers.result import Skip
+from analysis.exchange import COLUMNS, Exchange
 from analysis.store import BATCH, BULK_CHECKPOINT_PAGES, INSERT_SQL, connect
+
+if TYPE_CHECKING:  # the child imports the readers on use: it starts storing rows sooner
+    from analysis.readers.har import HarReader
 
 #: SQLite page cache of the writer (KiB): keeps the url index's hot pages on large stores.
 CACHE_KIB = 32 * 1024
 _HEADER = struct.Struct("<QB")  # frame: payload length, kind
 #: Size asked for the pipe to the child (Linux's default limit for unprivileged processes).
 PIPE_BYTES = 1024 * 1024
-#: Rows per frame (about 0.7 MB): a frame fits in the pipe, so the reader rarely waits.
+#: Rows per frame (about 0.7 MB): a frame fits in the pipe.
 FRAME_ROWS = 500
+#: Frames queued in this process while the pipe is full, before the reader waits: covers the
+#: child's start-up (0.1-0.2 s of rows) and its slower moments.
+BUFFER_BYTES = 16 * 1024 * 1024
 #: The child gets the next run of entries to convert while less than this waits in the pipe.
 HUNGRY_BYTES = 192 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_HOST = COLUMNS.index("host")
+#: How often the child's checkpoint thread copies committed WAL pages into the store.
+CHECKPOINT_SECONDS = 0.1
 _INDEX = struct.Struct("<Q")
 ROWS, SYNC, CONFIG, RUN = b"R", b"S", b"C", b"U"
 
@@ -85,9 +98,9 @@ def _read_frame(src: BinaryIO) -> tuple[bytes, bytes] | None:
 class WriterProcess:
     """A child process that inserts exchanges into the store at ``path``.
 
-    With ``offload_share`` > 0 it also converts that share of the runs of HAR entries (as
-    ``HarReader(offload=...)``): the reader then only counts those entries, so the work of
-    both processes evens out on two cores. Rows and runs travel down one pipe, so the store
+    With ``offload_share`` > 0 it also converts up to that share of the runs of HAR entries
+    (as ``HarReader(offload=...)``), those that come while it has little to do: the reader
+    then only counts those entries, so the work of both processes evens out on two cores. Rows and runs travel down one pipe, so the store
     keeps file order. Use as a context manager, or call ``close()``; the child also stops
     when its stdin closes (this process ending included).
     """
@@ -107,8 +120,11 @@ class WriterProcess:
         self._fd = self._proc.stdin.fileno()  # type: ignore[union-attr]
         with contextlib.suppress(OSError):  # 64 KiB when refused: slower, still correct
             fcntl.fcntl(self._fd, _F_SETPIPE_SZ, PIPE_BYTES)
+        os.set_blocking(self._fd, False)
         self._waiting = bytearray(4)  # FIONREAD answer: bytes the child has not read yet
         self._broken = False
+        self._out: deque[memoryview] = deque()  # frames not yet in the pipe
+        self._queued = 0
         self._batch: list[tuple] = []
         self._share = offload_share
         self._runs = self._taken = 0
@@ -129,12 +145,12 @@ class WriterProcess:
         return False
 
     def _backlog(self) -> int:
-        """Bytes written to the pipe that the child has not read yet."""
+        """Bytes sent that the child has not read yet (in the pipe or queued for it)."""
         try:
             fcntl.ioctl(self._fd, termios.FIONREAD, self._waiting)
         except OSError:
-            return 0
-        return int.from_bytes(self._waiting, sys.byteorder)
+            return self._queued
+        return self._queued + int.from_bytes(self._waiting, sys.byteorder)
 
     def take(self, reader: HarReader, data: bytes, first_index: int, count: int) -> None:
         if self._configured is not reader:
@@ -165,17 +181,39 @@ class WriterProcess:
             self._send(ROWS, self._encode(self._batch))
             self._batch.clear()
 
-    def _send(self, kind: bytes, payload: bytes = b"") -> None:
+    def _send(self, kind: bytes, payload: bytes = b"", *, wait: bool = False) -> None:
+        """Queue a frame and write what the pipe takes now; wait only while more than
+        BUFFER_BYTES are queued (or with ``wait``, until all is written)."""
         if self._broken:
             raise self._died()
+        self._out.append(memoryview(_HEADER.pack(len(payload), kind[0])))
+        self._out.append(memoryview(payload))
+        self._queued += _HEADER.size + len(payload)
         try:
-            _frame(self._proc.stdin, kind, payload)  # type: ignore[arg-type]
-        except (OSError, ValueError):
+            self._push(BUFFER_BYTES if not wait else 0)
+        except OSError:
             self._broken = True
             raise self._died() from None
 
+    def _push(self, limit: int) -> None:
+        """Write queued bytes without blocking; poll for room while more than ``limit`` wait."""
+        out, fd = self._out, self._fd
+        while out:
+            try:
+                n = os.write(fd, out[0])
+            except BlockingIOError:
+                if self._queued <= limit:
+                    return
+                select.select([], [fd], [])
+                continue
+            self._queued -= n
+            if n == len(out[0]):
+                out.popleft()
+            else:
+                out[0] = out[0][n:]
+
     def _sync(self) -> int:
-        self._send(SYNC)
+        self._send(SYNC, wait=True)
         reply = _read_frame(self._proc.stdout)  # type: ignore[arg-type]
         if reply is None:
             raise self._died()
@@ -192,6 +230,11 @@ class WriterProcess:
         except subprocess.TimeoutExpired:
             code = None
         return WriterError(f"the store writer process died (exit status {code})")
+
+    def stop(self) -> None:
+        """Tell the child to finish (it commits what it has and exits) without waiting."""
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Stop the child (it commits what it has) and wait for it."""
@@ -235,18 +278,22 @@ class _Child:
         if kind == ROWS:
             self.insert(self.decode(payload))
         elif kind == CONFIG:
+            from analysis.readers.har import reader_from_config
+
             self.reader = reader_from_config(self.decode(payload))
         elif kind == RUN:
             if self.reader is None:
                 raise WriterError("a run of entries came before its file's configuration")
             (first,) = _INDEX.unpack_from(payload)
+            from analysis.readers.result import Skip
+
             items = self.reader.convert_run(payload[_INDEX.size :], first)
             rows = []
             for item in items:
                 if type(item) is tuple:  # a row (the reader was configured with rows=True)
                     rows.append(item)
-                    if item[HOST]:
-                        self.hosts.add(item[HOST])
+                    if item[_HOST]:
+                        self.hosts.add(item[_HOST])
                 elif isinstance(item, Skip):
                     self.skips.append((item.entry_index, item.reason))
                 else:
@@ -284,14 +331,15 @@ class _Child:
 
 
 def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
-    """The child's loop: insert each batch (or converted run) in its own transaction, answer
-    syncs, stop at EOF.
+    """The child's loop: insert batches of rows (and converted runs), committing every BATCH
+    rows, answer syncs, stop at EOF.
 
     After a failure the frames up to the next sync are dropped and the sync answers with
     the error, so the parent reports it instead of blocking.
     """
     encode = msgspec.msgpack.Encoder().encode
     child = _Child(path)
+    checkpoints = Checkpointer(path)
     try:
         while (frame := _read_frame(src)) is not None:
             kind, payload = frame
@@ -304,10 +352,43 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
                 except Exception as exc:  # reported to the parent at the next sync
                     child.error = f"{type(exc).__name__}: {exc}"
     finally:
+        checkpoints.stop()
         if child.error is None:  # rows sent without a final sync (the parent went away)
             child.conn.commit()
         child.conn.execute("PRAGMA wal_autocheckpoint=1000")
         child.conn.close()
+
+
+class Checkpointer:
+    """Copies committed WAL pages into the store from a thread of the child, every
+    CHECKPOINT_SECONDS, beside the inserts.
+
+    Left to the inserting connection, a checkpoint (80 MB of WAL copied and synced) runs
+    inside a commit and stalls the child for 0.2 s, and the reader with it once the pipe is
+    full. PASSIVE checkpoints from another connection never block the writer; the writer's
+    own autocheckpoint stays as the bound on the WAL should these fall behind.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="etagwatch-checkpoint",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = connect(self._path)
+        try:
+            while not self._done.wait(CHECKPOINT_SECONDS):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:  # best effort: the writer's autocheckpoint still bounds the WAL
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import exchange_factory as xf
@@ -189,3 +190,21 @@ def _fields(r) -> dict:
     d = msgspec.structs.asdict(r)
     return {"client": d["client"], "url": d["url"], "status": d["status"], "etag": d["etag"],
             "inm": d["req_if_none_match"], "started": d["started"]}
+
+
+def test_one_value_in_two_content_codings_is_not_two_clients_ids() -> None:
+    """Apache's mod_deflate appends -gzip, others -br: a client per coding keeps its own value
+    and gets 304s, which is the identifier pattern on its face, but the stems are one value."""
+    stem = hashlib.sha1(b"one representation").hexdigest()
+    records = xf.visits("client0", "https://cdn.example.org/a.js", f'"{stem}-gzip"', third_party=True)
+    records += xf.visits("client1", "https://cdn.example.org/a.js", f'"{stem}-br"', start=xf.T0 + 5,
+                         third_party=True)
+    res = run_all(xf.frame(records)).resources
+    assert res.set_index("url").loc["https://cdn.example.org/a.js", "verdict"] != "identifier"
+    # control: two different stems with the same coding suffix are still two ids
+    other = hashlib.sha1(b"another visitor").hexdigest()
+    control = xf.visits("client0", "https://t.example.org/p.gif", f'"{stem}-gzip"', third_party=True)
+    control += xf.visits("client1", "https://t.example.org/p.gif", f'"{other}-gzip"',
+                         start=xf.T0 + 5, third_party=True)
+    res = run_all(xf.frame(control)).resources
+    assert res.set_index("url").loc["https://t.example.org/p.gif", "verdict"] == "identifier"

@@ -21,7 +21,9 @@ Find what HTTP validators (ETag, Last-Modified; RFC 9110) do in captured traffic
   identifier         a server hands each client its own value and keeps answering 304:
                      the validator recognises the client (also by reflection: 304s to
                      values the server never issued)
-  likely-identifier  the same pattern seen from one client only; a second would confirm
+  likely-identifier  the same pattern seen from one client only, or from several clients
+                     that only ever got 304s (content never seen); the evidence says what
+                     would confirm it
   churn              identical bytes under several values (load-balanced backends with
                      Apache inode ETags or unsynchronised mtimes): revalidations fail and
                      bodies are resent; the report names the cause, backends and cost

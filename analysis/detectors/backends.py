@@ -59,6 +59,16 @@ def node_hints(backend: str) -> str | None:
     return json.dumps(kept, separators=(",", ":"), sort_keys=True) if kept else None
 
 
+def backend_key(backend: object, server_ip: object) -> str | None:
+    """The key ``prepare`` gives one response's backend (``backend`` hints JSON, server IP):
+    for code that labels exchanges one by one, such as the notebook, so it names backends
+    exactly as the detectors' evidence does (``describe``)."""
+    hints = node_hints(backend) if isinstance(backend, str) and backend else None
+    ip = server_ip if isinstance(server_ip, str) else ""
+    key = f"{hints or ''}|{ip}"
+    return None if key == "|" else key
+
+
 def parse_key(key: object) -> tuple[dict[str, str], str | None]:
     """(hint headers, server IP) of a backend key; unusable parts become empty."""
     if not isinstance(key, str) or not key:

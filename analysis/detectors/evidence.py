@@ -2,7 +2,8 @@
 
 Runs once per resource (not per exchange). The evidence always states the counts behind the
 verdict and, for accusations, what rules out the benign explanations (load balancing, content
-change); for likely-identifier, what a second client would confirm.
+change); for likely-identifier, what would confirm it (a second client; a body under two
+values, or a probe, when several clients kept values for content never seen).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ _COUNTS = [
     "stable_clients", "reidentified_clients", "max_clients_per_value", "shared_values", "content_values",
     "content_identical", "content_derived", "backends", "tied_to_backends", "overlapping_values",
     "shape", "min_bits", "third_party", "cookie_match", "forced_revalidation", "small_body",
+    "body_size",
     "wasted_revalidations", "wasted_bytes", "reflected_304s", "reflected_values",
 ]
 _CAUSES = {
@@ -28,6 +30,8 @@ _CAUSES = {
 
 def _plain(v: Any) -> Any:
     """numpy / pandas scalars to JSON-native values; NaN to None."""
+    if v is pd.NA:
+        return None
     if hasattr(v, "item"):
         v = v.item()
     if isinstance(v, float) and math.isnan(v):
@@ -39,7 +43,8 @@ def _plain_column(col: pd.Series) -> list[Any]:
     """A column as JSON-native values (what _plain gives per value, without its per-value cost
     where the dtype already guarantees it)."""
     kind = col.dtype.kind
-    if kind in "iub":
+    if kind in "iub" and not (isinstance(col.dtype, pd.api.extensions.ExtensionDtype)
+                              and col.isna().any()):  # nullable Int64 holds pd.NA
         return col.tolist()
     if kind == "f":
         return [None if v != v else v for v in col.tolist()]
@@ -109,6 +114,30 @@ def _identifier(ev: dict[str, Any], row: dict[str, Any]) -> str:
             f"and got {ev['n304']} 304s for identical content")
 
 
+def _unseen_content(ev: dict[str, Any]) -> str:
+    """Several clients, one value each, 304s only: what rules out the benign readings, what
+    keeps it from ``identifier`` and what would settle it."""
+    name = validator_name(ev["validator"])
+    ev["content_unseen"] = True
+    ev["rules_out_churn"] = (
+        "each value seen by exactly one client (load balancing shares values); values not tied "
+        "to backends, not a known server format, a digest or content-coding variants of one "
+        "value; each client kept its one value with 304s"
+    )
+    ev["not_identifier_because"] = (
+        f"no 2xx response with a body was seen ({ev.get('fetches_2xx') or 0} issued the {name}), "
+        "so identical content under every value is unknown (a content change between clients "
+        "could explain the values), and a browser may have cached its value before the capture"
+    )
+    ev["confirm_with"] = (
+        "a 200 response with the same body under two values, or `etagwatch probe URL`, whose "
+        "forged-tag test shows reflection directly"
+    )
+    return (f"likely identifier: {ev['clients']} clients each kept their own high-entropy {name} "
+            f"value ({ev['values']} values, none shared) with {ev['n304']} 304s; no 2xx body "
+            "seen, so identical content is unconfirmed")
+
+
 def _churn(ev: dict[str, Any], row: dict[str, Any]) -> str:
     name = validator_name(ev["validator"])
     cause = churn_cause(row)
@@ -128,7 +157,8 @@ def build(resources: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
     evidence: list[dict[str, Any]] = []
     explanation: list[str] = []
     cols = [c for c in _COUNTS if c in resources.columns]
-    extra = [c for c in (*_CAUSES, "reflected_examples", "value_backends", "verdict")
+    extra = [c for c in (*_CAUSES, "reflected_examples", "value_backends", "verdict",
+                         "content_unseen")
              if c in resources.columns]
     plain_cols = [_plain_column(resources[c]) for c in cols]
     extra_cols = [resources[c].tolist() for c in extra]
@@ -141,6 +171,8 @@ def build(resources: pd.DataFrame) -> tuple[list[dict[str, Any]], list[str]]:
         text: str
         if verdict == "identifier":
             text = _identifier(ev, row)
+        elif verdict == "likely-identifier" and row.get("content_unseen") is True:
+            text = _unseen_content(ev)
         elif verdict == "likely-identifier":
             ev["confirm_with"] = (
                 "fetch this URL from a second, fresh client: a different value that then stays "

@@ -78,6 +78,39 @@ def observations(ex: pd.DataFrame) -> pd.DataFrame:
     return obs[obs["k"] >= 0].reset_index(drop=True)
 
 
+#: 2xx statuses that carry no representation body: No Content, Reset Content, Partial Content.
+_NO_REPRESENTATION = (204, 205, 206)
+
+
+def representation_sizes(ex: pd.DataFrame) -> np.ndarray:
+    """Median body size per resource code (NaN when unknown), over the 2xx responses that carried
+    the representation: never 304s (0 bytes on the wire, which made every often-revalidated large
+    file look like a pixel), 204/205/206 or HEAD.
+
+    Per response: the bytes on the wire (``body_size``) when positive, else the decoded size
+    (``content_size``: a browser-cache hit or a HAR without transfer sizes still knows how big the
+    body is), else 0 only for a real network response (a genuinely empty 200, a beacon); a cache
+    hit with no size at all tells nothing. Cache hits count: the size is a property of the
+    resource, not of the transfer."""
+    rid = ex["rid"].to_numpy()
+    n = int(rid.max()) + 1 if len(rid) else 0
+    status = ex["status"].to_numpy(dtype=float)
+    method = ex["method"].to_numpy(dtype=object)
+    rep = ((status >= 200) & (status <= 299) & ~np.isin(status, _NO_REPRESENTATION)
+           & (method != "HEAD") & (rid >= 0))
+    wire = pd.to_numeric(ex["body_size"], errors="coerce").to_numpy(dtype=float)
+    decoded = pd.to_numeric(ex["content_size"], errors="coerce").to_numpy(dtype=float)
+    network = ex["ok"].to_numpy(dtype=bool)  # a real response, not a browser-cache hit
+    size = np.where(wire > 0, wire,
+                    np.where(~np.isnan(decoded), decoded, np.where(network, wire, np.nan)))
+    keep = rep & ~np.isnan(size)
+    out = np.full(n, np.nan)
+    if keep.any():
+        med = pd.Series(size[keep]).groupby(rid[keep]).median()
+        out[med.index.to_numpy()] = med.to_numpy()
+    return out
+
+
 def _cookie_match(ex: pd.DataFrame) -> np.ndarray:
     """ETag value equal to a cookie value, through the keyed hashes (never the values)."""
     out = np.zeros(len(ex), dtype=bool)
@@ -205,8 +238,7 @@ def resource_features(ex: pd.DataFrame, *, obs: pd.DataFrame | None = None) -> p
         "first_seen": started.groupby(by).min().reindex(range(n)).to_numpy(),
         "last_seen": started.groupby(by).max().reindex(range(n)).to_numpy(),
         "third_party": C.count(g, n, obs["third_party"].to_numpy()) > 0,
-        "body_size": pd.Series(obs["body_size"].to_numpy()).groupby(by).median()
-        .reindex(range(n)).to_numpy(),
+        "body_size": representation_sizes(ex)[ks // 2],
         "cookie_match": C.count(g, n, obs["cookie_match"].to_numpy()) > 0,
         "content_values": C.nunique(g, ckid, n),
         "backends": C.nunique(g, bkid, n),
@@ -228,14 +260,11 @@ def resource_features(ex: pd.DataFrame, *, obs: pd.DataFrame | None = None) -> p
         pv_group, weights=C.nunique(pv, ckid, n_pv), minlength=n).astype(int)
     f["values_with_content"] = C.nunique(g, val, n, ckid >= 0)
     # backends: does each value come from one backend? does one backend issue many values?
-    with_backend = (bkid >= 0) & issued
-    f["value_backend_pairs"] = np.bincount(
-        pv_group, weights=C.nunique(pv, bkid, n_pv, with_backend), minlength=n).astype(int)
-    f["values_with_backend"] = C.nunique(g, val, n, with_backend)
-    gb = C.pair(g, np.where(with_backend, bkid, C.MISSING))
-    n_gb = int(gb.max()) + 1 if len(gb) else 0
-    f["max_values_per_backend"] = C.gmax(
-        C.group_of_pair(g, gb, n_gb), C.nunique(gb, val, n_gb), n).astype(int)
+    # Once over the responses issuing a value, once over every response naming a backend (304s
+    # too): a capture of 304s only (values cached before it began) can still follow backends.
+    for suffix, mask in (("", (bkid >= 0) & issued), ("_any", bkid >= 0)):
+        for name, col in _backend_ties(g, val, bkid, pv, pv_group, mask, n, n_pv).items():
+            f[name + suffix] = col
     # lifetimes of values overlap: the server accepted two values at once
     life = started.groupby(pv).agg(["min", "max"])
     life = life[life.index >= 0]
@@ -253,14 +282,32 @@ def resource_features(ex: pd.DataFrame, *, obs: pd.DataFrame | None = None) -> p
     return f
 
 
+def _backend_ties(g: np.ndarray, val: np.ndarray, bkid: np.ndarray, pv: np.ndarray,
+                  pv_group: np.ndarray, mask: np.ndarray, n: int, n_pv: int
+                  ) -> dict[str, np.ndarray]:
+    """Per group, over the rows in ``mask``: (value, backend) pairs, values with a backend, and
+    the most values one backend answered with (classify's ``tied_to_backends`` reads them)."""
+    gb = C.pair(g, np.where(mask, bkid, C.MISSING))
+    n_gb = int(gb.max()) + 1 if len(gb) else 0
+    return {
+        "value_backend_pairs": np.bincount(
+            pv_group, weights=C.nunique(pv, bkid, n_pv, mask), minlength=n).astype(int),
+        "values_with_backend": C.nunique(g, val, n, mask),
+        "max_values_per_backend": C.gmax(
+            C.group_of_pair(g, gb, n_gb), C.nunique(gb, val, n_gb), n).astype(int),
+    }
+
+
 def _shape_features(ex: pd.DataFrame, obs: pd.DataFrame, g: np.ndarray, pv: np.ndarray,
                     keys: pd.MultiIndex) -> pd.DataFrame:
-    """Per resource: the dominant ETag shape, share of known server formats, randomness."""
+    """Per resource: the dominant ETag shape, share of known server formats, randomness, and
+    how many values remain once content-coding suffixes are stripped (``coding_stems``)."""
     etag = (obs["v"].to_numpy() == 0) & (pv >= 0)
     _, first = np.unique(pv[etag], return_index=True)
     rows = np.sort(np.flatnonzero(etag)[first])
     if len(rows) == 0:
-        return _empty_keyed(["shape", "known_format", "hash_like", "min_bits", "value_length"])
+        return _empty_keyed(["shape", "known_format", "hash_like", "min_bits", "value_length",
+                             "coding_stems"])
     et = pd.DataFrame({"g": g[rows],
                        "val": pd.Series(value_text(ex, obs["val"].to_numpy()[rows]), dtype=object)})
     shapes = etag_shapes(et["val"])
@@ -272,6 +319,7 @@ def _shape_features(ex: pd.DataFrame, obs: pd.DataFrame, g: np.ndarray, pv: np.n
         hash_like=("hash_like", "all"),
         min_bits=("bits", "min"),
         value_length=("length", "median"),
+        coding_stems=("stem", "nunique"),
     )
     counts = et.groupby(["g", "shape"], sort=False).size().rename("n").reset_index()
     dominant = counts.sort_values("n", kind="stable").drop_duplicates("g", keep="last")

@@ -29,6 +29,9 @@ _PATTERNS: dict[str, str] = {
     ),
 }
 _PART_COLUMNS = ("inode", "size", "mtime", "change")
+#: A content-coding marker servers append to one representation's ETag ("abc-gzip", "abc;br",
+#: "abc--gzip"): values differing only by it are variants of one body, not per-client values.
+_CODING_SUFFIX = re.compile(r"[-;:_.+]*(?:gzip|br|zstd|deflate|compress|identity)$", re.I)
 
 
 _COMPILED = [(name, re.compile(p if name == "digest" else f"^{p}$"))
@@ -67,8 +70,8 @@ def _shape_of(value: str) -> tuple[str, dict[str, str], float, bool]:
 
 def etag_shapes(values: pd.Series) -> pd.DataFrame:
     """One row per distinct opaque value: ``shape``, ``length``, ``bits`` (upper estimate of the
-    randomness a value of that alphabet and length can carry), ``hash_like`` and the decoded
-    format parts (``inode``, ``size``, ``mtime``, ``change``) where the format has them.
+    randomness a value of that alphabet and length can carry), ``hash_like``, ``stem`` (the value
+    without a content-coding suffix) and the decoded format parts (``inode``, ``size``, ``mtime``, ``change``) where the format has them.
 
     One pass of precompiled regexes per distinct value: cheaper than a pandas string operation
     per pattern once values number in the hundreds of thousands."""
@@ -80,6 +83,7 @@ def etag_shapes(values: pd.Series) -> pd.DataFrame:
         out[col] = pd.Series([f[1].get(col) for f in found], dtype=object)
     length = np.array([len(str(v)) for v in uniq], dtype=np.int64)
     per_char = np.array([f[2] for f in found], dtype=float)
+    out["stem"] = pd.Series([_CODING_SUFFIX.sub("", str(v)) for v in uniq], dtype=object)
     out["length"] = length
     out["bits"] = (length * per_char).round(1)
     mixed = np.array([f[3] for f in found], dtype=bool)

@@ -11,7 +11,11 @@ Verdicts (exact names, a contract for reports and the addon):
   answers a presented value with a new one is never stable.
 - ``likely-identifier``: one client only; the value persists with 304s, is high-entropy, is
   neither a digest nor a known server format, and has a context signal. The evidence says what a
-  second client would confirm.
+  second client would confirm. Also: >= 2 clients each keeping one distinct value (none shared)
+  with 304s, high-entropy and hash-like, not a digest, known server format or content-coding
+  variant, not tied to backends (304s included), with a context signal, but no 2xx body ever
+  seen (``content_unseen``): passive evidence cannot tell a forged or echoed value from a content
+  change between clients, so the evidence says what would confirm it.
 - ``churn``: identical content under several values that are shared across clients, tied to
   backends, or in a known server format whose parts differ; with cause and cost.
 - ``unstable``: a new value on (almost) every response, never a 304.
@@ -41,6 +45,17 @@ def _col(f: pd.DataFrame, name: str, default: object) -> pd.Series:
     return pd.Series(default, index=f.index)
 
 
+def _tied(f: pd.DataFrame, suffix: str) -> pd.Series:
+    """Values follow backends: >= 2 of each, every value from one backend, every backend
+    answering with one value (load balancing, not identification)."""
+    return (
+        (f["backends"] >= 2)
+        & (f["values_with_backend" + suffix] >= 2)
+        & (f["value_backend_pairs" + suffix] == f["values_with_backend" + suffix])
+        & (f["max_values_per_backend" + suffix] <= 1)
+    )
+
+
 def classify(f: pd.DataFrame) -> pd.DataFrame:
     """Vectorised verdict per (resource, validator) row of resource_features (+ churn costs).
 
@@ -59,12 +74,9 @@ def classify(f: pd.DataFrame) -> pd.DataFrame:
         & (f["values_with_content"] == f["content_values"])
         & ((f["values"] >= 2) | (shape == "digest"))
     )
-    f["tied_to_backends"] = (
-        (f["backends"] >= 2)
-        & (f["values_with_backend"] >= 2)
-        & (f["value_backend_pairs"] == f["values_with_backend"])
-        & (f["max_values_per_backend"] <= 1)
-    )
+    f["tied_to_backends"] = _tied(f, "")
+    # the same over every response naming a backend, 304s included (see resources)
+    f["answers_tied_to_backends"] = _tied(f, "_any") if "values_with_backend_any" in f else False
     f["all_clients_stable"] = f["stable_clients"] == f["clients"]
     f["unique_across_clients"] = f["max_clients_per_value"] <= 1
     f["small_body"] = _col(f, "body_size", np.nan).astype(float).le(SMALL_BODY)
@@ -76,11 +88,15 @@ def classify(f: pd.DataFrame) -> pd.DataFrame:
     # a value change on an unconditional refetch is also what invisible, non-sticky backends
     # produce; trackers keep a client's id until it loses it, so such changes stay the exception
     f["reidentification_rare"] = _col(f, "reidentified_clients", 0).astype(int) * 2 <= f["clients"]
+    is_etag = f.index.get_level_values("validator") == "etag"
+    # 'abc-gzip' and 'abc-br' are one value in two content codings, not two clients' ids
+    stems = _col(f, "coding_stems", 0).astype(int)
+    distinct_stems = (stems == f["values"]) | ~is_etag
     identifier = (
         (f["clients"] >= 2) & (f["values"] >= 2) & f["all_clients_stable"]
         & f["reidentification_rare"]
         & f["unique_across_clients"] & (f["clients_304"] >= 2) & f["content_identical"]
-        & ~f["tied_to_backends"] & ~known
+        & ~f["tied_to_backends"] & ~known & distinct_stems
     )
     churn = (
         (f["values"] >= 2) & f["content_identical"] & ~identifier & ~reflected
@@ -93,17 +109,31 @@ def classify(f: pd.DataFrame) -> pd.DataFrame:
     )
     likely = (
         (f["clients"] == 1) & (f["values"] == 1) & (f["n304"] >= 1) & (f["exchanges"] >= 2)
-        & (f.index.get_level_values("validator") == "etag")
+        & is_etag
         & (hash_like | (bits >= HIGH_ENTROPY_BITS)) & (bits >= HIGH_ENTROPY_BITS)
         & ~known & (shape != "digest") & (f["context_signals"] >= 1)
     )
+    # several clients, one value each, none shared, every client answered 304, but no 2xx body
+    # was ever seen: a content change between clients is not ruled out (nor a value the browser
+    # cached before the capture), so "identifier" would claim too much and "stable" too little
+    f["one_value_per_client"] = (
+        (f["clients"] >= 2) & (f["max_values_per_client"] == 1) & f["unique_across_clients"]
+    )
+    likely_unseen_content = (
+        f["one_value_per_client"] & ~f["content_known"] & (f["clients_304"] == f["clients"])
+        & is_etag & hash_like & (bits >= HIGH_ENTROPY_BITS) & ~known & (shape != "digest")
+        & (stems == f["values"]) & ~f["tied_to_backends"] & ~f["answers_tied_to_backends"]
+        & (f["context_signals"] >= 1)
+    )
+    f["content_unseen"] = likely_unseen_content
     f["verdict"] = np.select(
-        [reflected, identifier, churn, unstable, likely],
-        ["identifier", "identifier", "churn", "unstable", "likely-identifier"],
+        [reflected, identifier, churn, unstable, likely, likely_unseen_content],
+        ["identifier", "identifier", "churn", "unstable", "likely-identifier",
+         "likely-identifier"],
         default="stable",
     )
     conf = np.select(
-        [reflected, identifier, churn, unstable, likely],
+        [reflected, identifier, churn, unstable, likely, likely_unseen_content],
         [
             np.full(len(f), 0.95),
             0.6 + 0.15 * (f["clients"] >= 3) + 0.1 * (f["overlapping_values"] > 0)
@@ -112,6 +142,8 @@ def classify(f: pd.DataFrame) -> pd.DataFrame:
             + 0.09 * known,
             0.6 + 0.2 * f["content_identical"] + 0.1 * (f["fetches_2xx"] >= 5),
             0.4 + 0.05 * np.minimum(f["context_signals"], 4),
+            0.5 + 0.08 * (f["clients"] >= 3) + 0.04 * (f["overlapping_values"] > 0)
+            + 0.02 * np.minimum(f["context_signals"], 4),
         ],
         default=0.5 + 0.3 * f["content_derived"] + 0.15 * (f["values"] == 1),
     )

@@ -8,16 +8,18 @@ for 304s. Values that alternate with the backend and never settle are the mark o
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.detectors.backends import backend_key, describe
 from analysis.reporting import style
 from analysis.reporting.data import ReportData
 
 MAX_PANELS = 4
 MAX_BACKENDS = 8
+LEGEND_LABEL = 40  # characters of a backend label in the legend
 BACKEND_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                    "#17becf")
 
@@ -47,21 +49,18 @@ def churn_table(data: ReportData) -> pd.DataFrame:
     return out
 
 
+def backend_labels(backends: Iterable[object], server_ips: Iterable[object]) -> list[str]:
+    """Labels for the responses of one resource, named as the terminal report and the JSON
+    evidence name them (analysis.detectors.backends.describe: the most specific hint, kept
+    distinct when two backends share it)."""
+    keys = [backend_key(b, ip) for b, ip in zip(backends, server_ips, strict=True)]
+    described = describe(keys)
+    return [str(described[k]["label"]) for k in keys]
+
+
 def backend_label(backend: object, server_ip: object) -> str:
-    """A short name for whoever answered: backend-hint headers, else the server IP."""
-    if isinstance(backend, str) and backend:
-        try:
-            hints = json.loads(backend)
-        except ValueError:
-            hints = None
-        if isinstance(hints, dict) and hints:
-            # the most specific hint: a backend header beats Server / Via
-            ranked = sorted(hints.items(), key=lambda kv: (kv[0] in ("server", "via"), kv[0]))
-            name, value = ranked[0]
-            return style.shorten(f"{name}: {value}", 32)
-    if isinstance(server_ip, str) and server_ip:
-        return f"ip {server_ip}"
-    return "unknown backend"
+    """A name for whoever answered one response (see backend_labels)."""
+    return backend_labels([backend], [server_ip])[0]
 
 
 def resource_exchanges(data: ReportData, resource: str) -> pd.DataFrame:
@@ -76,7 +75,7 @@ def resource_exchanges(data: ReportData, resource: str) -> pd.DataFrame:
     value = sub["etag"].where(sub["etag"].notna(), sub["req_if_none_match"].where(status == 304))
     sub = sub.assign(value=value, status=status).dropna(subset=["value"])
     sub = sub[sub["status"].between(200, 299) | (sub["status"] == 304)]
-    labels = [backend_label(b, ip) for b, ip in zip(sub["backend"], sub["server_ip"], strict=True)]
+    labels = backend_labels(sub["backend"], sub["server_ip"])
     return sub.assign(backend_label=labels).sort_values("started")
 
 
@@ -120,7 +119,8 @@ def timeline_figure(data: ReportData, max_panels: int = MAX_PANELS) -> Figure | 
         ax.set_ylabel("ETag value", fontsize=9)
         ax.grid(axis="y", visible=False)
     axes[-1, 0].set_xlabel(f"{unit} since the resource's first exchange")
-    handles = [_marker(colours[lbl], filled=True, label=lbl) for lbl in all_labels[:MAX_BACKENDS]]
+    handles = [_marker(colours[lbl], filled=True, label=style.shorten(lbl, LEGEND_LABEL))
+               for lbl in all_labels[:MAX_BACKENDS]]
     handles += [_marker("#444444", filled=True, label="full response (2xx)"),
                 _marker("#444444", filled=False, label="304 Not Modified")]
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="backend / outcome")
