@@ -8,12 +8,14 @@ ingested (same sha256) is skipped unless ``force``.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 from tqdm import tqdm
@@ -23,7 +25,9 @@ from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
 from analysis.readers.record import HOST
 from analysis.readers.result import FileError, Note, ReadError, Skip
 from analysis.store import SourceRow, Store
-from analysis.writer_process import WriterProcess
+
+if TYPE_CHECKING:  # imported where used: its pipe handling is POSIX-only
+    from analysis.writer_process import WriterProcess
 
 #: Exit statuses of `etagwatch ingest`.
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
@@ -125,7 +129,9 @@ def ingest_paths(
         store.drop_indexes()
     converters = jobs - 1 if jobs >= 3 else 1
     writer = None
-    if jobs >= 2 and bulk:  # with converter workers the writer has enough to do
+    if jobs >= 2 and bulk and os.name == "posix":  # the writer process's pipe needs POSIX
+        from analysis.writer_process import WriterProcess
+
         writer = WriterProcess(store.path, offload_share=OFFLOAD_SHARE if jobs == 2 else 0.0)
     done = False
     try:

@@ -214,7 +214,7 @@ class Store:
         conn = self._conn
         conn.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
         try:
-            return insert_tuples(conn, rows)
+            return insert_rows(conn, rows)
         finally:
             conn.execute("PRAGMA wal_autocheckpoint=1000")
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -303,12 +303,12 @@ INSERT_SQL = (
 _INSERT = INSERT_SQL
 
 
-def insert_rows(conn: sqlite3.Connection, exchanges: Iterable[Exchange]) -> int:
+def insert_exchanges(conn: sqlite3.Connection, exchanges: Iterable[Exchange]) -> int:
     """Insert exchanges in transactions of BATCH rows (one executemany each)."""
-    return insert_tuples(conn, map(msgspec.structs.astuple, exchanges))
+    return insert_rows(conn, map(msgspec.structs.astuple, exchanges))
 
 
-def insert_tuples(conn: sqlite3.Connection, rows: Iterable[tuple]) -> int:
+def insert_rows(conn: sqlite3.Connection, rows: Iterable[tuple]) -> int:
     """Insert rows (COLUMNS order) in transactions of BATCH rows (one executemany each)."""
     stored = 0
     batch: list[tuple] = []
@@ -407,7 +407,7 @@ class BackgroundWriter:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Exchange]) -> None:
-        self.stored += insert_rows(conn, batch)
+        self.stored += insert_exchanges(conn, batch)
 
     def _drain(self) -> None:
         """After a failure: release every waiter still queued so nobody blocks forever."""

@@ -55,7 +55,7 @@ FRAME_ROWS = 500
 #: Frames queued in this process while the pipe is full, before the reader waits: covers the
 #: child's start-up (0.1-0.2 s of rows) and its slower moments.
 BUFFER_BYTES = 16 * 1024 * 1024
-#: The child gets the next run of entries to convert while less than this waits in the pipe.
+#: The child gets the next run of entries to convert while less than this waits for it.
 HUNGRY_BYTES = 192 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _HOST = COLUMNS.index("host")
@@ -125,6 +125,8 @@ class WriterProcess:
         self._broken = False
         self._out: deque[memoryview] = deque()  # frames not yet in the pipe
         self._queued = 0
+        self._room = select.poll()
+        self._room.register(self._fd, select.POLLOUT)
         self._batch: list[tuple] = []
         self._share = offload_share
         self._runs = self._taken = 0
@@ -204,7 +206,7 @@ class WriterProcess:
             except BlockingIOError:
                 if self._queued <= limit:
                     return
-                select.select([], [fd], [])
+                self._room.poll()  # until the child has read some
                 continue
             self._queued -= n
             if n == len(out[0]):
@@ -233,11 +235,13 @@ class WriterProcess:
 
     def stop(self) -> None:
         """Tell the child to finish (it commits what it has and exits) without waiting."""
+        self._broken = True  # nothing more may be sent
         with contextlib.suppress(OSError):
             self._proc.stdin.close()  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Stop the child (it commits what it has) and wait for it."""
+        self._broken = True
         for stream in (self._proc.stdin, self._proc.stdout):
             try:
                 if stream is not None:

@@ -118,13 +118,15 @@ def test_cli_default_jobs_use_the_writer_for_large_input(tmp_path, monkeypatch, 
     assert default_jobs() in (1, 2)
     monkeypatch.setattr(ingest_module, "PARALLEL_MIN_BYTES", 0)
     started = []
-    real = ingest_module.WriterProcess
+    import analysis.writer_process as writer_module  # ingest imports it where it is used
+
+    real = writer_module.WriterProcess
 
     def spy(path, **kw):
         started.append(path)
         return real(path, **kw)
 
-    monkeypatch.setattr(ingest_module, "WriterProcess", spy)
+    monkeypatch.setattr(writer_module, "WriterProcess", spy)
     har = write_har(tmp_path / "x.har", make_har([make_entry(f"https://a.test/{i}") for i in range(5)]))
     db = tmp_path / "s.sqlite"
     assert main(["ingest", str(har), "--db", str(db), "--no-progress"]) == 0
