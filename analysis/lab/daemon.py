@@ -15,10 +15,9 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
-from analysis.lab.net import LabError, free_port, port_is_free, wait_for_port
+from analysis.lab.net import LabError, StartStop, free_port, port_is_free, wait_for_port
 
 #: Where Debian puts the programs when they are not on PATH (sbin is often missing for users).
 _SEARCH = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -34,7 +33,7 @@ def find_program(name: str) -> str:
     return found
 
 
-class ManagedServer:
+class ManagedServer(StartStop):
     """Base for one foreground server process on a loopback port.
 
     Subclasses write their config in :meth:`write_config` and return the command line from
@@ -125,14 +124,3 @@ class ManagedServer:
 
     def describe(self) -> str:
         return f"{self.kind} {self.name!r} on {self.host}:{self.port}"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -15,9 +15,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
+from analysis.lab.net import StartStop
 from analysis.lab.origins.digest import DigestOrigin
 from analysis.lab.origins.echo_tracker import EchoTrackerOrigin
 from analysis.lab.origins.first_party import FirstPartyOrigin
@@ -94,7 +94,7 @@ def build_trees(root: Path) -> _Trees:
     return trees
 
 
-class Lab:
+class Lab(StartStop):
     """Start with ``with Lab() as lab:``; ``lab.sites`` describes every resource,
     ``lab.page_url`` is the first-party page, ``lab.resolver_rules()`` maps the names."""
 
@@ -254,14 +254,3 @@ class Lab:
         """One line per site: URL and what it demonstrates (for `etagwatch lab`)."""
         rows = [self.first_party, *self.sites.values()]
         return [f"{s.url:<48} {s.expected:<10} {s.demonstrates}" for s in rows]
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

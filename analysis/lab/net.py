@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from types import TracebackType
+from typing import Self
 
 
 class LabError(RuntimeError):
@@ -54,3 +56,24 @@ def wait_for_port(
         if time.monotonic() > deadline:
             raise LabError(f"{what} did not listen on {host}:{port} within {timeout:.0f} s")
         time.sleep(0.03)
+
+
+class StartStop:
+    """``with thing:`` starts it and stops it on the way out, also on error or Ctrl-C."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

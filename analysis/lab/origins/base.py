@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import ClassVar, Self
+
+from analysis.lab.net import StartStop
 
 #: The smallest transparent GIF (43 bytes): what tracking pixels carry.
 PIXEL_GIF = bytes.fromhex(
@@ -73,7 +74,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class PyOrigin:
+class PyOrigin(StartStop):
     """One Python origin: binds ``host`` on a free port at start, serves from a thread."""
 
     kind: ClassVar[str] = "python"
@@ -114,14 +115,3 @@ class PyOrigin:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
