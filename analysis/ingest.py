@@ -258,8 +258,13 @@ def format_summary(report: IngestReport, db: str) -> str:
         f"stored:    {report.stored} exchanges",
         f"skipped:   {len(report.skipped)} entries",
     ]
+    first: dict[str, Skip] = {}
+    for skip in report.skipped:
+        first.setdefault(skip.reason, skip)
     for reason, n in report.skip_reasons().most_common(8):
-        lines.append(f"  {n:>7}  {reason}")
+        where = first.get(reason)
+        example = f" (first: {where.file} entry {where.entry_index})" if where else ""
+        lines.append(f"  {n:>7}  {reason}{example}")
     extra = len(report.skip_reasons()) - 8
     if extra > 0:
         lines.append(f"  ... and {extra} more reasons (table 'skipped' in the store)")

@@ -86,3 +86,28 @@ def test_backend_header_option(tmp_path):
     db = tmp_path / "s.sqlite"
     main(["ingest", str(har), "--db", str(db), "--backend-header", "x-pod"])
     assert json.loads(load_exchanges(db).backend.iloc[0]) == {"x-pod": "pod-7"}
+
+
+def test_summary_names_where_each_skip_reason_first_happened(tmp_path) -> None:
+    """A user fixing a capture needs a file and entry, not only a count."""
+    from analysis.ingest import format_summary, ingest_paths
+    from analysis.store import Store
+
+    har = tmp_path / "x.har"
+    entry = {
+        "request": {"method": "GET", "url": "data:text/plain,hi", "headers": []},
+        "response": {"status": 0, "headers": []},
+    }
+    ok = {
+        "request": {"method": "GET", "url": "https://a.test/", "headers": []},
+        "response": {"status": 200, "headers": [{"name": "ETag", "value": '"x"'}]},
+    }
+    har.write_text(json.dumps({"log": {"entries": [ok, entry, entry]}}))
+    store = Store(tmp_path / "s.sqlite")
+    try:
+        report = ingest_paths([har], store)
+    finally:
+        store.close()
+    text = format_summary(report, "s.sqlite")
+    assert report.stored == 1 and len(report.skipped) == 2
+    assert f"(first: {har} entry 1)" in text
