@@ -56,6 +56,11 @@ def annotate(flow: http.HTTPFlow, verdicts: Iterable[Verdict]) -> bool:
     return changed
 
 
+def detect(detector: ResourceDetector, records: list[Exchange | Callable[[], Exchange]]) -> dict[str, list[Verdict]]:
+    """Run ``detector`` on full records, building those kept as builders first."""
+    return detector([r if isinstance(r, Exchange) else r() for r in records])
+
+
 class Annotator:
     """Keeps per-host and per-resource state and writes verdicts onto flows."""
 
@@ -112,13 +117,17 @@ class Annotator:
 
     # --- fed by the recorder with each flow and its exchange record
     @never_raise("annotator.observe")
-    def observe(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def observe(
+        self, flow: http.HTTPFlow, ex: Exchange, full: Callable[[], Exchange] | None = None
+    ) -> None:
+        """``ex`` holds at least the fields single-exchange checks read; ``full`` builds the
+        complete record, which only detector re-runs need (so it is built then, off the loop)."""
         if not self._enabled:
             return
         self.state.host(ex.host or "").add(ex)
         resource = self.state.resource(ex.url)
         verdicts = check_exchange(flow, ex, resource)
-        new_evidence = resource.add(flow, ex)
+        new_evidence = resource.add(flow, ex, full)
         if verdicts:
             resource.verdicts.update(v.sentence for v in verdicts)
             annotate(flow, verdicts)
@@ -141,16 +150,16 @@ class Annotator:
             self._dirty -= urls
         if not urls or self.detector is None:
             return {}
-        exchanges = [
+        records = [
             ex for url in urls if (r := self.state.resources.get(url)) for ex in list(r.exchanges)
         ]
-        if not exchanges:
+        if not records:
             return {}
         started = time.perf_counter()
         try:
-            if self._pool is not None:
-                return self._pool.submit(self.detector, exchanges).result()
-            return self.detector(exchanges)
+            if self._pool is not None:  # full records are built in the detector process
+                return self._pool.submit(detect, self.detector, records).result()
+            return detect(self.detector, records)
         finally:
             self.detector_runs += 1
             self.detector_seconds += time.perf_counter() - started

@@ -8,12 +8,16 @@ carried earlier) proves the point.
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from functools import lru_cache
+from typing import TYPE_CHECKING, NamedTuple
 
 from mitmproxy import http
 
 from addons.live_state import ResourceState
 from analysis.exchange import Exchange
+
+if TYPE_CHECKING:
+    from analysis.conditional import Decision
 
 #: Severities, most serious first; the flow marker follows the most serious one.
 ERROR = "error"  # an RFC 9110 conformance error
@@ -58,15 +62,36 @@ def precondition_outcome(flow: http.HTTPFlow, ex: Exchange, resource: ResourceSt
     last_modified = ex.last_modified or resource.last_modified
     if etag is None and last_modified is None:
         return []
-    from analysis.conditional import evaluate  # engineer A's RFC core
-
-    decision = evaluate(ex.method, flow.request.headers, etag=etag, last_modified=last_modified)
+    decision = _decide(ex.method, _precondition_lines(flow.request.headers), etag, last_modified)
     if ex.status == 304 and decision.status == 200:
         sent = f"If-None-Match {ex.req_if_none_match}" if ex.req_if_none_match else f"If-Modified-Since {ex.req_if_modified_since}"
         return [Verdict(ERROR, f"304 although {sent} does not match the current validator ({etag or last_modified}): {decision.reason} ({decision.rfc}).")]
     if ex.status == 200 and decision.status == 304:
         return [Verdict(WASTE, f"Full 200 resent although the client's copy was current ({decision.reason}): a missed 304.")]
     return []
+
+
+#: Request fields ``analysis.conditional.evaluate`` reads (its CONDITIONAL_FIELDS plus Range).
+_PRECONDITION_NAMES = frozenset(
+    {b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since", b"if-range", b"range"}
+)
+
+
+def _precondition_lines(headers: http.Headers) -> tuple[tuple[bytes, bytes], ...]:
+    """The request's precondition lines, raw and in order: all ``evaluate`` looks at."""
+    names = _PRECONDITION_NAMES
+    return tuple((n, v) for n, v in headers.fields if n.strip().lower() in names)
+
+
+@lru_cache(maxsize=4096)
+def _decide(
+    method: str, lines: tuple[tuple[bytes, bytes], ...], etag: str | None, last_modified: str | None
+) -> Decision:
+    """``evaluate`` memoised: a browser revalidates the same resource with the same
+    validators over and over, and the decision depends on nothing else."""
+    from analysis.conditional import evaluate  # engineer A's RFC core
+
+    return evaluate(method, list(lines), etag=etag, last_modified=last_modified)
 
 
 def ignored_if_match(ex: Exchange, resource: ResourceState) -> list[Verdict]:

@@ -1,12 +1,17 @@
 """What the live annotator remembers: per-host counters and recent exchanges per resource.
 
 Bounded on purpose (recent exchanges per resource, resources per proxy run), so a long browsing
-session keeps a small, steady memory footprint.
+session keeps a small, steady memory footprint. Flows are held by weak reference: a flow that
+nothing else keeps (mitmdump keeps none; mitmweb's view keeps what it shows) cannot be shown
+annotated anyway, and holding it would let every flow die old, in the cyclic collector's
+oldest generation, which made full collections more frequent under load.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from mitmproxy import http
@@ -42,12 +47,16 @@ class HostCounters:
             c["etag"] += 1
         if ex.last_modified is not None:
             c["last_modified"] += 1
-        conditional = False
-        for column, name in CONDITIONAL_FIELDS.items():
-            if getattr(ex, column) is not None:
-                c[name] += 1
-                conditional = True
-        if conditional:
+        if (
+            ex.req_if_none_match is not None
+            or ex.req_if_modified_since is not None
+            or ex.req_if_match is not None
+            or ex.req_if_unmodified_since is not None
+            or ex.req_if_range is not None
+        ):  # the common unconditional request skips the per-field loop
+            for column, name in CONDITIONAL_FIELDS.items():
+                if getattr(ex, column) is not None:
+                    c[name] += 1
             c["conditional"] += 1
         if ex.status == 304:
             c["not_modified"] += 1
@@ -64,8 +73,13 @@ class HostCounters:
 class ResourceState:
     """Recent exchanges and flows of one resource, plus every ETag it ever carried."""
 
-    exchanges: deque[Exchange] = field(default_factory=lambda: deque(maxlen=EXCHANGES_PER_RESOURCE))
-    flows: deque[http.HTTPFlow] = field(default_factory=lambda: deque(maxlen=FLOWS_PER_RESOURCE))
+    #: full records, or callables that build them (``Recorder`` keeps them unbuilt)
+    exchanges: deque[Exchange | Callable[[], Exchange]] = field(
+        default_factory=lambda: deque(maxlen=EXCHANGES_PER_RESOURCE)
+    )
+    flow_refs: deque[weakref.ref[http.HTTPFlow]] = field(
+        default_factory=lambda: deque(maxlen=FLOWS_PER_RESOURCE)
+    )
     etags: set[str] = field(default_factory=set)
     clients: set[str] = field(default_factory=set)
     revalidated: set[str] = field(default_factory=set)  # clients that got a 304
@@ -73,12 +87,20 @@ class ResourceState:
     last_modified: str | None = None
     verdicts: set[str] = field(default_factory=set)  # sentences already shown
 
-    def add(self, flow: http.HTTPFlow, ex: Exchange) -> bool:
+    @property
+    def flows(self) -> Iterator[http.HTTPFlow]:
+        """The recent flows still alive somewhere (a view, a test, a pending hook)."""
+        for ref in list(self.flow_refs):
+            flow = ref()
+            if flow is not None:
+                yield flow
+
+    def add(self, flow: http.HTTPFlow, ex: Exchange, full: Callable[[], Exchange] | None = None) -> bool:
         """Remember the exchange; True when it brings new evidence worth re-running the
         detectors for: a new ETag value, a new client, a client's first 304, a 412. Steady
         revisits bring none, so a long session does not keep the detectors busy."""
-        self.exchanges.append(ex)
-        self.flows.append(flow)
+        self.exchanges.append(ex if full is None else full)
+        self.flow_refs.append(weakref.ref(flow))
         new = False
         if ex.etag is not None and ex.status is not None and 200 <= ex.status < 400:
             if ex.etag not in self.etags:

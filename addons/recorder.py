@@ -2,23 +2,31 @@
 
 Each flow becomes the very exchange record the HAR and flow-file readers make
 (``analysis.readers.flow_exchange.exchange_from_flow``), so the detectors see no difference
-between live and imported traffic. Writing happens on the store's background writer thread
-(batched transactions, a commit at least every 0.5 s), so the proxy's event loop never waits
-for SQLite and a ``kill -9`` loses at most the last second of exchanges.
+between live and imported traffic. The event loop only takes a snapshot of the flow (header
+lines by reference, the body's digest: ``addons.flow_snapshot``); a child process
+(``addons.record_writer``) builds the records from the snapshots and stores them, rows shipped
+every 0.1 s and committed per shipment. So the proxy neither builds records nor waits for
+SQLite nor shares the GIL with it, and a ``kill -9`` loses at most the last second of exchanges.
 
 Other addons (the live annotator) subscribe with :meth:`Recorder.subscribe` and receive each
-flow with its exchange record, so the record is built once.
+flow with a light record (the fields single-exchange checks read); a listener that takes a
+third argument also gets a zero-argument callable that builds the full record, for the rare
+moments (detector re-runs) that need it.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from mitmproxy import ctx, exceptions, http
 
+from addons.flow_snapshot import RecordConfig, light_exchange, take, to_exchange
 from addons.guard import never_raise, report
+from addons.record_writer import RecordWriter
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 
 logger = logging.getLogger(__name__)
@@ -27,7 +35,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_DB = "etagwatch.sqlite"
 SOURCE = "live:mitmproxy"
 
-Listener = Callable[[http.HTTPFlow, Exchange], None]
+#: ``listener(flow, light_record)`` or ``listener(flow, light_record, full_record)``, where
+#: ``full_record()`` builds the complete record (see the module docstring).
+Listener = Callable[..., None]
 
 
 def client_id(flow: http.HTTPFlow, mode: str) -> str:
@@ -48,15 +58,16 @@ class Recorder:
 
     def __init__(self) -> None:
         self.store = None  # analysis.store.Store, opened in configure
-        self.writer = None  # its BackgroundWriter
+        self.writer: RecordWriter | None = None  # the child process that writes into it
         self.db_path: str = ""
         self.recorded = 0
         self._key: bytes = os.urandom(32)  # used when recording is off
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, bool]] = []  # (listener, wants the full record)
         # option values cached in configure: ctx.options deep-copies sequences on every read
         self._client_mode = "address"
         self._backend_headers: tuple[str, ...] = DEFAULT_BACKEND_HEADERS
         self._redact = False
+        self._config = RecordConfig(source=SOURCE, source_kind="live", key=self._key)
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -87,7 +98,11 @@ class Recorder:
         )
 
     def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+        try:
+            takes_full = len(inspect.signature(listener).parameters) >= 3
+        except (TypeError, ValueError):
+            takes_full = False
+        self._listeners.append((listener, takes_full))
 
     def configure(self, updated: set[str]) -> None:
         self._client_mode = ctx.options.etagwatch_client
@@ -95,6 +110,7 @@ class Recorder:
         self._redact = ctx.options.etagwatch_redact_validators
         if "etagwatch_db" in updated:
             self._open(ctx.options.etagwatch_db)
+        self._reconfigure()
         if "anticache" in updated and getattr(ctx.options, "anticache", False):
             logger.warning(
                 "etagwatch: anticache is on: it strips If-None-Match and If-Modified-Since from "
@@ -111,12 +127,27 @@ class Recorder:
             return
         try:
             store = Store(os.path.expanduser(path))
-            writer = store.writer()
+            writer = RecordWriter(store.path)
         except (OSError, StoreError, Exception) as exc:
             raise exceptions.OptionsError(f"etagwatch_db: cannot open {path}: {exc}") from exc
         self.store, self.writer = store, writer
         self._key = store.key
+        self._config = RecordConfig(source=SOURCE, source_kind="live", key=b"")  # sent below
         logger.info(f"etagwatch: recording exchanges into {os.path.abspath(path)}")
+
+    def _reconfigure(self) -> None:
+        """Tell the writer process how to build records when an option or the key changed."""
+        config = RecordConfig(
+            source=SOURCE,
+            source_kind="live",
+            key=self._key,
+            backend_headers=self._backend_headers,
+            redact_validators=self._redact,
+        )
+        if config != self._config:
+            self._config = config
+            if self.writer is not None:
+                self.writer.configure(config)
 
     @property
     def key(self) -> bytes:
@@ -124,32 +155,35 @@ class Recorder:
         return self._key
 
     def exchange(self, flow: http.HTTPFlow) -> Exchange:
-        from analysis.readers.flow_exchange import exchange_from_flow
-
-        return exchange_from_flow(
-            flow,
-            client=client_id(flow, self._client_mode),
-            source=SOURCE,
-            source_kind="live",
-            key=self._key,
-            backend_headers=self._backend_headers,
-            redact_validators=self._redact,
-        )
+        """The full record of a flow, as the store gets it."""
+        return to_exchange(take(flow, client_id(flow, self._client_mode)), self._config)
 
     def record(self, flow: http.HTTPFlow) -> Exchange | None:
+        """Snapshot the flow for the writer and hand subscribers its light record."""
         if flow.metadata.get("etagwatch_recorded"):
             return None  # an error after the response: the exchange is already stored
-        exchange = self.exchange(flow)
+        snap = take(flow, client_id(flow, self._client_mode))
         flow.metadata["etagwatch_recorded"] = True
         if self.writer is not None:
-            self.writer.put(exchange)
-            self.recorded += 1
-        for listener in self._listeners:
             try:
-                listener(flow, exchange)
+                self.writer.put_snapshot(snap)
+                self.recorded += 1
+            except Exception as exc:  # the store failed: live annotations still go on
+                report("recorder.store", exc)
+        if not self._listeners:
+            return None
+        config = self._config
+        light = light_exchange(snap, config)
+        full = partial(to_exchange, snap, config)
+        for listener, takes_full in self._listeners:
+            try:
+                if takes_full:
+                    listener(flow, light, full)
+                else:
+                    listener(flow, light)
             except Exception as exc:
                 report(f"{getattr(listener, '__qualname__', 'listener')}", exc)
-        return exchange
+        return light
 
     # --- hooks: every HTTP exchange ends in `response` or in `error`
     @never_raise("recorder.response")

@@ -83,6 +83,7 @@ class PreconditionReplay:
         self._answers: dict[str, http.Response] = {}
         self._loaded: tuple[str, ...] = ()
         self._seeded_from_server_replay: tuple[str, ...] = ()
+        self._stateful = False  # cached in configure: the request hook runs on every flow
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -115,6 +116,7 @@ class PreconditionReplay:
         )
 
     def configure(self, updated: set[str]) -> None:
+        self._stateful = ctx.options.etagwatch_replay_stateful
         if "etagwatch_replay" in updated:
             paths = tuple(ctx.options.etagwatch_replay)
             if paths and paths != self._loaded:
@@ -147,7 +149,7 @@ class PreconditionReplay:
 
     # --- stateful answers, decided before server replay runs
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None or not ctx.options.etagwatch_replay_stateful:
+        if flow.response is not None or not self._stateful:
             return
         try:
             answer = self.stateful_answer(flow.request)

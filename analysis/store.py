@@ -1,7 +1,8 @@
 """The SQLite store: one file, WAL mode, exchanges plus what was ingested and skipped.
 
-Both the batch readers (``Store.insert``) and the live addon (``Store.writer()``, fed from
-mitmproxy's event loop) write here; WAL lets readers such as ``load_exchanges`` work while a
+Both the batch readers (``Store.insert``, or ``analysis.writer_process`` for large captures)
+and the live addon (through ``addons.record_writer``, a child process fed from mitmproxy's event
+loop) write here; WAL lets readers such as ``load_exchanges`` work while a
 writer commits. The schema is versioned in ``meta``; ``MIGRATIONS[n]`` takes a store from
 version n to n+1, and columns added to :class:`~analysis.exchange.Exchange` later are added to
 an existing store on open. The full schema is documented in docs/schema.md.

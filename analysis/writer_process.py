@@ -40,6 +40,7 @@ import msgspec
 
 import analysis
 from analysis.exchange import COLUMNS, Exchange
+from analysis.framing import HEADER, read_frame, write_frame
 from analysis.store import BATCH, BULK_CHECKPOINT_PAGES, INSERT_SQL, connect
 
 if TYPE_CHECKING:  # the child imports the readers on use: it starts storing rows sooner
@@ -47,7 +48,6 @@ if TYPE_CHECKING:  # the child imports the readers on use: it starts storing row
 
 #: SQLite page cache of the writer (KiB): keeps the url index's hot pages on large stores.
 CACHE_KIB = 32 * 1024
-_HEADER = struct.Struct("<QB")  # frame: payload length, kind
 #: Size asked for the pipe to the child (Linux's default limit for unprivileged processes).
 PIPE_BYTES = 1024 * 1024
 #: Rows per frame (about 0.7 MB): a frame fits in the pipe.
@@ -77,22 +77,6 @@ class RunReport(NamedTuple):
     hosts: list[str]
 
 
-def _frame(out: BinaryIO, kind: bytes, payload: bytes = b"") -> None:
-    out.write(_HEADER.pack(len(payload), kind[0]))
-    out.write(payload)
-    out.flush()
-
-
-def _read_frame(src: BinaryIO) -> tuple[bytes, bytes] | None:
-    """The next (kind, payload), or None at end of stream."""
-    head = src.read(_HEADER.size)
-    if len(head) < _HEADER.size:
-        return None
-    size, kind = _HEADER.unpack(head)
-    payload = src.read(size)
-    if len(payload) < size:
-        return None
-    return bytes([kind]), payload
 
 
 class WriterProcess:
@@ -188,9 +172,9 @@ class WriterProcess:
         BUFFER_BYTES are queued (or with ``wait``, until all is written)."""
         if self._broken:
             raise self._died()
-        self._out.append(memoryview(_HEADER.pack(len(payload), kind[0])))
+        self._out.append(memoryview(HEADER.pack(len(payload), kind[0])))
         self._out.append(memoryview(payload))
-        self._queued += _HEADER.size + len(payload)
+        self._queued += HEADER.size + len(payload)
         try:
             self._push(BUFFER_BYTES if not wait else 0)
         except OSError:
@@ -216,7 +200,7 @@ class WriterProcess:
 
     def _sync(self) -> int:
         self._send(SYNC, wait=True)
-        reply = _read_frame(self._proc.stdout)  # type: ignore[arg-type]
+        reply = read_frame(self._proc.stdout)  # type: ignore[arg-type]
         if reply is None:
             raise self._died()
         status, *values = self._decode(reply[1])
@@ -345,10 +329,10 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
     child = _Child(path)
     checkpoints = Checkpointer(path)
     try:
-        while (frame := _read_frame(src)) is not None:
+        while (frame := read_frame(src)) is not None:
             kind, payload = frame
             if kind == SYNC:
-                _frame(out, SYNC, encode(child.reply()))
+                write_frame(out, SYNC, encode(child.reply()))
                 child.reset()
             elif child.error is None:
                 try:

@@ -1,0 +1,117 @@
+"""The recorder's writer process: rows reach the store without a flush, survive SIGTERM of the
+process group, and failures surface as errors instead of hangs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from mitmproxy import http
+
+from addons.live_checks import _decide, _precondition_lines
+from addons.record_writer import RecordWriter, RecordWriterError
+from analysis.conditional import evaluate
+from analysis.exchange import Exchange
+from analysis.store import Store, load_exchanges
+
+
+def exchange(i: int) -> Exchange:
+    return Exchange(
+        source="live:mitmproxy", source_kind="live", client="127.0.0.1", method="GET",
+        url=f"http://shop.test/{i}.js", host="shop.test", status=200, etag=f'"t{i}"',
+    )
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = tmp_path / "w.sqlite"
+    Store(path).close()
+    return path
+
+
+def count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("select count(*) from exchanges").fetchone()[0]
+
+
+def test_rows_are_committed_without_a_flush_and_close_ends_the_child(store_path):
+    writer = RecordWriter(store_path)
+    try:
+        for i in range(30):
+            writer.put(exchange(i))
+        deadline = time.monotonic() + 10  # generous: the sender ships every 0.1 s
+        while count(store_path) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert count(store_path) == 30
+    finally:
+        writer.close()
+    assert writer._proc.poll() is not None
+    assert list(load_exchanges(store_path)["etag"]) == [f'"t{i}"' for i in range(30)]
+
+
+def test_sigterm_to_the_child_loses_nothing(store_path):
+    """mitmdump's process group gets SIGTERM on stop; the child must wait for the last rows."""
+    with RecordWriter(store_path) as writer:
+        writer.put(exchange(0))
+        writer.flush(timeout=30)
+        os.kill(writer._proc.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        for i in range(1, 5):
+            writer.put(exchange(i))
+    assert count(store_path) == 5
+
+
+def test_a_failing_store_is_reported_at_flush(store_path):
+    with sqlite3.connect(store_path) as conn:
+        conn.execute("drop table exchanges")
+    writer = RecordWriter(store_path)
+    try:
+        writer.put(exchange(0))
+        with pytest.raises(RecordWriterError, match="exchanges"):
+            writer.flush(timeout=30)
+        with pytest.raises(RecordWriterError):
+            writer.put(exchange(1))
+    finally:
+        with pytest.raises(RecordWriterError):
+            writer.close()
+
+
+def test_a_dead_child_is_an_error_not_a_hang(store_path):
+    writer = RecordWriter(store_path)
+    writer._proc.kill()
+    writer._proc.wait()
+    writer.put(exchange(0))
+    with pytest.raises(RecordWriterError, match="died"):
+        writer.flush(timeout=30)
+    with pytest.raises(RecordWriterError):
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("If-None-Match", '"a"')],
+        [("if-none-match", '"b"'), ("Accept", "*/*")],
+        [("If-None-Match", '"x"'), ("If-None-Match", '"a"')],  # repeated lines combine
+        [("If-None-Match", '"b"'), ("If-Modified-Since", "Tue, 14 Nov 2023 22:13:20 GMT")],
+        [("If-Modified-Since", "Tue, 14 Nov 2023 22:13:20 GMT")],
+        [("If-Modified-Since", "Mon, 13 Nov 2023 00:00:00 GMT")],
+        [("If-Match", '"b"'), ("If-None-Match", '"a"')],
+        [("If-Unmodified-Since", "Mon, 13 Nov 2023 00:00:00 GMT"), ("If-None-Match", "*")],
+        [("Range", "bytes=0-1"), ("If-Range", '"a"'), ("If-None-Match", '"z"')],
+        [("Cookie", "a=1"), ("If-None-Match", 'W/"a"')],
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_memoised_decision_is_evaluates_decision(headers, method):
+    """The live check keeps only the precondition lines; the decision must not change."""
+    fields = [(n.encode(), v.encode()) for n, v in headers]
+    request = http.Request.make(method, "http://shop.test/a.js", b"", http.Headers(fields))
+    validators = {"etag": '"a"', "last_modified": "Tue, 14 Nov 2023 22:13:20 GMT"}
+    expected = evaluate(method, request.headers, **validators)
+    got = _decide(method, _precondition_lines(request.headers), validators["etag"], validators["last_modified"])
+    assert (got.status, got.reason, got.rfc) == (expected.status, expected.reason, expected.rfc)
