@@ -37,20 +37,8 @@ BULK_CHECKPOINT_PAGES = 20000
 COMMIT_INTERVAL = 0.5
 
 
-def _column_types() -> dict[str, str]:
-    """SQLite type per exchange field, from the Exchange annotations."""
-    hints = typing.get_type_hints(Exchange)
-    out = {}
-    for name in COLUMNS:
-        hint = hints[name]
-        args = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
-        args.discard(type(None))
-        kind = next(iter(args)) if len(args) == 1 else str
-        out[name] = {bool: "INTEGER", int: "INTEGER", float: "REAL"}.get(kind, "TEXT")
-    return out
-
-
 def _python_kinds() -> dict[str, type]:
+    """Python type per exchange field (None stripped), from the Exchange annotations."""
     hints = typing.get_type_hints(Exchange)
     out = {}
     for name in COLUMNS:
@@ -61,7 +49,9 @@ def _python_kinds() -> dict[str, type]:
     return out
 
 
-COLUMN_TYPES = _column_types()
+PYTHON_KINDS = _python_kinds()
+_SQL_TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL"}
+COLUMN_TYPES = {name: _SQL_TYPES.get(kind, "TEXT") for name, kind in PYTHON_KINDS.items()}
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -451,9 +441,8 @@ def load_exchanges(db: str | Path | Store) -> pd.DataFrame:
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    kinds = _python_kinds()
     dtypes: dict[str, str] = {"id": "Int64"}
-    for name, kind in kinds.items():
+    for name, kind in PYTHON_KINDS.items():
         if kind is bool:
             dtypes[name] = "boolean"
         elif kind is int:

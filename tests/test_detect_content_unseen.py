@@ -155,8 +155,7 @@ def test_sample_captures_respawn_is_likely_identifier(tmp_path) -> None:  # type
     from analysis.ingest import ingest_paths
     from analysis.store import Store, load_exchanges
 
-    if not any(SAMPLE_CAPTURES.rglob("*.har")):
-        pytest.skip("sample_captures/ holds no captures")
+    assert any(SAMPLE_CAPTURES.rglob("*.har")), "sample_captures/ holds no HAR files"
     store = Store(tmp_path / "samples.sqlite")
     try:
         ingest_paths([SAMPLE_CAPTURES], store)

@@ -71,8 +71,7 @@ def test_reingest_is_detected_and_force_reads_again(captures, tmp_path, capsys):
 
 def test_console_script_runs(tmp_path, captures):
     exe = shutil.which("etagwatch", path=str(sys.prefix) + "/bin")
-    if exe is None:
-        pytest.skip("project not installed in the venv (pip install -e .)")
+    assert exe, "the etagwatch console script is not in the venv (make installs it with pip -e)"
     db = tmp_path / "s.sqlite"
     proc = subprocess.run([exe, "ingest", str(captures), "--db", str(db)],
                           capture_output=True, text=True, check=False)

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from abc import abstractmethod
 from pathlib import Path
 from typing import Self
 
@@ -50,11 +51,13 @@ class ManagedServer(StartStop):
         self.process: subprocess.Popen[bytes] | None = None
 
     # --- for subclasses
+    @abstractmethod
     def write_config(self, workdir: Path) -> None:
-        raise NotImplementedError
+        """Write the server's configuration files into ``workdir``."""
 
+    @abstractmethod
     def command(self, workdir: Path) -> list[str]:
-        raise NotImplementedError
+        """The command line that runs the server in the foreground."""
 
     def env(self) -> dict[str, str] | None:
         return None

@@ -4,25 +4,19 @@ store alike."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
 import pytest
-from support import IN_CI, PROFILES, VISITS
+from support import PROFILES, VISITS
+
+import analysis.ingest as ingest_module
+import analysis.store as store_module
+from analysis.detectors import run_all
 
 pytestmark = pytest.mark.e2e
 
 
-def _need_module(name: str):  # type: ignore[no-untyped-def]
-    """Another engineer's module: skip with the reason while it is missing, fail under CI."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        msg = f"needs {name} ({exc})"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 def _entries(har: Path) -> list[dict]:
@@ -72,7 +66,6 @@ def test_churn_pairs_alternate_backends_for_every_profile(lab, browser_hars):
 
 
 def _verdicts(df, lab) -> dict[str, dict]:  # type: ignore[no-untyped-def]
-    run_all = _need_module("analysis.detectors").run_all
     resources = run_all(df).resources
     found = {}
     for key, site in lab.sites.items():
@@ -101,35 +94,30 @@ def _check_verdicts(found: dict[str, dict], lab) -> None:  # type: ignore[no-unt
 
 
 def test_verdicts_from_the_browsers_har_files(lab, browser_hars, tmp_path):
-    store_mod = _need_module("analysis.store")
-    ingest = _need_module("analysis.ingest")
-    store = store_mod.Store(tmp_path / "hars.sqlite")
+    store = store_module.Store(tmp_path / "hars.sqlite")
     try:
-        report = ingest.ingest_paths(browser_hars, store)
+        report = ingest_module.ingest_paths(browser_hars, store)
         assert not report.errors and not report.skipped
         assert len(report.clients) == PROFILES
-        df = store_mod.load_exchanges(store)
+        df = store_module.load_exchanges(store)
     finally:
         store.close()
     _check_verdicts(_verdicts(df, lab), lab)
 
 
 def test_verdicts_from_the_live_addons_store(lab, live_capture):
-    store_mod = _need_module("analysis.store")
-    df = store_mod.load_exchanges(live_capture["db"])
+    df = store_module.load_exchanges(live_capture["db"])
     lab_rows = df[df["host"].isin(lab.hostnames)]
     assert set(lab_rows["client"]) == set(live_capture["clients"])
     _check_verdicts(_verdicts(lab_rows, lab), lab)
 
 
 def test_flow_files_of_the_live_capture_read_back(lab, live_capture, tmp_path):
-    store_mod = _need_module("analysis.store")
-    ingest = _need_module("analysis.ingest")
-    store = store_mod.Store(tmp_path / "flows.sqlite")
+    store = store_module.Store(tmp_path / "flows.sqlite")
     try:
-        report = ingest.ingest_paths(live_capture["flows"], store)
+        report = ingest_module.ingest_paths(live_capture["flows"], store)
         assert not report.errors
-        df = store_mod.load_exchanges(store)
+        df = store_module.load_exchanges(store)
     finally:
         store.close()
     assert set(lab.sites["tracker"].url for _ in [0]) <= set(df["url"])
