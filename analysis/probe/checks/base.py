@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from analysis.probe.context import Sent
+from analysis.conditional import Decision
+from analysis.probe.context import ProbeContext, Sent
 
 Outcome = Literal["pass", "fail", "skip"]
 
@@ -76,3 +77,32 @@ def skipped(name: str, title: str, why: str) -> CheckResult:
     return CheckResult(
         name, title, sent="nothing", expected="-", got="-", outcome="skip", explanation=why
     )
+
+
+def judged_get(
+    ctx: ProbeContext,
+    name: str,
+    title: str,
+    headers: dict[str, str],
+    *,
+    sent: Sent | None = None,
+    fields: tuple[str, ...] = (),
+) -> tuple[CheckResult, Decision, Sent]:
+    """A conditional GET judged by RFC 9110: sends it (unless ``sent`` is given), asks
+    ``analysis.conditional.evaluate`` what it should bring, and fills in the result with
+    ``outcome`` pass or fail on the status; the caller words the explanation."""
+    if sent is None:
+        sent = ctx.send("probe-1", "GET", headers)
+    decision = ctx.expect("GET", headers)
+    result = CheckResult(
+        name,
+        title,
+        sent=request_line("GET", headers),
+        expected=f"{status_name(decision.status)} ({decision.reason})",
+        got=answer(sent, *fields),
+        outcome="pass" if sent.status == decision.status else "fail",
+        explanation="",
+        rfc=decision.rfc,
+        exchanges=[sent.entry_index],
+    )
+    return result, decision, sent

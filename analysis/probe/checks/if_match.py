@@ -10,31 +10,20 @@ from __future__ import annotations
 import secrets
 
 from analysis.etag import EntityTag
-from analysis.probe.checks.base import CheckResult, answer, request_line, skipped, status_name
+from analysis.probe.checks.base import CheckResult, judged_get, skipped
 from analysis.probe.context import ProbeContext
 
 
 def _judge(
     ctx: ProbeContext, name: str, title: str, headers: dict[str, str], why: str
 ) -> CheckResult:
-    sent = ctx.send("probe-1", "GET", headers)
-    decision = ctx.expect("GET", headers)
-    ok = sent.status == decision.status
-    return CheckResult(
-        name,
-        title,
-        sent=request_line("GET", headers),
-        expected=f"{status_name(decision.status)} ({decision.reason})",
-        got=answer(sent),
-        outcome="pass" if ok else "fail",
-        explanation=(
-            "The server evaluates If-Match as RFC 9110 requires."
-            if ok
-            else f"RFC 9110 expects {decision.status}; the server answered {sent.status}: {why}"
-        ),
-        rfc=decision.rfc,
-        exchanges=[sent.entry_index],
+    result, decision, sent = judged_get(ctx, name, title, headers)
+    result.explanation = (
+        "The server evaluates If-Match as RFC 9110 requires."
+        if result.outcome == "pass"
+        else f"RFC 9110 expects {decision.status}; the server answered {sent.status}: {why}"
     )
+    return result
 
 
 def wrong_if_match(ctx: ProbeContext) -> list[CheckResult]:

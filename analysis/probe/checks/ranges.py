@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from email.utils import formatdate
 
-from analysis.probe.checks.base import CheckResult, answer, request_line, skipped, status_name
+from analysis.probe.checks.base import CheckResult, answer, judged_get, request_line, skipped
 from analysis.probe.context import ProbeContext
 
 RANGE = "bytes=0-9"
@@ -37,22 +37,13 @@ def _check(
     ctx: ProbeContext, name: str, title: str, validator: str, why: str, *, current: bool
 ) -> CheckResult:
     headers = {"Range": RANGE, "If-Range": validator}
-    sent = ctx.send("probe-1", "GET", headers)
-    decision = ctx.expect("GET", headers)
-    ok = sent.status == decision.status
-    return CheckResult(
-        name,
-        title,
-        sent=request_line("GET", headers),
-        expected=f"{status_name(decision.status)} ({decision.reason})",
-        got=answer(sent, "Content-Range"),
-        outcome="pass" if ok else "fail",
-        explanation="The server handles If-Range correctly."
-        if ok
-        else _why(sent.etag, validator, why),
-        rfc=decision.rfc,
-        exchanges=[sent.entry_index],
+    result, _, sent = judged_get(ctx, name, title, headers, fields=("Content-Range",))
+    result.explanation = (
+        "The server handles If-Range correctly."
+        if result.outcome == "pass"
+        else _why(sent.etag, validator, why)
     )
+    return result
 
 
 def if_range(ctx: ProbeContext) -> list[CheckResult]:

@@ -8,7 +8,7 @@ A client that holds a fresh copy saves the transfer only if the origin honours I
 from __future__ import annotations
 
 from analysis.etag import EntityTag
-from analysis.probe.checks.base import CheckResult, answer, request_line, skipped, status_name
+from analysis.probe.checks.base import CheckResult, judged_get, skipped
 from analysis.probe.context import ProbeContext, Sent
 
 RFC_304_FIELDS = "RFC 9110 15.4.5"
@@ -17,22 +17,10 @@ RFC_304_FIELDS = "RFC 9110 15.4.5"
 def _judge(
     ctx: ProbeContext, name: str, title: str, headers: dict[str, str], sent: Sent, why: str
 ) -> CheckResult:
-    decision = ctx.expect("GET", headers)
+    result, decision, _ = judged_get(ctx, name, title, headers, sent=sent, fields=("ETag",))
     issued = ctx.baseline.etag if ctx.baseline else None
     got_etag = sent.etag
-    result = CheckResult(
-        name,
-        title,
-        sent=request_line("GET", headers),
-        expected=f"{status_name(decision.status)} ({decision.reason})",
-        got=answer(sent, "ETag"),
-        outcome="pass",
-        explanation="",
-        rfc=decision.rfc,
-        exchanges=[sent.entry_index],
-    )
-    if sent.status != decision.status:
-        result.outcome = "fail"
+    if result.outcome == "fail":
         if decision.status == 304 and sent.status == 200 and got_etag not in (None, issued):
             result.explanation = (
                 f"The server answered 200 with another ETag ({got_etag}) than the one it issued "
