@@ -59,10 +59,12 @@ class Findings:
     @command.command("etagwatch.export")
     def export(self, path: mitmproxy.types.Path) -> None:
         """Write the JSON report that `etagwatch analyze --json` writes."""
+        from analysis.report_json import dump_json
+
         result = self.analysis_json()
         try:
             with open(path, "w", encoding="utf-8") as fh:
-                fh.write(json.dumps(result, indent=1, ensure_ascii=False) + "\n")  # as analyze
+                fh.write(dump_json(result))  # as analyze writes it
         except OSError as exc:
             raise exceptions.CommandError(f"etagwatch.export: cannot write {path}: {exc.strerror}") from exc
         logger.warning(f"etagwatch: findings written to {path}")

@@ -7,7 +7,10 @@ source. Values are JSON-native (NaN becomes null).
 
 from __future__ import annotations
 
+import json
 import math
+import sys
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -41,3 +44,16 @@ def analysis_to_json(analysis: Any) -> dict[str, Any]:
         "resources": frame_records(analysis.resources),
         "findings": frame_records(analysis.findings),
     }
+
+
+def dump_json(report: dict[str, Any]) -> str:
+    """The report as every etagwatch output writes it (analyze, probe, the addon's export)."""
+    return json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n"
+
+
+def write_json(report: dict[str, Any], target: str) -> None:
+    """Write the report to the file ``target``, or to stdout for ``-``; OSError propagates."""
+    if target == "-":
+        sys.stdout.write(dump_json(report))
+    else:
+        Path(target).write_text(dump_json(report), encoding="utf-8")

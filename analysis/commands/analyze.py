@@ -173,7 +173,7 @@ def found(analysis, wanted: list[str]) -> list[str]:  # type: ignore[no-untyped-
 
 def run(args: argparse.Namespace) -> int:
     from analysis.detectors import run_all
-    from analysis.report_json import analysis_to_json
+    from analysis.report_json import analysis_to_json, write_json
     from analysis.report_text import render
 
     wanted = _fail_on(args.fail_on)
@@ -184,14 +184,10 @@ def run(args: argparse.Namespace) -> int:
     text_out = sys.stderr if args.json == "-" else sys.stdout
     print(render(analysis, limit=args.limit), file=text_out)
     if args.json:
-        doc = json.dumps(analysis_to_json(analysis), indent=1, ensure_ascii=False)
-        if args.json == "-":
-            sys.stdout.write(doc + "\n")
-        else:
-            try:
-                Path(args.json).write_text(doc + "\n", encoding="utf-8")
-            except OSError as exc:
-                raise CliError(f"--json {args.json}: {exc.strerror}") from None
+        try:
+            write_json(analysis_to_json(analysis), args.json)
+        except OSError as exc:
+            raise CliError(f"--json {args.json}: {exc.strerror}") from None
     if args.csv:
         write_csv(analysis, Path(args.csv))
     hits = found(analysis, wanted)

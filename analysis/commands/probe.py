@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import tempfile
@@ -136,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     except ProbeError as exc:
         raise CliError(str(exc)) from None
 
-    from analysis.report_json import analysis_to_json
+    from analysis.report_json import analysis_to_json, write_json
     from analysis.report_text import render
 
     # as analyze does: with --json -, stdout carries the JSON alone and the text goes to stderr
@@ -146,12 +145,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         report = analysis_to_json(result.analysis)
         report["probe"] = probe_json(result)
-        doc = json.dumps(report, indent=1, ensure_ascii=False, default=str)
-        if args.json == "-":
-            sys.stdout.write(doc + "\n")
-        else:
-            try:
-                Path(args.json).write_text(doc + "\n", encoding="utf-8")
-            except OSError as exc:
-                raise CliError(f"--json {args.json}: {exc.strerror}") from None
+        try:
+            write_json(report, args.json)
+        except OSError as exc:
+            raise CliError(f"--json {args.json}: {exc.strerror}") from None
     return result.exit_status
