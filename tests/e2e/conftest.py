@@ -72,17 +72,11 @@ def lab() -> Iterator[object]:
 def browser_hars(lab, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """One Playwright HAR per fresh Chromium profile, each visiting the lab VISITS times."""
     need_program("chromium")
-    from analysis.lab.browse import browse
+    from analysis.lab.capture import browse_to_hars
 
-    out = tmp_path_factory.mktemp("browser-hars")
-    results = browse(
-        lab.page_url,
-        profiles=PROFILES,
-        visits=VISITS,
-        har_dir=out,
-        resolver_rules=lab.resolver_rules(),
+    return browse_to_hars(
+        lab, tmp_path_factory.mktemp("browser-hars"), profiles=PROFILES, visits=VISITS
     )
-    return [r.har for r in results if r.har is not None]
 
 
 @pytest.fixture(scope="session")
