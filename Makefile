@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 DEMO_DB ?= demo.sqlite
 
-.PHONY: demo test lint unit e2e bench clean
+.PHONY: demo test lint unit e2e bench bench-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ unit: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest -q -m e2e
+
+# bench/proxy.py's load generator (wrk) and its instruction counter (valgrind), from Debian.
+bench-deps:
+	command -v wrk >/dev/null && command -v valgrind >/dev/null || \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q --no-install-recommends wrk valgrind
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

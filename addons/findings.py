@@ -30,14 +30,14 @@ class Findings:
         self.annotator = annotator
 
     def analysis_json(self) -> dict:
-        if self.recorder.store is None:
+        if self.recorder.store_path is None:
             raise exceptions.CommandError("etagwatch: nothing is recorded (etagwatch_db is empty)")
         from analysis.detectors import run_all
         from analysis.report_json import analysis_to_json
         from analysis.store import load_exchanges
 
         self.recorder.flush()
-        frame = load_exchanges(self.recorder.store.path)
+        frame = load_exchanges(self.recorder.store_path)
         return analysis_to_json(run_all(frame))
 
     @command.command("etagwatch.report")

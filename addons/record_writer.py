@@ -12,6 +12,9 @@ inserts and commits each frame. A
 exchanges (less: the child runs in its own session, so a kill of the proxy's process group
 spares it and it stores what it got). It stops when its stdin closes, after the proxy's
 ``done`` hook has sent the last rows, or when the proxy dies.
+
+The child also creates or migrates the store and hands the proxy the store's keyed-hash key,
+so SQLite never runs in the proxy's process.
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ from analysis.framing import read_frame, write_frame
 #: Seconds between frames sent to the child (the bound on what a kill -9 can lose, with one
 #: commit in the child).
 SEND_INTERVAL = 0.1
-ROWS, SNAPSHOTS, CONFIG, SYNC = b"R", b"N", b"C", b"S"
+ROWS, SNAPSHOTS, CONFIG, SYNC, OPENED = b"R", b"N", b"C", b"S", b"O"
+#: Seconds the proxy waits for the child to open the store (a locked store waits on SQLite's
+#: busy timeout first).
+OPEN_TIMEOUT = 60
 _ROOT = str(Path(__file__).resolve().parents[1])
 
 
@@ -45,12 +51,11 @@ class RecordWriterError(RuntimeError):
     """The writer process could not store rows (disk full, locked store, ...) or died."""
 
 
-
-
 class RecordWriter:
     """The proxy's side: ``put`` from the event loop, ``flush`` / ``close`` from anywhere.
 
-    The store must exist already (``analysis.store.Store(path)`` creates and migrates it).
+    The child creates or migrates the store at ``path``; a store it cannot open raises
+    :class:`RecordWriterError` here, with the reason.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -71,9 +76,36 @@ class RecordWriter:
         self._decode = msgspec.msgpack.Decoder().decode
         self._error: str | None = None
         self.sent = 0
+        self.key = self._opened()
         self._stop = threading.Event()
         self._sender = threading.Thread(target=self._run, name="etagwatch-sender", daemon=True)
         self._sender.start()
+
+    def _opened(self) -> bytes:
+        """The store's key, from the child's first frame (or its reason for failing)."""
+        try:
+            frame = self._read(OPEN_TIMEOUT)
+            if frame is None or frame[0] != OPENED:
+                raise OSError(f"exit status {self._proc.poll()}")
+            reply = self._decode(frame[1])
+        except (OSError, TimeoutError) as exc:
+            self._abandon()
+            raise RecordWriterError(f"the store writer process did not start ({exc})") from exc
+        if reply[0] != "ok":
+            self._abandon()
+            raise RecordWriterError(reply[1])
+        return reply[1]
+
+    def _abandon(self) -> None:
+        for stream in (self._proc.stdin, self._proc.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
 
     def put(self, exchange: Exchange) -> None:
         """Queue one finished record; never blocks (a deque append)."""
@@ -137,16 +169,19 @@ class RecordWriter:
             raise RecordWriterError(self._error)
 
     def _reply(self, timeout: float | None) -> list:
-        stdout = self._proc.stdout
-        assert stdout is not None
-        ready, _, _ = select.select([stdout], [], [], timeout)
-        if not ready:
-            raise TimeoutError("store writer did not flush in time")
-        frame = read_frame(stdout)  # type: ignore[arg-type]
+        frame = self._read(timeout)
         if frame is None:
             code = self._proc.poll()
             raise OSError(f"exit status {code}")
         return self._decode(frame[1])
+
+    def _read(self, timeout: float | None) -> tuple[bytes, bytes] | None:
+        stdout = self._proc.stdout
+        assert stdout is not None
+        ready, _, _ = select.select([stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError("store writer did not answer in time")
+        return read_frame(stdout)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Send what waits, let the child commit it and wait for the child to end."""
@@ -211,9 +246,16 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
     After a failure the rows up to the next sync are dropped and the sync answers with the
     error, so the proxy reports it instead of blocking.
     """
-    from analysis.store import INSERT_SQL, connect
+    from analysis.store import INSERT_SQL, Store, connect
 
     encode = msgspec.msgpack.Encoder().encode
+    try:
+        with contextlib.closing(Store(path)) as store:  # creates or migrates it
+            key = store.key
+    except Exception as exc:  # answered, never a silent death: the proxy reports it
+        write_frame(out, OPENED, encode(["error", str(exc)]))
+        return
+    write_frame(out, OPENED, encode(["ok", key]))
     builder = _Rows()
     conn = connect(path)
     stored = 0

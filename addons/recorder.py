@@ -26,7 +26,7 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.flow_snapshot import RecordConfig, light_exchange, take, to_exchange
 from addons.guard import never_raise, report
-from addons.record_writer import RecordWriter
+from addons.record_writer import RecordWriter, RecordWriterError
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ class Recorder:
     name = "etagwatch_recorder"
 
     def __init__(self) -> None:
-        self.store = None  # analysis.store.Store, opened in configure
-        self.writer: RecordWriter | None = None  # the child process that writes into it
+        self.store_path: str | None = None  # the store being recorded into, if any
+        self.writer: RecordWriter | None = None  # the child process that owns it
         self.db_path: str = ""
         self.recorded = 0
         self._key: bytes = os.urandom(32)  # used when recording is off
@@ -119,21 +119,21 @@ class Recorder:
             )
 
     def _open(self, path: str) -> None:
-        from analysis.store import Store, StoreError
-
+        """Start the writer process on ``path``; it creates or migrates the store and hands
+        back the store's key (SQLite never runs in the proxy's process)."""
         self._close()
         self.db_path = path
         if not path:
             return
+        store_path = os.path.abspath(os.path.expanduser(path))
         try:
-            store = Store(os.path.expanduser(path))
-            writer = RecordWriter(store.path)
-        except (OSError, StoreError, Exception) as exc:
+            writer = RecordWriter(store_path)
+        except (OSError, RecordWriterError) as exc:
             raise exceptions.OptionsError(f"etagwatch_db: cannot open {path}: {exc}") from exc
-        self.store, self.writer = store, writer
-        self._key = store.key
+        self.store_path, self.writer = store_path, writer
+        self._key = writer.key
         self._config = RecordConfig(source=SOURCE, source_kind="live", key=b"")  # sent below
-        logger.info(f"etagwatch: recording exchanges into {os.path.abspath(path)}")
+        logger.info(f"etagwatch: recording exchanges into {store_path}")
 
     def _reconfigure(self) -> None:
         """Tell the writer process how to build records when an option or the key changed."""
@@ -204,13 +204,9 @@ class Recorder:
         self._close()
 
     def _close(self) -> None:
-        writer, store = self.writer, self.store
-        self.writer = self.store = None
+        writer, self.writer, self.store_path = self.writer, None, None
         try:
             if writer is not None:
                 writer.close()
         except Exception as exc:
             report("recorder.close", exc)
-        finally:
-            if store is not None:
-                store.close()

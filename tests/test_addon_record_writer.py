@@ -65,10 +65,25 @@ def test_sigterm_to_the_child_loses_nothing(store_path):
     assert count(store_path) == 5
 
 
-def test_a_failing_store_is_reported_at_flush(store_path):
+def test_a_store_that_cannot_be_opened_is_refused_at_start_with_the_reason(store_path):
     with sqlite3.connect(store_path) as conn:
         conn.execute("drop table exchanges")
+    with pytest.raises(RecordWriterError, match="not an etagwatch store"):
+        RecordWriter(store_path)
+
+
+def test_the_child_creates_the_store_and_hands_back_its_key(tmp_path):
+    path = tmp_path / "new.sqlite"
+    writer = RecordWriter(path)
+    writer.close()
+    with Store(path) as store:
+        assert store.key == writer.key and len(writer.key) >= 16
+
+
+def test_a_failing_store_is_reported_at_flush(store_path):
     writer = RecordWriter(store_path)
+    with sqlite3.connect(store_path) as conn:  # broken while the writer runs
+        conn.execute("drop table exchanges")
     try:
         writer.put(exchange(0))
         with pytest.raises(RecordWriterError, match="exchanges"):

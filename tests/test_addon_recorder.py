@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -171,3 +172,30 @@ def test_unopenable_store_is_an_option_error(tmp_path):
     bad.write_text("this is not sqlite" * 100)
     with taddons.context(rec) as tctx, pytest.raises(Exception, match=r"not-a-store\.sqlite"):
         tctx.configure(rec, etagwatch_db=str(bad))
+
+
+def test_a_store_that_cannot_be_opened_is_an_option_error_naming_it(tmp_path: Path, monkeypatch) -> None:
+    from mitmproxy import exceptions
+
+    monkeypatch.chdir(tmp_path)  # mitmproxy rolls the option back to the default store, here
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("these are notes, not a database\n" * 100)
+    rec = Recorder()
+    with taddons.context(rec) as tctx:
+        with pytest.raises(exceptions.OptionsError, match=r"notes\.sqlite.*not a database"):
+            tctx.options.update(etagwatch_db=str(bad))
+        assert tctx.options.etagwatch_db == "etagwatch.sqlite"
+        assert rec.store_path == str(tmp_path / "etagwatch.sqlite")
+        rec.done()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_the_proxy_process_never_opens_the_store_itself(recording) -> None:
+    """The writer child owns SQLite: the proxy's process holds no handle on the store files."""
+    _, rec, db = recording
+    rec.response(validator_flow())
+    rec.flush()
+    opened = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+    store_files = {str(db.resolve()), f"{db.resolve()}-wal", f"{db.resolve()}-shm"}
+    assert not opened & store_files
+    assert len(load_exchanges(db)) == 1
