@@ -43,5 +43,6 @@ addons = [
 # makes it an addon). On Python 3.11 a module attribute that is missing costs two formatted and
 # discarded AttributeErrors: about 16 lookups and 88,000 instructions per proxied request,
 # a fifth of what etagwatch cost mitmdump (bench/proxy.py --instructions). Bound to None, the
-# names are found, and mitmproxy skips hooks that are None.
-globals().update({name: None for name in hooks.all_hooks if name not in globals()})
+# names are found, and mitmproxy skips hooks that are None. Not ``add_log``: mitmproxy warns
+# about any addon that has that deprecated hook, and it fires only per log line.
+globals().update({name: None for name in hooks.all_hooks if name not in globals() and name != "add_log"})

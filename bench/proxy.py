@@ -210,7 +210,13 @@ def throughput(args: argparse.Namespace) -> int:
         proxies = {
             PLAIN: stack.enter_context(MitmDump(scripts=(), options=QUIET, name="plain")),
             WATCHED: stack.enter_context(
-                MitmDump(scripts=(ADDON,), db=db, options={**QUIET, **dict(args.set)}, name="etagwatch")
+                MitmDump(
+                    scripts=(ADDON,),
+                    # an option given twice on mitmdump's command line left the script inert
+                    db=None if "etagwatch_db" in dict(args.set) else db,
+                    options={**QUIET, **dict(args.set)},
+                    name="etagwatch",
+                )
             ),
         }
         time.sleep(2)  # etagwatch's detector process starts
