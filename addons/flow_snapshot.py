@@ -21,7 +21,7 @@ import msgspec
 
 from analysis.etag import parse_etag
 from analysis.exchange import COLUMNS, DEFAULT_BACKEND_HEADERS, REQUEST_FIELDS, Exchange
-from analysis.headers import normalise
+from analysis.readers.flow_exchange import decode_header, header_fields
 from analysis.readers.record import build_row
 from analysis.urlparts import split_url
 
@@ -132,18 +132,6 @@ def pretty_url(req: http.Request) -> str:
     return url
 
 
-def _decode(raw: bytes) -> str:
-    """As ``flow_exchange``: undecodable bytes become visible escapes (SQLite needs text)."""
-    return raw.decode("utf-8", "backslashreplace")
-
-
-def _headers(fields: Fields, authority: str | None = None) -> list[tuple[str, str]]:
-    pairs = [(_decode(k), _decode(v)) for k, v in fields]
-    if authority:
-        pairs.append((":authority", authority))
-    return normalise(pairs)[0]
-
-
 def to_row(snap: Snapshot, config: RecordConfig) -> tuple:
     """The store row of a snapshot: ``exchange_from_flow``'s record, field for field."""
     row = build_row(
@@ -157,8 +145,8 @@ def to_row(snap: Snapshot, config: RecordConfig) -> tuple:
         method=snap.method,
         url=snap.url,
         http_version=snap.http_version,
-        req_headers=_headers(snap.req_fields, snap.authority),
-        resp_headers=_headers(snap.resp_fields) if snap.resp_fields is not None else [],
+        req_headers=header_fields(snap.req_fields, snap.authority),
+        resp_headers=header_fields(snap.resp_fields) if snap.resp_fields is not None else [],
         status=snap.status,
         error=snap.error,
         body=None,
@@ -188,7 +176,7 @@ def _pick(fields: Fields, wanted: dict[bytes, str]) -> dict[str, str]:
     for name, value in fields:
         column = wanted.get(name.lower().strip())
         if column is not None:
-            text = _decode(value)
+            text = decode_header(value)
             found[column] = f"{found[column]}, {text}" if column in found else text
     return found
 

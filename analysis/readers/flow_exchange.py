@@ -13,13 +13,14 @@ if TYPE_CHECKING:  # mitmproxy is only needed by whoever hands us a flow
     from mitmproxy import http
 
 
-def _decode(raw: bytes) -> str:
+def decode_header(raw: bytes) -> str:
     """Header bytes as text; undecodable bytes become visible escapes (SQLite needs valid text)."""
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _fields(headers: http.Headers, authority: str | None = None) -> Headers:
-    pairs = [(_decode(k), _decode(v)) for k, v in headers.fields]
+def header_fields(fields: Sequence[Sequence[bytes]], authority: str | None = None) -> Headers:
+    """mitmproxy's raw (name, value) lines as the record's normalised header list."""
+    pairs = [(decode_header(k), decode_header(v)) for k, v in fields]
     if authority:
         pairs.append((":authority", authority))
     return normalise(pairs)[0]
@@ -60,8 +61,8 @@ def exchange_from_flow(
         method=req.method,
         url=req.pretty_url,
         http_version=req.http_version,
-        req_headers=_fields(req.headers, req.authority or None),
-        resp_headers=_fields(resp.headers) if resp is not None else [],
+        req_headers=header_fields(req.headers.fields, req.authority or None),
+        resp_headers=header_fields(resp.headers.fields) if resp is not None else [],
         status=resp.status_code if resp is not None else None,
         error=flow.error.msg if flow.error else None,
         body=body,
