@@ -35,7 +35,7 @@ import msgspec
 
 from addons.flow_snapshot import RecordConfig, Snapshot, to_row
 from analysis.exchange import Exchange
-from analysis.framing import read_frame, write_frame
+from analysis.framing import end_child, read_frame, write_frame
 
 #: Seconds between frames sent to the child (the bound on what a kill -9 can lose, with one
 #: commit in the child).
@@ -89,23 +89,12 @@ class RecordWriter:
                 raise OSError(f"exit status {self._proc.poll()}")
             reply = self._decode(frame[1])
         except (OSError, TimeoutError) as exc:
-            self._abandon()
+            end_child(self._proc, timeout=5)
             raise RecordWriterError(f"the store writer process did not start ({exc})") from exc
         if reply[0] != "ok":
-            self._abandon()
+            end_child(self._proc, timeout=5)
             raise RecordWriterError(reply[1])
         return reply[1]
-
-    def _abandon(self) -> None:
-        for stream in (self._proc.stdin, self._proc.stdout):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=5)
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
 
     def put(self, exchange: Exchange) -> None:
         """Queue one finished record; never blocks (a deque append)."""
@@ -190,15 +179,7 @@ class RecordWriter:
         try:
             self.flush(timeout=60)
         finally:
-            for stream in (self._proc.stdin, self._proc.stdout):
-                with contextlib.suppress(OSError):
-                    if stream is not None:
-                        stream.close()
-            try:
-                self._proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:  # stuck on a lock: do not leave it behind
-                self._proc.kill()
-                self._proc.wait()
+            end_child(self._proc, timeout=60)
 
     def __enter__(self) -> RecordWriter:
         return self
@@ -250,7 +231,7 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
 
     encode = msgspec.msgpack.Encoder().encode
     try:
-        with contextlib.closing(Store(path)) as store:  # creates or migrates it
+        with Store(path) as store:  # creates or migrates it
             key = store.key
     except Exception as exc:  # answered, never a silent death: the proxy reports it
         write_frame(out, OPENED, encode(["error", str(exc)]))

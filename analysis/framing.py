@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
+import subprocess
 from typing import BinaryIO
 
 #: A frame: payload length (8 bytes, little-endian), one kind byte, then the payload.
@@ -26,3 +28,17 @@ def read_frame(src: BinaryIO) -> tuple[bytes, bytes] | None:
     if len(payload) < size:
         return None
     return bytes([kind]), payload
+
+
+def end_child(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Close the child's pipes (its end of input: it stores what it got and exits), wait up
+    to ``timeout`` seconds, then kill it: a child stuck on a lock is never left behind."""
+    for stream in (proc.stdin, proc.stdout):
+        with contextlib.suppress(OSError):
+            if stream is not None:
+                stream.close()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -40,7 +40,7 @@ import msgspec
 
 import analysis
 from analysis.exchange import COLUMNS, Exchange
-from analysis.framing import HEADER, read_frame, write_frame
+from analysis.framing import HEADER, end_child, read_frame, write_frame
 from analysis.store import BATCH, BULK_CHECKPOINT_PAGES, INSERT_SQL, connect
 
 if TYPE_CHECKING:  # the child imports the readers on use: it starts storing rows sooner
@@ -226,17 +226,7 @@ class WriterProcess:
     def close(self) -> None:
         """Stop the child (it commits what it has) and wait for it."""
         self._broken = True
-        for stream in (self._proc.stdin, self._proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        try:
-            self._proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:  # stuck on a lock: do not leave it behind
-            self._proc.kill()
-            self._proc.wait()
+        end_child(self._proc, timeout=60)
 
     def __enter__(self) -> WriterProcess:
         return self
