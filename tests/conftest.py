@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import IN_CI, REAL_HARS
+from support import REAL_HARS, unavailable
 
 
 @pytest.fixture(scope="session")
 def real_hars() -> Path:
     if not REAL_HARS.is_dir():
-        msg = f"the real HAR corpus is not at {REAL_HARS}"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+        unavailable(f"the real HAR corpus is not at {REAL_HARS}")
     return REAL_HARS

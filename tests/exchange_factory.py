@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Iterable
+from pathlib import Path
 
 import msgspec
 import pandas as pd
@@ -103,6 +104,15 @@ def exchange(
     }
     fields.update(extra)
     return Exchange(**fields)  # type: ignore[arg-type]
+
+
+def store(path: Path, records: Iterable[Exchange]) -> Path:
+    """A store at ``path`` holding ``records`` (for commands that read a .sqlite input)."""
+    from analysis.store import Store
+
+    with Store(path) as db:
+        db.insert(records)
+    return path
 
 
 def frame(records: Iterable[Exchange]) -> pd.DataFrame:

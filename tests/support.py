@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -45,11 +46,16 @@ def need_program(*names: str) -> dict[str, str]:
         else:
             missing.append(name)
     if missing:
-        msg = f"needs {', '.join(missing)} (Debian packages; .ci/run installs them)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+        unavailable(f"needs {', '.join(missing)} (Debian packages; .ci/run installs them)")
     return found
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Something a test needs is missing here: skip with the reason, but fail under CI, where
+    .ci/run provides everything and a skip would hide a broken setup."""
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

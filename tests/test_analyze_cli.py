@@ -10,20 +10,10 @@ import exchange_factory as xf
 import pytest
 
 from analysis.cli import main
-from analysis.store import Store
-
-
-def make_store(path: Path, records) -> Path:
-    store = Store(path)
-    try:
-        store.insert(records)
-    finally:
-        store.close()
-    return path
 
 
 def test_analyze_store_json_csv_and_fail_on(tmp_path: Path, capsys) -> None:
-    db = make_store(tmp_path / "cap.sqlite", xf.tracker(3) + xf.load_balanced(2, 3))
+    db = xf.store(tmp_path / "cap.sqlite", xf.tracker(3) + xf.load_balanced(2, 3))
     out = tmp_path / "r.json"
     rc = main(["analyze", str(db), "--json", str(out), "--csv", str(tmp_path / "csv"),
                "--fail-on", "identifier,churn"])
@@ -45,13 +35,13 @@ def test_analyze_store_json_csv_and_fail_on(tmp_path: Path, capsys) -> None:
 
 
 def test_fail_on_default_is_none(tmp_path: Path) -> None:
-    db = make_store(tmp_path / "cap.sqlite", xf.tracker(2))
+    db = xf.store(tmp_path / "cap.sqlite", xf.tracker(2))
     assert main(["analyze", str(db)]) == 0
     assert main(["analyze", str(db), "--fail-on", "churn"]) == 0
 
 
 def test_json_to_stdout(tmp_path: Path, capsys) -> None:
-    db = make_store(tmp_path / "cap.sqlite", xf.random_per_response())
+    db = xf.store(tmp_path / "cap.sqlite", xf.random_per_response())
     assert main(["analyze", str(db), "--json", "-"]) == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
@@ -79,7 +69,7 @@ def test_har_inputs_are_ingested_into_db(real_hars: Path, tmp_path: Path, capsys
     (["analyze", "{tmp}/junk.db"], "not an etagwatch store"),
 ])
 def test_usage_errors_exit_2(tmp_path: Path, capsys, argv, message) -> None:
-    make_store(tmp_path / "cap.sqlite", xf.tracker(2))
+    xf.store(tmp_path / "cap.sqlite", xf.tracker(2))
     (tmp_path / "junk.db").write_bytes(b"this is not sqlite at all" * 40)
     rc = main([a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert rc == 2

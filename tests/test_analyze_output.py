@@ -15,7 +15,6 @@ from analysis.detectors import run_all
 from analysis.detectors.backends import describe
 from analysis.report_json import analysis_to_json
 from analysis.report_text import WIDTH, render
-from analysis.store import Store
 
 #: Keys that count things (exchanges, clients, values, bytes, ...): integers wherever they occur.
 COUNT_KEYS = {
@@ -164,20 +163,11 @@ def test_host_table_shows_dash_where_nothing_was_measured() -> None:
     assert tracker.split()[2] == "100%"
 
 
-def make_store(path: Path, records: list) -> Path:
-    store = Store(path)
-    try:
-        store.insert(records)
-    finally:
-        store.close()
-    return path
-
-
 def test_limit_cuts_sections_and_says_how_many_more(tmp_path: Path, capsys) -> None:
     records = []
     for i in range(4):
         records += xf.tracker(2, url=f"https://t{i}.example.net/p.gif")
-    db = make_store(tmp_path / "cap.sqlite", records)
+    db = xf.store(tmp_path / "cap.sqlite", records)
     assert main(["analyze", str(db), "--limit", "1"]) == 0
     ident = section(capsys.readouterr().out, "Identifiers")
     assert sum(line.startswith("  identifier ") for line in ident) == 1
