@@ -93,8 +93,7 @@ def _identifier(ev: dict[str, Any]) -> list[str]:
     shape = ev.get("shape") or "other"
     form = "digest-shaped" if shape == "digest" else "opaque"
     entropy = f"{form}, up to {bits:.0f} bits" if isinstance(bits, float | int) else form
-    n_backends = int(ev.get("backends") or 0)
-    backends = plural(n_backends, "backend") if n_backends else "no backend named"
+    backends = _backends(ev)
     return [
         f"{ev['clients']} clients each kept their own {name} ({ev['values']} values) and got "
         f"{ev['n304']} 304s for identical content{again}",
@@ -104,13 +103,17 @@ def _identifier(ev: dict[str, Any]) -> list[str]:
     ]
 
 
+def _backends(ev: dict[str, Any]) -> str:
+    n = int(ev.get("backends") or 0)
+    return plural(n, "backend") if n else "no backend named"
+
+
 def _likely(ev: dict[str, Any]) -> list[str]:
     name = validator_name(ev.get("validator"))
     bits = ev.get("min_bits")
     size = f" (up to {bits:.0f} bits)" if isinstance(bits, float | int) else ""
     if ev.get("content_unseen"):
-        n_backends = int(ev.get("backends") or 0)
-        backends = plural(n_backends, "backend") if n_backends else "no backend named"
+        backends = _backends(ev)
         return [
             f"{ev['clients']} clients each kept their own high-entropy {name}: "
             f"{ev['values']} values{size}, none shared, {plural(int(ev['n304']), '304')}",

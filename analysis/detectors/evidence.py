@@ -63,9 +63,9 @@ def human_bytes(n: float) -> str:
     """1368 -> '1.4 kB' (SI units, as browsers' network panels show them)."""
     for unit in ("B", "kB", "MB", "GB"):
         if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1000
-    return f"{n:.1f} GB"
+    return f"{n:,.1f} GB"
 
 
 def churn_cause(row: dict[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.detectors.backends import backend_key, describe
+from analysis.detectors.evidence import human_bytes
 from analysis.reporting import style
 from analysis.reporting.data import ReportData
 
@@ -148,14 +149,6 @@ def wasted_by_host(data: ReportData) -> pd.Series:
     return series[series > 0].sort_values(ascending=False)
 
 
-def _bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000.0
-    return f"{n:,.1f} GB"
-
-
 @style.styled
 def wasted_bytes_figure(data: ReportData, top: int = 15) -> Figure | None:
     """Horizontal bars: bytes resent because validators churned, per host."""
@@ -165,13 +158,13 @@ def wasted_bytes_figure(data: ReportData, top: int = 15) -> Figure | None:
     fig, ax = style.new_figure((10.0, 1.3 + 0.34 * len(wasted)))
     labels = [style.shorten(h, 40) for h in wasted.index]
     bars = ax.barh(labels, wasted.to_numpy(), color="#1f77b4")
-    ax.bar_label(bars, labels=[_bytes(v) for v in wasted], padding=3, fontsize=8)
+    ax.bar_label(bars, labels=[human_bytes(v) for v in wasted], padding=3, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, float(wasted.max()) * 1.18)
     ax.set_xlabel("bytes resent for content the client already had")
     ax.set_ylabel("host")
     ax.grid(axis="y", visible=False)
-    ax.xaxis.set_major_formatter(lambda v, _pos: _bytes(v))
+    ax.xaxis.set_major_formatter(lambda v, _pos: human_bytes(v))
     ax.set_title("Wasted bytes per host (revalidations answered 200 with the same body)")
     return fig
 
@@ -199,7 +192,7 @@ def show(data: ReportData, *, max_rows: int = 30) -> None:
                   "already had under another validator.")
     else:
         total = wasted_by_host(data).sum()
-        style.say(f"In all, **{_bytes(float(total))}** were resent for content clients already had.")
+        style.say(f"In all, **{human_bytes(float(total))}** were resent for content clients already had.")
         style.show_figure(fig)
 
 
