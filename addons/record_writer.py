@@ -85,8 +85,8 @@ class RecordWriter:
         """The store's key, from the child's first frame (or its reason for failing)."""
         try:
             frame = self._read(OPEN_TIMEOUT)
-            if frame is None or frame[0] != OPENED:
-                raise OSError(f"exit status {self._proc.poll()}")
+            if frame[0] != OPENED:
+                raise OSError(f"unexpected first frame {frame[0]!r}")
             reply = self._decode(frame[1])
         except (OSError, TimeoutError) as exc:
             end_child(self._proc, timeout=5)
@@ -158,19 +158,19 @@ class RecordWriter:
             raise RecordWriterError(self._error)
 
     def _reply(self, timeout: float | None) -> list:
-        frame = self._read(timeout)
-        if frame is None:
-            code = self._proc.poll()
-            raise OSError(f"exit status {code}")
-        return self._decode(frame[1])
+        return self._decode(self._read(timeout)[1])
 
-    def _read(self, timeout: float | None) -> tuple[bytes, bytes] | None:
+    def _read(self, timeout: float | None) -> tuple[bytes, bytes]:
+        """The child's next frame; OSError when it ended, TimeoutError when it is silent."""
         stdout = self._proc.stdout
         assert stdout is not None
         ready, _, _ = select.select([stdout], [], [], timeout)
         if not ready:
             raise TimeoutError("store writer did not answer in time")
-        return read_frame(stdout)  # type: ignore[arg-type]
+        frame = read_frame(stdout)  # type: ignore[arg-type]
+        if frame is None:
+            raise OSError(f"exit status {self._proc.poll()}")
+        return frame
 
     def close(self) -> None:
         """Send what waits, let the child commit it and wait for the child to end."""
