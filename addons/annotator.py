@@ -1,11 +1,15 @@
 """Live verdicts in the flow list: comments and markers as evidence appears.
 
-Per exchange, checks that need only the RFC core run at once (``addons.live_checks``). Verdicts
-that need several exchanges (an ETag that identifies clients, load-balancer churn) come from
-engineer C's detectors, re-run on the small DataFrame of one resource's recent exchanges when
-that resource shows new evidence. Those runs happen on a worker thread, at most once per
-``RERUN_INTERVAL`` seconds, and their verdicts are applied on the event loop, with an update
-so mitmweb redraws the flows.
+The verdicts come from a :class:`addons.live_judge.Judge`: single-exchange checks with the RFC
+core (``addons.live_checks``) at once, and the detectors' multi-exchange verdicts (an ETag that
+identifies clients, load-balancer churn) from re-runs on one resource's recent exchanges when
+that resource shows new evidence. Where the judge runs is the recorder's choice: in the store's
+writer process when there is one, so judging costs the proxy's event loop nothing, and the
+verdicts come back to :meth:`Annotator.annotate_flows`; here, on the event loop, when verdicts
+must be on the flow before the next addon sees it (no store, or flows streamed to a file as
+they finish). Here, detector re-runs happen on a worker thread, at most once per
+``RERUN_INTERVAL`` seconds, and their verdicts are applied on the event loop, with an update so
+mitmweb redraws the flows.
 """
 
 from __future__ import annotations
@@ -14,29 +18,22 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
-import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from mitmproxy import ctx, http
 from mitmproxy.hooks import UpdateHook
 
 from addons.guard import never_raise, report
-from addons.live_checks import MARKERS, SEVERITIES, Verdict, check_exchange
+from addons.live_checks import MARKERS, SEVERITIES, Verdict, precondition_lines
 from addons.live_detectors import warm_up
-from addons.live_state import LiveState, ResourceState
+from addons.live_judge import Judge, Rerunner, ResourceDetector, detect
+from addons.live_state import LiveState
 from analysis.exchange import Exchange
 
 logger = logging.getLogger(__name__)
-
-#: Seconds between detector re-runs (they batch every resource that changed meanwhile); a slow
-#: run stretches the pause to twice its own duration, so detectors never take most of the CPU.
-RERUN_INTERVAL = 1.0
-#: Resources per detector run; the rest stay queued for the next run.
-RESOURCES_PER_RUN = 200
-
-#: ``(exchanges of changed resources) -> {url: [Verdict, ...]}``; see addons.live_detectors.
-ResourceDetector = Callable[[list[Exchange]], dict[str, list[Verdict]]]
 
 
 def annotate(flow: http.HTTPFlow, verdicts: Iterable[Verdict]) -> bool:
@@ -56,11 +53,6 @@ def annotate(flow: http.HTTPFlow, verdicts: Iterable[Verdict]) -> bool:
     return changed
 
 
-def detect(detector: ResourceDetector, records: list[Exchange | Callable[[], Exchange]]) -> dict[str, list[Verdict]]:
-    """Run ``detector`` on full records, building those kept as builders first."""
-    return detector([r if isinstance(r, Exchange) else r() for r in records])
-
-
 class Annotator:
     """Keeps per-host and per-resource state and writes verdicts onto flows."""
 
@@ -69,16 +61,12 @@ class Annotator:
     def __init__(self, detector: ResourceDetector | None = None, *, own_process: bool = False) -> None:
         """``own_process``: run the detector in a child process (the entry script does), so
         pandas work never competes with the proxy's event loop for the GIL."""
-        self.state = LiveState()
+        self.judge = Judge(rerun_detectors=detector is not None)
         self.detector = detector
         self.own_process = own_process
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._dirty: set[str] = set()
-        self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._worker: threading.Thread | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._rerunner = Rerunner(self.judge, self._rerun, partial(report, "annotator.detectors"), "etagwatch-detectors")
         self._enabled = True
         self.detector_runs = 0
         self.detector_seconds = 0.0
@@ -94,28 +82,20 @@ class Annotator:
     def configure(self, updated: set[str]) -> None:
         self._enabled = ctx.options.etagwatch_annotate
 
+    @property
+    def state(self) -> LiveState:
+        return self.judge.state
+
     def running(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        if self.detector is not None and self._worker is None:
-            if self.own_process:
-                self._pool = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
-                )
-                self._pool.submit(warm_up)
-            self._worker = threading.Thread(target=self._run, name="etagwatch-detectors", daemon=True)
-            self._worker.start()
+        self._loop = asyncio.get_running_loop()  # detector re-runs start from now on
 
     def done(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._worker is not None:
-            self._worker.join(timeout=5)
-            self._worker = None
+        self._rerunner.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    # --- fed by the recorder with each flow and its exchange record
+    # --- fed by the recorder with each flow and its exchange record (judged here)
     @never_raise("annotator.observe")
     def observe(
         self, flow: http.HTTPFlow, ex: Exchange, full: Callable[[], Exchange] | None = None
@@ -124,17 +104,22 @@ class Annotator:
         complete record, which only detector re-runs need (so it is built then, off the loop)."""
         if not self._enabled:
             return
-        self.state.host(ex.host or "").add(ex)
-        resource = self.state.resource(ex.url)
-        verdicts = check_exchange(flow, ex, resource)
-        new_evidence = resource.add(flow, ex, full)
+        lines = precondition_lines(flow.request.headers.fields)
+        verdicts = self.judge.observe(ex, lines, weakref.ref(flow), full)
         if verdicts:
-            resource.verdicts.update(v.sentence for v in verdicts)
             annotate(flow, verdicts)
-        if new_evidence and self.detector is not None:
-            with self._lock:
-                self._dirty.add(ex.url)
-            self._wake.set()
+        if self.detector is not None and self._loop is not None and self.judge.changed:
+            self._rerunner.poke()
+
+    # --- or with verdicts judged in the store's writer process
+    @never_raise("annotator.annotate_flows")
+    def annotate_flows(self, judged: list[tuple[http.HTTPFlow, list[Verdict]]]) -> None:
+        """Write verdicts the writer process found onto their flows (on the event loop)."""
+        if not self._enabled:
+            return
+        updated = [flow for flow, verdicts in judged if annotate(flow, verdicts)]
+        if updated:
+            ctx.master.addons.trigger(UpdateHook(updated))
 
     # --- detector re-runs
     def rerun_now(self) -> dict[str, list[Verdict]]:
@@ -145,19 +130,17 @@ class Annotator:
         return results
 
     def _detect(self) -> dict[str, list[Verdict]]:
-        with self._lock:
-            urls = set(list(self._dirty)[:RESOURCES_PER_RUN])
-            self._dirty -= urls
-        if not urls or self.detector is None:
-            return {}
-        records = [
-            ex for url in urls if (r := self.state.resources.get(url)) for ex in list(r.exchanges)
-        ]
-        if not records:
+        records = self.judge.take_changed()
+        if not records or self.detector is None:
             return {}
         started = time.perf_counter()
         try:
-            if self._pool is not None:  # full records are built in the detector process
+            if self.own_process:  # full records are built in the detector process
+                if self._pool is None:
+                    self._pool = concurrent.futures.ProcessPoolExecutor(
+                        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    )
+                    self._pool.submit(warm_up)
                 return self._pool.submit(detect, self.detector, records).result()
             return detect(self.detector, records)
         finally:
@@ -166,39 +149,19 @@ class Annotator:
 
     def _apply(self, results: dict[str, list[Verdict]]) -> None:
         updated: list[http.HTTPFlow] = []
-        for url, verdicts in results.items():
-            resource: ResourceState | None = self.state.resources.get(url)
-            if resource is None:
-                continue
-            fresh = [v for v in verdicts if v.sentence not in resource.verdicts]
-            if not fresh:
-                continue
-            resource.verdicts.update(v.sentence for v in fresh)
-            for flow in resource.flows:
-                if annotate(flow, fresh):
+        for refs, verdicts in self.judge.fresh(results):
+            for ref in refs:
+                flow = ref()
+                if flow is not None and annotate(flow, verdicts):
                     updated.append(flow)
         if updated:
             ctx.master.addons.trigger(UpdateHook(updated))
 
-    def _run(self) -> None:
-        pause = RERUN_INTERVAL
-        while not self._stop.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            if self._stop.wait(pause):  # throttle: batch what changes meanwhile
-                return
-            started = time.monotonic()
-            try:
-                results = self._detect()
-            except Exception as exc:
-                report("annotator.detectors", exc)
-                results = {}
-            pause = max(RERUN_INTERVAL, 2 * (time.monotonic() - started))
-            with self._lock:
-                if self._dirty:
-                    self._wake.set()
-            if results and self._loop is not None:
-                self._loop.call_soon_threadsafe(self._apply_safely, results)
+    def _rerun(self) -> None:
+        """On the re-run thread: detect, then apply on the event loop."""
+        results = self._detect()
+        if results and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._apply_safely, results)
 
     def _apply_safely(self, results: dict[str, list[Verdict]]) -> None:
         try:
@@ -208,4 +171,5 @@ class Annotator:
 
     # --- for the report command
     def host_counters(self) -> dict[str, dict[str, int]]:
-        return {host: c.as_dict() for host, c in sorted(self.state.hosts.items())}
+        """Counters of the flows judged here (the recorder has those judged in its writer)."""
+        return self.judge.host_counters()

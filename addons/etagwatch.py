@@ -28,7 +28,7 @@ from addons.replay import PreconditionReplay
 
 recorder = Recorder()
 annotator = Annotator(detector=resource_detector, own_process=True)
-recorder.subscribe(annotator.observe)
+recorder.subscribe(annotator.observe, verdicts=annotator.annotate_flows)
 
 # Order matters only in the response hook: replay first rewrites the replayed response
 # (304/412/206), then the recorder stores what the client really receives.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 import mitmproxy.types
@@ -51,10 +52,22 @@ class Findings:
             if resource.get("verdict") in ("identifier", "likely-identifier", "churn", "unstable"):
                 lines.append(f"  {resource.get('verdict')}: {resource.get('url')}: {resource.get('explanation', '')}")
         if self.annotator is not None:
-            for host, counts in self.annotator.host_counters().items():
+            for host, counts in self.host_counters().items():
                 shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                 lines.append(f"  host {host}: {shown}")
         logger.warning("\n".join(lines))
+
+    def host_counters(self) -> dict[str, dict[str, int]]:
+        """Per-host counters, summed over where flows were judged: the proxy or the writer
+        process (a flow is judged in one place only)."""
+        total: dict[str, Counter[str]] = {}
+        sources = [self.recorder.host_counters()]
+        if self.annotator is not None:
+            sources.append(self.annotator.host_counters())
+        for counters in sources:
+            for host, counts in counters.items():
+                total.setdefault(host, Counter()).update(counts)
+        return {host: dict(total[host]) for host in sorted(total)}
 
     @command.command("etagwatch.export")
     def export(self, path: mitmproxy.types.Path) -> None:

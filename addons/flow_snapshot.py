@@ -54,13 +54,15 @@ class Snapshot(msgspec.Struct, array_like=True, gc=False, frozen=True):
 
 
 class RecordConfig(msgspec.Struct, frozen=True):
-    """How snapshots become records (the recorder's options and the store's key)."""
+    """How snapshots become records (the recorder's options and the store's key), and whether
+    the writer process also judges them (``addons.live_judge``)."""
 
     source: str
     source_kind: str
     key: bytes
     backend_headers: tuple[str, ...] = DEFAULT_BACKEND_HEADERS
     redact_validators: bool = False
+    judge: bool = False
 
 
 def take(flow: http.HTTPFlow, client: str) -> Snapshot:

@@ -2,16 +2,16 @@
 
 Each check returns :class:`Verdict` sentences a person understands in a flow list. Precision
 over recall: a check speaks only when the exchange itself (plus the validators this resource
-carried earlier) proves the point.
+carried earlier) proves the point. The checks read the exchange record and the request's raw
+precondition lines, never a mitmproxy flow, so the store's writer process can run them too.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
-
-from mitmproxy import http
 
 from addons.live_state import ResourceState
 from analysis.exchange import Exchange
@@ -49,7 +49,11 @@ def unconditional_304(ex: Exchange) -> list[Verdict]:
     return []
 
 
-def precondition_outcome(flow: http.HTTPFlow, ex: Exchange, resource: ResourceState) -> list[Verdict]:
+#: A request's precondition header lines, raw: ``(name, value)`` bytes, in order.
+Lines = tuple[tuple[bytes, bytes], ...]
+
+
+def precondition_outcome(ex: Exchange, resource: ResourceState, lines: Lines) -> list[Verdict]:
     """Compare the status with what RFC 9110 13.2.2 demands for a conditional GET/HEAD, given
     the validators of the response itself (or, for a bare 304, those the resource last had)."""
     if ex.method not in ("GET", "HEAD") or ex.status not in (200, 304):
@@ -62,7 +66,7 @@ def precondition_outcome(flow: http.HTTPFlow, ex: Exchange, resource: ResourceSt
     last_modified = ex.last_modified or resource.last_modified
     if etag is None and last_modified is None:
         return []
-    decision = _decide(ex.method, _precondition_lines(flow.request.headers), etag, last_modified)
+    decision = _decide(ex.method, lines, etag, last_modified)
     if ex.status == 304 and decision.status == 200:
         sent = f"If-None-Match {ex.req_if_none_match}" if ex.req_if_none_match else f"If-Modified-Since {ex.req_if_modified_since}"
         return [Verdict(ERROR, f"304 although {sent} does not match the current validator ({etag or last_modified}): {decision.reason} ({decision.rfc}).")]
@@ -77,16 +81,15 @@ _PRECONDITION_NAMES = frozenset(
 )
 
 
-def _precondition_lines(headers: http.Headers) -> tuple[tuple[bytes, bytes], ...]:
-    """The request's precondition lines, raw and in order: all ``evaluate`` looks at."""
+def precondition_lines(fields: Iterable[Sequence[bytes]]) -> Lines:
+    """The request's precondition lines (from mitmproxy's ``headers.fields`` or a snapshot's),
+    raw and in order: all ``evaluate`` looks at."""
     names = _PRECONDITION_NAMES
-    return tuple((n, v) for n, v in headers.fields if n.strip().lower() in names)
+    return tuple((n, v) for n, v in fields if n.strip().lower() in names)
 
 
 @lru_cache(maxsize=4096)
-def _decide(
-    method: str, lines: tuple[tuple[bytes, bytes], ...], etag: str | None, last_modified: str | None
-) -> Decision:
+def _decide(method: str, lines: Lines, etag: str | None, last_modified: str | None) -> Decision:
     """``evaluate`` memoised: a browser revalidates the same resource with the same
     validators over and over, and the decision depends on nothing else."""
     from analysis.conditional import evaluate  # engineer A's RFC core
@@ -112,11 +115,12 @@ def ignored_if_match(ex: Exchange, resource: ResourceState) -> list[Verdict]:
     return [Verdict(ERROR, f"{ex.method} accepted with If-Match {ex.req_if_match}, an ETag this resource never carried: If-Match is ignored, lost updates go unnoticed.")]
 
 
-def check_exchange(flow: http.HTTPFlow, ex: Exchange, resource: ResourceState) -> list[Verdict]:
-    """All single-exchange verdicts (call before adding ``ex`` to ``resource``)."""
+def check_exchange(ex: Exchange, resource: ResourceState, lines: Lines) -> list[Verdict]:
+    """All single-exchange verdicts (call before adding ``ex`` to ``resource``); ``lines``:
+    the request's :func:`precondition_lines`."""
     return [
         *etag_syntax(ex),
         *unconditional_304(ex),
-        *precondition_outcome(flow, ex, resource),
+        *precondition_outcome(ex, resource, lines),
         *ignored_if_match(ex, resource),
     ]

@@ -1,20 +1,18 @@
 """What the live annotator remembers: per-host counters and recent exchanges per resource.
 
 Bounded on purpose (recent exchanges per resource, resources per proxy run), so a long browsing
-session keeps a small, steady memory footprint. Flows are held by weak reference: a flow that
-nothing else keeps (mitmdump keeps none; mitmweb's view keeps what it shows) cannot be shown
-annotated anyway, and holding it would let every flow die old, in the cyclic collector's
-oldest generation, which made full collections more frequent under load.
+session keeps a small, steady memory footprint. Recent flows are kept as opaque *handles*: the
+proxy's annotator keeps weak references (a flow that nothing else keeps, as in mitmdump, cannot
+be shown annotated anyway, and holding it would let every flow die old, in the cyclic
+collector's oldest generation); the store's writer process, which judges flows it never sees,
+keeps flow ids. No mitmproxy import: the writer process runs this too.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-
-from mitmproxy import http
 
 from analysis.exchange import Exchange
 
@@ -77,9 +75,7 @@ class ResourceState:
     exchanges: deque[Exchange | Callable[[], Exchange]] = field(
         default_factory=lambda: deque(maxlen=EXCHANGES_PER_RESOURCE)
     )
-    flow_refs: deque[weakref.ref[http.HTTPFlow]] = field(
-        default_factory=lambda: deque(maxlen=FLOWS_PER_RESOURCE)
-    )
+    handles: deque[Hashable] = field(default_factory=lambda: deque(maxlen=FLOWS_PER_RESOURCE))
     etags: set[str] = field(default_factory=set)
     clients: set[str] = field(default_factory=set)
     revalidated: set[str] = field(default_factory=set)  # clients that got a 304
@@ -87,20 +83,12 @@ class ResourceState:
     last_modified: str | None = None
     verdicts: set[str] = field(default_factory=set)  # sentences already shown
 
-    @property
-    def flows(self) -> Iterator[http.HTTPFlow]:
-        """The recent flows still alive somewhere (a view, a test, a pending hook)."""
-        for ref in list(self.flow_refs):
-            flow = ref()
-            if flow is not None:
-                yield flow
-
-    def add(self, flow: http.HTTPFlow, ex: Exchange, full: Callable[[], Exchange] | None = None) -> bool:
+    def add(self, handle: Hashable, ex: Exchange, full: Callable[[], Exchange] | None = None) -> bool:
         """Remember the exchange; True when it brings new evidence worth re-running the
         detectors for: a new ETag value, a new client, a client's first 304, a 412. Steady
         revisits bring none, so a long session does not keep the detectors busy."""
         self.exchanges.append(ex if full is None else full)
-        self.flow_refs.append(weakref.ref(flow))
+        self.handles.append(handle)
         new = False
         if ex.etag is not None and ex.status is not None and 200 <= ex.status < 400:
             if ex.etag not in self.etags:

@@ -14,13 +14,16 @@ spares it and it stores what it got). It stops when its stdin closes, after the 
 ``done`` hook has sent the last rows, or when the proxy dies.
 
 The child also creates or migrates the store and hands the proxy the store's keyed-hash key,
-so SQLite never runs in the proxy's process.
+so SQLite never runs in the proxy's process; and when the record configuration asks for it, it
+judges the flows it records (``addons.writer_judge``) and sends the verdicts back, read by a
+listener thread here and handed to ``on_verdicts``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import select
 import signal
 import sqlite3
@@ -28,19 +31,24 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
 
 from addons.flow_snapshot import RecordConfig, Snapshot, to_row
+from addons.guard import report
+from addons.live_detectors import resource_detector
+from addons.writer_judge import WriterJudge
 from analysis.exchange import Exchange
 from analysis.framing import end_child, read_frame, write_frame
 
 #: Seconds between frames sent to the child (the bound on what a kill -9 can lose, with one
 #: commit in the child).
 SEND_INTERVAL = 0.1
-ROWS, SNAPSHOTS, CONFIG, SYNC, OPENED = b"R", b"N", b"C", b"S", b"O"
+ROWS, SNAPSHOTS, CONFIG, SYNC, OPENED, VERDICTS = b"R", b"N", b"C", b"S", b"O", b"V"
 #: Seconds the proxy waits for the child to open the store (a locked store waits on SQLite's
 #: busy timeout first).
 OPEN_TIMEOUT = 60
@@ -55,10 +63,11 @@ class RecordWriter:
     """The proxy's side: ``put`` from the event loop, ``flush`` / ``close`` from anywhere.
 
     The child creates or migrates the store at ``path``; a store it cannot open raises
-    :class:`RecordWriterError` here, with the reason.
+    :class:`RecordWriterError` here, with the reason. ``on_verdicts`` receives, on the listener
+    thread, each batch of ``[flow id, severity, sentence]`` the child judged.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, on_verdicts: Callable[[list[list[str]]], None] | None = None) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen(
@@ -76,7 +85,12 @@ class RecordWriter:
         self._decode = msgspec.msgpack.Decoder().decode
         self._error: str | None = None
         self.sent = 0
+        self.host_counters: dict[str, dict[str, int]] = {}  # the child judge's, as of the last flush
         self.key = self._opened()
+        self._on_verdicts = on_verdicts
+        self._replies: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
+        self._listener = threading.Thread(target=self._listen, name="etagwatch-listener", daemon=True)
+        self._listener.start()
         self._stop = threading.Event()
         self._sender = threading.Thread(target=self._run, name="etagwatch-sender", daemon=True)
         self._sender.start()
@@ -158,10 +172,37 @@ class RecordWriter:
             raise RecordWriterError(self._error)
 
     def _reply(self, timeout: float | None) -> list:
-        return self._decode(self._read(timeout)[1])
+        try:
+            frame = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError("store writer did not answer in time") from None
+        if frame is None:
+            self._replies.put(None)  # for the next caller too
+            raise OSError(f"exit status {self._proc.poll()}")
+        reply = self._decode(frame[1])
+        if reply[0] == "ok" and len(reply) > 2:
+            self.host_counters = reply[2]
+        return reply
+
+    def _listen(self) -> None:
+        """The child's frames after the first: verdicts to ``on_verdicts``, replies to flush."""
+        stdout = self._proc.stdout
+        assert stdout is not None
+        try:
+            while (frame := read_frame(stdout)) is not None:  # type: ignore[arg-type]
+                if frame[0] != VERDICTS:
+                    self._replies.put(frame)
+                elif self._on_verdicts is not None:
+                    try:
+                        self._on_verdicts(self._decode(frame[1]))
+                    except Exception as exc:  # a bad consumer never stops the replies
+                        report("record_writer.verdicts", exc)
+        except (OSError, ValueError):
+            pass  # closed by close(): the child has ended
+        self._replies.put(None)
 
     def _read(self, timeout: float | None) -> tuple[bytes, bytes]:
-        """The child's next frame; OSError when it ended, TimeoutError when it is silent."""
+        """The child's first frame; OSError when it ended, TimeoutError when it is silent."""
         stdout = self._proc.stdout
         assert stdout is not None
         ready, _, _ = select.select([stdout], [], [], timeout)
@@ -179,6 +220,12 @@ class RecordWriter:
         try:
             self.flush(timeout=60)
         finally:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()  # type: ignore[union-attr]  # the child stores the rest and ends
+            self._listener.join(timeout=60)  # it reads until the child's end
+            if self._listener.is_alive():  # a stuck child: closing its stdout would wait for it
+                self._proc.kill()
+                self._listener.join()
             end_child(self._proc, timeout=60)
 
     def __enter__(self) -> RecordWriter:
@@ -198,6 +245,7 @@ class _Rows:
         self.decode_snapshots = msgspec.msgpack.Decoder(list[Snapshot]).decode
         self.decode_config = msgspec.msgpack.Decoder(RecordConfig).decode
         self.failures: dict[str, int] = {}
+        self.judge: WriterJudge | None = None  # set while the configuration asks for verdicts
 
     def rows(self, kind: bytes, payload: bytes) -> list:
         if kind == ROWS:
@@ -205,19 +253,27 @@ class _Rows:
         if self.config is None:
             raise ValueError("flow snapshots came before the record configuration")
         rows = []
+        judge = self.judge
         for snap in self.decode_snapshots(payload):
             try:
-                rows.append(to_row(snap, self.config))
+                row = to_row(snap, self.config)
             except Exception as exc:  # one odd flow never costs the others their rows
-                self.fail(snap, exc)
+                self.fail("record", snap, exc)
+                continue
+            rows.append(row)
+            if judge is not None:
+                try:
+                    judge.observe(snap, row)
+                except Exception as exc:  # nor its verdicts: it is stored all the same
+                    self.fail("judge", snap, exc)
         return rows
 
-    def fail(self, snap: Snapshot, exc: Exception) -> None:
-        kind = type(exc).__name__
+    def fail(self, what: str, snap: Snapshot, exc: Exception) -> None:
+        kind = f"{type(exc).__name__} ({what})"
         self.failures[kind] = self.failures.get(kind, 0) + 1
         if self.failures[kind] == 1:
-            print(f"etagwatch: could not record {snap.method} {snap.url} ({kind}: {exc}); "
-                  f"further {kind} failures are counted, not shown", file=sys.stderr, flush=True)
+            print(f"etagwatch: could not {what} {snap.method} {snap.url} ({type(exc).__name__}: {exc}); "
+                  f"further such failures are counted, not shown", file=sys.stderr, flush=True)
 
 
 def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
@@ -237,6 +293,12 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
         write_frame(out, OPENED, encode(["error", str(exc)]))
         return
     write_frame(out, OPENED, encode(["ok", key]))
+    out_lock = threading.Lock()  # the frame loop answers syncs, the judge's thread sends verdicts
+
+    def send(kind: bytes, message: object) -> None:
+        with out_lock:
+            write_frame(out, kind, encode(message))
+
     builder = _Rows()
     conn = connect(path)
     stored = 0
@@ -245,10 +307,16 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
         while (frame := read_frame(src)) is not None:
             kind, payload = frame
             if kind == SYNC:
-                write_frame(out, SYNC, encode(["ok", stored] if error is None else ["error", error]))
+                counters = builder.judge.host_counters() if builder.judge is not None else {}
+                send(SYNC, ["ok", stored, counters] if error is None else ["error", error])
                 error = None
             elif kind == CONFIG:
                 builder.config = builder.decode_config(payload)
+                if builder.config.judge and builder.judge is None:
+                    builder.judge = WriterJudge(partial(send, VERDICTS), detector=resource_detector)
+                elif not builder.config.judge and builder.judge is not None:
+                    builder.judge.close()
+                    builder.judge = None
             elif error is None:
                 try:
                     rows = builder.rows(kind, payload)
@@ -258,6 +326,8 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
                 except (sqlite3.Error, ValueError, msgspec.DecodeError) as exc:
                     error = f"{type(exc).__name__}: {exc}"
     finally:
+        if builder.judge is not None:
+            builder.judge.close()
         conn.close()
 
 

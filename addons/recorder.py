@@ -12,13 +12,22 @@ Other addons (the live annotator) subscribe with :meth:`Recorder.subscribe` and 
 flow with a light record (the fields single-exchange checks read); a listener that takes a
 third argument also gets a zero-argument callable that builds the full record, for the rare
 moments (detector re-runs) that need it.
+
+A listener that is a judge (it subscribes with ``verdicts=``) is not called per flow while the
+writer process can judge instead: then the child judges the records it builds anyway
+(``addons.writer_judge``) and its verdicts come back to ``verdicts`` with their flows, on the
+event loop, a fraction of a second later. That is the default whenever there is a store; the
+judge stays in the proxy when there is none, or when flows are streamed to a file as they finish
+(``save_stream_file``: the file gets each flow in the same hook, so its verdicts must be on it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -26,6 +35,7 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.flow_snapshot import RecordConfig, light_exchange, take, to_exchange
 from addons.guard import never_raise, report
+from addons.live_checks import Verdict
 from addons.record_writer import RecordWriter, RecordWriterError
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 
@@ -38,6 +48,11 @@ SOURCE = "live:mitmproxy"
 #: ``listener(flow, light_record)`` or ``listener(flow, light_record, full_record)``, where
 #: ``full_record()`` builds the complete record (see the module docstring).
 Listener = Callable[..., None]
+#: ``consumer([(flow, [Verdict, ...]), ...])``: verdicts the writer process judged.
+VerdictConsumer = Callable[[list[tuple[http.HTTPFlow, list[Verdict]]]], None]
+#: Flows remembered (weakly) for verdicts from the writer process; these come within a second
+#: or two, so older ones are forgotten first.
+RECENT_FLOWS = 20_000
 
 
 def client_id(flow: http.HTTPFlow, mode: str) -> str:
@@ -63,6 +78,11 @@ class Recorder:
         self.recorded = 0
         self._key: bytes = os.urandom(32)  # used when recording is off
         self._listeners: list[tuple[Listener, bool]] = []  # (listener, wants the full record)
+        self._judges: list[tuple[Listener, bool, VerdictConsumer]] = []  # listeners the writer can replace
+        self._in_proxy: list[tuple[Listener, bool]] = []  # the listeners called per flow now
+        self.judged_in_writer = False
+        self._recent: dict[str, weakref.ref[http.HTTPFlow]] = {}  # flow id -> flow, while judged in the writer
+        self._loop: asyncio.AbstractEventLoop | None = None
         # option values cached in configure: ctx.options deep-copies sequences on every read
         self._client_mode = "address"
         self._backend_headers: tuple[str, ...] = DEFAULT_BACKEND_HEADERS
@@ -97,12 +117,32 @@ class Recorder:
             "Response headers that tell which backend answered (a trailing * matches a prefix).",
         )
 
-    def subscribe(self, listener: Listener) -> None:
+    def subscribe(self, listener: Listener, *, verdicts: VerdictConsumer | None = None) -> None:
+        """Call ``listener`` with each flow's light record; a judge also gives ``verdicts``,
+        which receives the writer process's verdicts instead whenever that judges."""
         try:
             takes_full = len(inspect.signature(listener).parameters) >= 3
         except (TypeError, ValueError):
             takes_full = False
-        self._listeners.append((listener, takes_full))
+        if verdicts is None:
+            self._listeners.append((listener, takes_full))
+        else:
+            self._judges.append((listener, takes_full, verdicts))
+        self._choose_judge()
+
+    def _choose_judge(self) -> None:
+        """Judge in the writer process when there is one, unless flows are saved as they finish
+        or annotations are off (then nothing judges)."""
+        try:
+            streamed = bool(getattr(ctx.options, "save_stream_file", None))
+            annotate = getattr(ctx.options, "etagwatch_annotate", True)
+        except AttributeError:  # no master yet (subscribe before loading)
+            streamed, annotate = False, True
+        self.judged_in_writer = bool(self._judges) and self.writer is not None and annotate and not streamed
+        judges = [] if self.judged_in_writer else [(f, full) for f, full, _ in self._judges]
+        self._in_proxy = [*self._listeners, *judges]
+        if not self.judged_in_writer:
+            self._recent.clear()
 
     def configure(self, updated: set[str]) -> None:
         self._client_mode = ctx.options.etagwatch_client
@@ -110,6 +150,7 @@ class Recorder:
         self._redact = ctx.options.etagwatch_redact_validators
         if "etagwatch_db" in updated:
             self._open(ctx.options.etagwatch_db)
+        self._choose_judge()
         self._reconfigure()
         if "anticache" in updated and getattr(ctx.options, "anticache", False):
             logger.warning(
@@ -127,7 +168,7 @@ class Recorder:
             return
         store_path = os.path.abspath(os.path.expanduser(path))
         try:
-            writer = RecordWriter(store_path)
+            writer = RecordWriter(store_path, on_verdicts=self._from_writer)
         except (OSError, RecordWriterError) as exc:
             raise exceptions.OptionsError(f"etagwatch_db: cannot open {path}: {exc}") from exc
         self.store_path, self.writer = store_path, writer
@@ -143,6 +184,7 @@ class Recorder:
             key=self._key,
             backend_headers=self._backend_headers,
             redact_validators=self._redact,
+            judge=self.judged_in_writer,
         )
         if config != self._config:
             self._config = config
@@ -170,12 +212,15 @@ class Recorder:
                 self.recorded += 1
             except Exception as exc:  # the store failed: live annotations still go on
                 report("recorder.store", exc)
-        if not self._listeners:
+        if self.judged_in_writer:
+            self._remember(flow)
+        listeners = self._in_proxy
+        if not listeners:
             return None
         config = self._config
         light = light_exchange(snap, config)
         full = partial(to_exchange, snap, config)
-        for listener, takes_full in self._listeners:
+        for listener, takes_full in listeners:
             try:
                 if takes_full:
                     listener(flow, light, full)
@@ -185,7 +230,50 @@ class Recorder:
                 report(f"{getattr(listener, '__qualname__', 'listener')}", exc)
         return light
 
+    # --- verdicts judged in the writer process
+    def _remember(self, flow: http.HTTPFlow) -> None:
+        recent = self._recent
+        recent[flow.id] = weakref.ref(flow)
+        if len(recent) > RECENT_FLOWS:  # forget the dead, then the oldest
+            alive = [(k, r) for k, r in recent.items() if r() is not None]
+            self._recent = dict(alive[-RECENT_FLOWS // 2 :])
+
+    def _from_writer(self, judged: list[list[str]]) -> None:
+        """On the writer's listener thread: hand the verdicts to the event loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._deliver, judged)
+
+    def _deliver(self, judged: list[list[str]]) -> None:
+        by_flow: dict[str, list[Verdict]] = {}
+        for flow_id, severity, sentence in judged:
+            by_flow.setdefault(flow_id, []).append(Verdict(severity, sentence))
+        flows = []
+        for flow_id, verdicts in by_flow.items():
+            ref = self._recent.get(flow_id)
+            flow = ref() if ref is not None else None
+            if flow is not None:
+                flows.append((flow, verdicts))
+        if not flows:
+            return
+        for _, _, consumer in self._judges:
+            try:
+                consumer(flows)
+            except Exception as exc:
+                report(f"{getattr(consumer, '__qualname__', 'verdicts')}", exc)
+
+    def host_counters(self) -> dict[str, dict[str, int]]:
+        """The writer process's per-host counters (flows it judged), as of now."""
+        if self.writer is None or not self.judged_in_writer:
+            return {}
+        self.flush()
+        return self.writer.host_counters
+
     # --- hooks: every HTTP exchange ends in `response` or in `error`
+    def running(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
     @never_raise("recorder.response")
     def response(self, flow: http.HTTPFlow) -> None:
         self.record(flow)

@@ -1,14 +1,19 @@
-"""Live verdicts: comments and markers on flows, per-host counters, detector re-runs."""
+"""Live verdicts: comments and markers on flows, per-host counters, detector re-runs, with the
+judge in the proxy and in the store's writer process (the same verdicts either way)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
 from addons.annotator import Annotator
+from addons.findings import Findings
 from addons.live_checks import ERROR, IDENTIFIER, MARKERS, WASTE, Verdict
 from addons.recorder import Recorder
 
@@ -31,75 +36,105 @@ def flow(
     return f
 
 
-@pytest.fixture
-def live():
+class Live:
+    """A recorder feeding an annotator, wired as the entry script wires them."""
+
+    def __init__(self, tctx, rec: Recorder, ann: Annotator, loop: asyncio.AbstractEventLoop) -> None:
+        self.tctx, self.rec, self.ann, self.loop = tctx, rec, ann, loop
+
+    def send(self, f: http.HTTPFlow) -> http.HTTPFlow:
+        """One finished flow; returns when its verdicts are on it, wherever it was judged."""
+        self.rec.response(f)
+        if self.rec.judged_in_writer:
+            self.rec.flush()  # the child sends verdicts before it answers the flush
+            self.loop.run_until_complete(asyncio.sleep(0.01))  # delivered on the loop
+        return f
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        return Findings(self.rec, self.ann).host_counters()
+
+
+async def _running(rec: Recorder) -> None:
+    rec.running()
+
+
+@contextlib.contextmanager
+def wired(judge: str, tmp_path: Path) -> Iterator[Live]:
     rec, ann = Recorder(), Annotator()
-    rec.subscribe(ann.observe)
-    with taddons.context(rec, ann) as tctx:
-        tctx.configure(rec, etagwatch_db="")
-        yield tctx, rec, ann
+    rec.subscribe(ann.observe, verdicts=ann.annotate_flows)
+    loop = asyncio.new_event_loop()
+    try:
+        with taddons.context(rec, ann) as tctx:
+            db = "" if judge == "proxy" else str(tmp_path / "live.sqlite")
+            tctx.configure(rec, etagwatch_db=db)
+            assert rec.judged_in_writer is (judge == "writer")
+            loop.run_until_complete(_running(rec))
+            yield Live(tctx, rec, ann, loop)
+            rec.done()
+    finally:
+        loop.close()
+
+
+@pytest.fixture(params=["proxy", "writer"])
+def live(request, tmp_path):
+    """Judged on the event loop (no store) or in the store's writer process."""
+    with wired(request.param, tmp_path) as wiring:
+        yield wiring
 
 
 def test_304_for_a_tag_that_does_not_match_is_a_conformance_error(live):
-    _tctx, rec, _ann = live
-    rec.response(flow(resp={"ETag": '"v2"'}))
+    live.send(flow(resp={"ETag": '"v2"'}))
     bad = flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v2"'})
-    rec.response(bad)
+    live.send(bad)
     assert bad.marked == MARKERS[ERROR]
     assert "304 although If-None-Match" in bad.comment
 
 
 def test_full_200_for_a_current_copy_is_flagged_as_waste(live):
-    _tctx, rec, _ann = live
     f = flow(req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'})
-    rec.response(f)
+    live.send(f)
     assert f.marked == MARKERS[WASTE] and "missed 304" in f.comment
 
 
 def test_correct_revalidation_stays_quiet(live):
-    _tctx, rec, _ann = live
     ok = [flow(resp={"ETag": '"v1"'}), flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'})]
     for f in ok:
-        rec.response(f)
+        live.send(f)
     assert all(f.comment == "" and f.marked == "" for f in ok)
 
 
 def test_unquoted_etag_and_unconditional_304(live):
-    _tctx, rec, _ann = live
     unquoted = flow(resp={"ETag": "abc123"})
-    rec.response(unquoted)
+    live.send(unquoted)
     assert unquoted.marked == MARKERS[ERROR] and "ETag abc123" in unquoted.comment
     stray = flow(status=304, resp={"ETag": '"x"'})
-    rec.response(stray)
+    live.send(stray)
     assert "without If-None-Match" in stray.comment
 
 
 def test_write_accepted_with_a_never_issued_if_match(live):
-    _tctx, rec, _ann = live
     api = "http://api.test/items/1"
-    rec.response(flow(url=api, resp={"ETag": '"r1"'}, body=b"{}"))
+    live.send(flow(url=api, resp={"ETag": '"r1"'}, body=b"{}"))
     lost = flow("PUT", api, 204, req={"If-Match": '"r0-stale"'})
-    rec.response(lost)
+    live.send(lost)
     assert lost.marked == MARKERS[ERROR] and "If-Match is ignored" in lost.comment
     fine = flow("PUT", api, 204, req={"If-Match": '"r1"'})
-    rec.response(fine)
+    live.send(fine)
     assert fine.comment == ""
 
 
 def test_user_markers_are_never_replaced(live):
-    _tctx, rec, _ann = live
     f = flow(status=304, resp={"ETag": '"x"'})
     f.marked = ":star:"
-    rec.response(f)
+    live.send(f)
     assert f.marked == ":star:" and f.comment
 
 
 def test_host_counters(live):
-    _tctx, rec, ann = live
-    rec.response(flow(resp={"ETag": '"v1"', "Last-Modified": "Tue, 14 Nov 2023 22:13:20 GMT"}))
-    rec.response(flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'}))
-    rec.response(flow(url="http://other.test/", resp={}))
-    counts = ann.host_counters()
+    live.send(flow(resp={"ETag": '"v1"', "Last-Modified": "Tue, 14 Nov 2023 22:13:20 GMT"}))
+    live.send(flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'}))
+    live.send(flow(url="http://other.test/", resp={}))
+    counts = live.counters()
     assert counts["cdn.test"]["etag"] == 2
     assert counts["cdn.test"]["last_modified"] == 1
     assert counts["cdn.test"]["conditional"] == counts["cdn.test"]["if_none_match"] == 1
@@ -108,11 +143,10 @@ def test_host_counters(live):
 
 
 def test_annotations_can_be_switched_off(live):
-    tctx, rec, ann = live
-    tctx.options.etagwatch_annotate = False
+    live.tctx.options.etagwatch_annotate = False
     f = flow(status=304, resp={"ETag": '"x"'})
-    rec.response(f)
-    assert f.comment == "" and not ann.host_counters()
+    live.send(f)
+    assert f.comment == "" and not live.counters()
 
 
 def _by_etag_count(exchanges):
@@ -220,3 +254,46 @@ def test_detector_in_its_own_process_annotates_and_leaves_no_process():
     last, ann = asyncio.run(scenario())
     assert last.marked == MARKERS[IDENTIFIER] and "identifies clients" in last.comment
     assert ann.detector_runs >= 1
+
+
+def test_the_writer_process_judges_unless_flows_are_streamed_to_a_file(tmp_path):
+    """Streamed flows are written in the same hook, so their verdicts must be found at once."""
+    from mitmproxy.addons.save import Save
+
+    rec, ann = Recorder(), Annotator()
+    rec.subscribe(ann.observe, verdicts=ann.annotate_flows)
+    with taddons.context(rec, ann, Save()) as tctx:
+        tctx.configure(rec, etagwatch_db=str(tmp_path / "j.sqlite"))
+        assert rec.judged_in_writer
+        tctx.configure(rec, save_stream_file=str(tmp_path / "out.flows"))
+        assert not rec.judged_in_writer
+        f = flow(status=304, resp={"ETag": '"x"'})
+        rec.response(f)  # judged here, at once: no flush, no loop
+        assert "without If-None-Match" in f.comment
+        tctx.configure(rec, save_stream_file="")
+        assert rec.judged_in_writer
+        rec.done()
+
+
+def test_real_detectors_in_the_writer_process_flag_a_per_client_etag(tmp_path):
+    """The writer process re-runs the real detectors on its own records; the verdict reaches
+    every recent flow of the resource."""
+    with wired("writer", tmp_path) as live:
+        flows = real_detector_flows(live)
+    assert flows[-1].marked == MARKERS[IDENTIFIER] and "identifies clients" in flows[-1].comment
+    assert sum(f.marked == MARKERS[IDENTIFIER] for f in flows) >= 6  # the resource's recent flows
+
+
+def real_detector_flows(live: Live) -> list[http.HTTPFlow]:
+    """Four clients, each with its own ETag for one resource, each revalidated with a 304;
+    waits up to 30 s for the writer process's detector verdict."""
+    flows = []
+    for i in range(4):
+        tag, peer = f'"u{i}-7f3a9c2e41b8d05f6a7c"', f"10.0.0.{i + 1}"
+        flows.append(live.send(flow(resp={"ETag": tag}, peer=peer)))
+        flows.append(live.send(flow(status=304, req={"If-None-Match": tag}, resp={"ETag": tag}, peer=peer)))
+    for _ in range(300):  # the first run imports pandas in the child
+        live.loop.run_until_complete(asyncio.sleep(0.1))
+        if flows[-1].marked:
+            break
+    return flows

@@ -13,21 +13,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from analysis.lab.daemon import ManagedServer
-from analysis.lab.net import LabError
+from analysis.lab.net import LabError, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = ROOT / "addons" / "etagwatch.py"
 ROUTE = Path(__file__).resolve().with_name("mitm_route.py")
 
 
-def mitmdump_path() -> str:
-    """mitmdump from the running interpreter's environment first (the project's venv)."""
-    local = Path(sys.executable).with_name("mitmdump")
+def mitmdump_path(name: str = "mitmdump") -> str:
+    """mitmdump (or mitmweb) from the running interpreter's environment first (the project's
+    venv)."""
+    local = Path(sys.executable).with_name(name)
     if local.exists():
         return str(local)
-    found = shutil.which("mitmdump")
+    found = shutil.which(name)
     if not found:
-        raise LabError("mitmdump not found (pip install mitmproxy into the project's venv)")
+        raise LabError(f"{name} not found (pip install mitmproxy into the project's venv)")
     return found
 
 
@@ -72,7 +73,7 @@ class MitmDump(ManagedServer):
             "--set",
             f"confdir={workdir / 'conf'}",
         ]
-        options = {"termlog_verbosity": "warn", "flow_detail": "0", **self.options}
+        options = {**self.default_options(), **self.options}
         for script in self.scripts:
             cmd += ["-s", str(script)]
         if self.db is not None:
@@ -87,8 +88,35 @@ class MitmDump(ManagedServer):
             cmd += ["--set", f"{key}={value}"]
         return cmd
 
+    def default_options(self) -> dict[str, str]:
+        return {"termlog_verbosity": "warn", "flow_detail": "0"}
+
     def env(self) -> dict[str, str]:
         # The addon imports the project; make it importable even when not pip-installed.
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         return env
+
+
+class MitmWeb(MitmDump):
+    """mitmweb instead of mitmdump: the same proxy and addons, plus the web UI, whose flow list
+    (``GET {web_url}/flows``) is what a mitmweb user sees."""
+
+    kind = "mitmweb"
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("program", mitmdump_path("mitmweb"))
+        super().__init__(**kwargs)
+        self.web_port = free_port(self.host)
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.host}:{self.web_port}"
+
+    def default_options(self) -> dict[str, str]:
+        return {
+            "termlog_verbosity": "warn",
+            "web_open_browser": "false",
+            "web_host": self.host,
+            "web_port": str(self.web_port),
+        }

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 from mitmproxy import io
+from mitmproxy.utils.emoji import emoji
 
-from analysis.lab.mitm import ADDON, MitmDump
+from analysis.lab.mitm import ADDON, MitmDump, MitmWeb
 from analysis.store import load_exchanges
 
 pytestmark = pytest.mark.e2e
@@ -72,6 +73,34 @@ def test_exchanges_land_in_the_store_and_verdicts_in_the_saved_flows(
     saved = saved_flows(flows)
     assert [f.comment for f in saved[:2]] == ["", ""]
     assert "missed 304" in saved[2].comment and saved[2].marked == ":recycle:"
+
+
+def test_a_mitmweb_user_sees_the_writer_processs_verdicts_in_the_flow_list(nginx_origin, tmp_path):
+    """With a store and no flows streamed to a file, the writer process judges; its verdict
+    reaches the flow that mitmweb shows (comment and marker, via mitmweb's own API)."""
+    db = tmp_path / "web.sqlite"
+    with MitmWeb(scripts=(ADDON,), db=db) as web:
+        url = nginx_origin.url + "/index.html"
+        with client(web) as http:
+            etag = http.get(url).headers["etag"]
+            missed = http.get(
+                url,
+                headers={"If-None-Match": etag, "If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"},
+            )
+            assert missed.status_code == 200  # nginx resends what RFC 9110 says is current
+        shown: list[dict] = []
+        with httpx.Client(trust_env=False, timeout=10) as ui:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                shown = ui.get(web.web_url + "/flows").json()
+                if len(shown) == 2 and shown[1]["comment"]:
+                    break
+                time.sleep(0.1)
+    assert [f["response"]["status_code"] for f in shown] == [200, 200]
+    assert shown[0]["comment"] == "" and shown[0]["marked"] == ""
+    # mitmweb's API shows markers as the emoji they name
+    assert "missed 304" in shown[1]["comment"] and shown[1]["marked"] == emoji[":recycle:"]
+    assert len(load_exchanges(db)) == 2
 
 
 def test_kill_9_loses_at_most_the_last_second(nginx_origin, proxy_factory, tmp_path):
