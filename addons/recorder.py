@@ -139,7 +139,8 @@ class Recorder:
         except AttributeError:  # no master yet (subscribe before loading)
             streamed, annotate = False, True
         self.judged_in_writer = bool(self._judges) and self.writer is not None and annotate and not streamed
-        judges = [] if self.judged_in_writer else [(f, full) for f, full, _ in self._judges]
+        judge_here = annotate and not self.judged_in_writer
+        judges = [(f, full) for f, full, _ in self._judges] if judge_here else []
         self._in_proxy = [*self._listeners, *judges]
         if not self.judged_in_writer:
             self._recent.clear()

@@ -297,3 +297,20 @@ def real_detector_flows(live: Live) -> list[http.HTTPFlow]:
         if flows[-1].marked:
             break
     return flows
+
+
+@pytest.mark.parametrize("judge", ["proxy", "writer"])
+def test_nothing_judges_while_annotations_are_off(judge, tmp_path):
+    """Off means off: no light record, no judge call, no verdicts from the writer process."""
+    rec, ann, calls = Recorder(), Annotator(), []
+    rec.subscribe(lambda f, ex: calls.append(f), verdicts=ann.annotate_flows)
+    with taddons.context(rec, ann) as tctx:
+        tctx.configure(rec, etagwatch_db="" if judge == "proxy" else str(tmp_path / "off.sqlite"))
+        tctx.options.etagwatch_annotate = False
+        f = flow(status=304, resp={"ETag": '"x"'})
+        rec.response(f)
+        assert calls == [] and not rec.judged_in_writer and rec._config.judge is False
+        tctx.options.etagwatch_annotate = True
+        rec.response(flow(status=304, resp={"ETag": '"y"'}))
+        assert len(calls) == (1 if judge == "proxy" else 0) and rec.judged_in_writer is (judge == "writer")
+        rec.done()

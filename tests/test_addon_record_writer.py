@@ -9,6 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 from mitmproxy import http
 
@@ -130,3 +131,29 @@ def test_memoised_decision_is_evaluates_decision(headers, method):
     expected = evaluate(method, request.headers, **validators)
     got = _decide(method, precondition_lines(request.headers.fields), validators["etag"], validators["last_modified"])
     assert (got.status, got.reason, got.rfc) == (expected.status, expected.reason, expected.rfc)
+
+
+def test_the_child_judges_when_configured_and_sends_verdicts_before_the_flush_answer(store_path):
+    from addons.flow_snapshot import RecordConfig, Snapshot
+
+    def snapshot(flow_id: str, status: int, req: list[tuple[bytes, bytes]]) -> Snapshot:
+        return Snapshot(
+            flow_id, "127.0.0.1", 1.7e9, "GET", "http://shop.test/a.js", "HTTP/1.1",
+            [(b"host", b"shop.test"), *req], None, [(b"etag", b'"v2"')], status, None, 0, 0, None, None,
+        )
+
+    got: list[list[str]] = []
+    with RecordWriter(store_path, on_verdicts=got.extend) as writer:
+        config = RecordConfig(source="live:mitmproxy", source_kind="live", key=writer.key)
+        writer.configure(config)
+        writer.put_snapshot(snapshot("f1", 304, []))  # stored, not judged
+        writer.flush()
+        assert got == []
+        writer.configure(msgspec.structs.replace(config, judge=True))
+        writer.put_snapshot(snapshot("f2", 200, []))
+        writer.put_snapshot(snapshot("f3", 304, [(b"if-none-match", b'"v1"')]))  # v2 is current
+        writer.flush()
+        assert [(flow_id, severity) for flow_id, severity, _ in got] == [("f3", "error")]
+        assert "304 although If-None-Match" in got[0][2]
+        assert writer.host_counters["shop.test"]["exchanges"] == 2  # judged ones only
+    assert count(store_path) == 3

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import os
 import sqlite3
+import weakref
 from pathlib import Path
 
 import pandas as pd
@@ -199,3 +202,42 @@ def test_the_proxy_process_never_opens_the_store_itself(recording) -> None:
     store_files = {str(db.resolve()), f"{db.resolve()}-wal", f"{db.resolve()}-shm"}
     assert not opened & store_files
     assert len(load_exchanges(db)) == 1
+
+
+def test_writer_verdicts_reach_live_flows_only_and_old_flows_are_forgotten(tmp_path: Path, monkeypatch):
+    """Verdicts from the writer process find their flow by id while it is alive; the map of
+    recent flows stays bounded (newest kept) and never keeps a flow alive."""
+    from addons import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "RECENT_FLOWS", 10)
+    rec, got = Recorder(), []
+    rec.subscribe(lambda flow, ex: None, verdicts=got.extend)  # a judge: the writer replaces it
+    loop = asyncio.new_event_loop()
+    try:
+        with taddons.context(rec) as tctx:
+            tctx.configure(rec, etagwatch_db=str(tmp_path / "v.sqlite"))
+            assert rec.judged_in_writer
+
+            async def start() -> None:
+                rec.running()
+
+            loop.run_until_complete(start())
+            kept = validator_flow("http://shop.test/kept.js", etag="unquoted")  # a syntax error
+            rec.response(kept)
+            dropped = validator_flow("http://shop.test/dropped.js", etag="unquoted-too")
+            rec.response(dropped)
+            dropped_ref = weakref.ref(dropped)
+            del dropped
+            gc.collect()
+            assert dropped_ref() is None  # the recorder keeps no flow alive
+            rec.flush()
+            loop.run_until_complete(asyncio.sleep(0.01))
+            alive = [validator_flow(f"http://shop.test/{i}.js") for i in range(25)]
+            for f in alive:
+                rec.response(f)
+            assert len(rec._recent) <= 10 and alive[-1].id in rec._recent
+            rec.done()
+    finally:
+        loop.close()
+    assert [flow for flow, _ in got] == [kept]
+    assert "ETag unquoted breaks RFC 9110" in got[0][1][0].sentence
