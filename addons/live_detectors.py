@@ -14,7 +14,7 @@ import msgspec
 from addons.live_checks import IDENTIFIER, WASTE, Verdict
 from analysis.exchange import COLUMNS, Exchange
 
-if TYPE_CHECKING:  # pandas loads in the detector process only
+if TYPE_CHECKING:  # pandas loads in the writer or detector process only
     import pandas as pd
 
 #: Detector verdict -> (severity, sentence start). Verdicts not listed are benign.
@@ -46,7 +46,7 @@ def _explanation(row: pd.Series) -> str:
 
 def resource_detector(exchanges: list[Exchange]) -> dict[str, list[Verdict]]:
     """``{resource url: [Verdict]}`` for resources whose verdict is worth a person's look."""
-    from analysis.detectors import run_all  # in the detector process, not the proxy's
+    from analysis.detectors import run_all  # in the writer or detector process, not the proxy's
 
     result = run_all(frame(exchanges))
     resources = getattr(result, "resources", None)

@@ -15,7 +15,7 @@ The load generator is wrk (Debian package ``wrk``): it needs about 60 us of CPU 
 so on a small machine mitmdump, not the client, is what saturates. ``--client httpx`` uses an
 asyncio httpx client instead (about a millisecond per request: it competes with the proxy).
 ``--pin`` puts mitmdump's main process on the last CPU and everything else (load generator,
-nginx, etagwatch's writer and detector processes) on the others, as an idle multi-core
+nginx, etagwatch's writer process) on the others, as an idle multi-core
 machine's scheduler would.
 
 ``--instructions N`` measures instead what the machine's load cannot change: the instructions
@@ -219,7 +219,7 @@ def throughput(args: argparse.Namespace) -> int:
                 )
             ),
         }
-        time.sleep(2)  # etagwatch's detector process starts
+        time.sleep(2)  # etagwatch's writer process starts
         last = max(os.sched_getaffinity(0))
         others = set(os.sched_getaffinity(0)) - {last}
         if args.pin or args.paired:
