@@ -201,9 +201,9 @@ def light_exchange(snap: Snapshot, config: RecordConfig) -> Exchange:
     """The record's fields the live checks and host counters read, cheaply, on the loop:
     request preconditions, status, ETag (with its syntax violations) and Last-Modified.
     The rest stays unset; ``to_exchange`` builds the full record when a detector needs it.
-    With ``redact_validators`` it is the full record (validators appear only redacted)."""
-    if config.redact_validators:
-        return to_exchange(snap, config)
+    Validators are as sent even with ``redact_validators``: that option keeps them out of the
+    store, while the checks must compare the request's validators with the response's as the
+    server saw them (keyed hashes of the two would make every correct 304 look wrong)."""
     req = _pick(snap.req_fields, _LIGHT_REQUEST)
     resp = _pick(snap.resp_fields, _LIGHT_RESPONSE) if snap.resp_fields is not None else {}
     etag = resp.get("etag")

@@ -246,6 +246,7 @@ class _Rows:
         self.decode_config = msgspec.msgpack.Decoder(RecordConfig).decode
         self.failures: dict[str, int] = {}
         self.judge: WriterJudge | None = None  # set while the configuration asks for verdicts
+        self.raw_config: RecordConfig | None = None  # the configuration without redaction
 
     def rows(self, kind: bytes, payload: bytes) -> list:
         if kind == ROWS:
@@ -262,8 +263,8 @@ class _Rows:
                 continue
             rows.append(row)
             if judge is not None:
-                try:
-                    judge.observe(snap, row)
+                try:  # judged on the validators as sent (see flow_snapshot.light_exchange)
+                    judge.observe(snap, to_row(snap, self.raw_config) if self.config.redact_validators else row)
                 except Exception as exc:  # nor its verdicts: it is stored all the same
                     self.fail("judge", snap, exc)
         return rows
@@ -312,6 +313,7 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
                 error = None
             elif kind == CONFIG:
                 builder.config = builder.decode_config(payload)
+                builder.raw_config = msgspec.structs.replace(builder.config, redact_validators=False)
                 if builder.config.judge and builder.judge is None:
                     builder.judge = WriterJudge(partial(send, VERDICTS), detector=resource_detector)
                 elif not builder.config.judge and builder.judge is not None:

@@ -314,3 +314,14 @@ def test_nothing_judges_while_annotations_are_off(judge, tmp_path):
         rec.response(flow(status=304, resp={"ETag": '"y"'}))
         assert len(calls) == (1 if judge == "proxy" else 0) and rec.judged_in_writer is (judge == "writer")
         rec.done()
+
+
+def test_redacted_validators_are_judged_as_sent(live):
+    """Redaction keeps validators out of the store; the checks still compare them as sent, so a
+    correct 304 is not accused and a missed 304 is still seen."""
+    live.tctx.options.etagwatch_redact_validators = True
+    live.send(flow(resp={"ETag": '"v1"'}))
+    revalidated = live.send(flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'}))
+    missed = live.send(flow(req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'}))
+    assert revalidated.comment == "" and revalidated.marked == ""
+    assert "missed 304" in missed.comment and '"v1"' in missed.comment

@@ -84,10 +84,12 @@ def test_snapshot_row_is_exchange_from_flow_row(redact):
 
 @pytest.mark.parametrize("redact", [False, True])
 def test_light_record_agrees_with_the_full_record(redact):
+    """Field for field, with validators as sent: redaction is for the store, not the checks."""
     config = RecordConfig(source="live:mitmproxy", source_kind="live", key=KEY, redact_validators=redact)
+    as_sent = msgspec.structs.replace(config, redact_validators=False)
     for f in all_flows():
         snap = take(f, "c1")
-        full, light = to_exchange(snap, config), light_exchange(snap, config)
+        full, light = to_exchange(snap, as_sent), light_exchange(snap, config)
         for column, value in msgspec.structs.asdict(light).items():
             if value is not None:
                 assert value == getattr(full, column), (column, f.request.pretty_url)
