@@ -3,11 +3,11 @@
 The verdicts come from a :class:`addons.live_judge.Judge`: single-exchange checks with the RFC
 core (``addons.live_checks``) at once, and the detectors' multi-exchange verdicts (an ETag that
 identifies clients, load-balancer churn) from re-runs on one resource's recent exchanges when
-that resource shows new evidence. Where the judge runs is the recorder's choice: in the store's
-writer process when there is one, so judging costs the proxy's event loop nothing, and the
-verdicts come back to :meth:`Annotator.annotate_flows`; here, on the event loop, when verdicts
-must be on the flow before the next addon sees it (no store, or flows streamed to a file as
-they finish). Here, detector re-runs happen on a worker thread, at most once per
+that resource shows new evidence. Where the judge runs is the recorder's choice: in its writer
+process by default, so judging costs the proxy's event loop nothing, and the verdicts come back
+to :meth:`Annotator.annotate_flows`; here, on the event loop, when verdicts must be on the flow
+before the next addon sees it (flows streamed to a file as they finish), or when the writer
+process cannot start. Here, detector re-runs happen on a worker thread, at most once per
 ``RERUN_INTERVAL`` seconds, and their verdicts are applied on the event loop, with an update so
 mitmweb redraws the flows.
 """

@@ -2,8 +2,8 @@
 which resources deserve a detector re-run.
 
 One judge, two homes. The proxy's annotator runs it on the event loop when verdicts must be on
-the flow at once (no store, or flows streamed to a file as they finish); otherwise the store's
-writer process runs it on the full records it builds anyway, and sends the verdicts back (see
+the flow at once (flows streamed to a file as they finish); otherwise the recorder's writer
+process runs it on the full records it builds anyway, and sends the verdicts back (see
 ``addons.record_writer``). A judge never touches a flow: it remembers each exchange's *handle*
 (a weak reference to the flow in the proxy, the flow id in the writer process) and says which
 handles a verdict belongs to.

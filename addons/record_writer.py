@@ -63,15 +63,18 @@ class RecordWriter:
     """The proxy's side: ``put`` from the event loop, ``flush`` / ``close`` from anywhere.
 
     The child creates or migrates the store at ``path``; a store it cannot open raises
-    :class:`RecordWriterError` here, with the reason. ``on_verdicts`` receives, on the listener
-    thread, each batch of ``[flow id, severity, sentence]`` the child judged.
+    :class:`RecordWriterError` here, with the reason. Without a ``path`` it stores nothing and
+    only judges (when configured to). ``on_verdicts`` receives, on the listener thread, each
+    batch of ``[flow id, severity, sentence]`` the child judged.
     """
 
-    def __init__(self, path: str | Path, on_verdicts: Callable[[list[list[str]]], None] | None = None) -> None:
+    def __init__(
+        self, path: str | Path | None, on_verdicts: Callable[[list[list[str]]], None] | None = None
+    ) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "addons.record_writer", str(path)],
+            [sys.executable, "-m", "addons.record_writer", *([str(path)] if path is not None else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -95,8 +98,9 @@ class RecordWriter:
         self._sender = threading.Thread(target=self._run, name="etagwatch-sender", daemon=True)
         self._sender.start()
 
-    def _opened(self) -> bytes:
-        """The store's key, from the child's first frame (or its reason for failing)."""
+    def _opened(self) -> bytes | None:
+        """The store's key (None without a store), from the child's first frame (or its
+        reason for failing)."""
         try:
             frame = self._read(OPEN_TIMEOUT)
             if frame[0] != OPENED:
@@ -277,9 +281,9 @@ class _Rows:
                   f"further such failures are counted, not shown", file=sys.stderr, flush=True)
 
 
-def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
-    """The child's loop: turn each frame into rows, insert and commit them, answer syncs,
-    stop at EOF.
+def serve(path: str | None, src: BinaryIO, out: BinaryIO) -> None:
+    """The child's loop: turn each frame into rows, insert and commit them (without a
+    ``path``: judge them only), answer syncs, stop at EOF.
 
     After a failure the rows up to the next sync are dropped and the sync answers with the
     error, so the proxy reports it instead of blocking.
@@ -287,12 +291,14 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
     from analysis.store import INSERT_SQL, Store, connect
 
     encode = msgspec.msgpack.Encoder().encode
-    try:
-        with Store(path) as store:  # creates or migrates it
-            key = store.key
-    except Exception as exc:  # answered, never a silent death: the proxy reports it
-        write_frame(out, OPENED, encode(["error", str(exc)]))
-        return
+    key = None
+    if path is not None:
+        try:
+            with Store(path) as store:  # creates or migrates it
+                key = store.key
+        except Exception as exc:  # answered, never a silent death: the proxy reports it
+            write_frame(out, OPENED, encode(["error", str(exc)]))
+            return
     write_frame(out, OPENED, encode(["ok", key]))
     out_lock = threading.Lock()  # the frame loop answers syncs, the judge's thread sends verdicts
 
@@ -301,7 +307,7 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
             write_frame(out, kind, encode(message))
 
     builder = _Rows()
-    conn = connect(path)
+    conn = connect(path) if path is not None else None
     stored = 0
     error: str | None = None
     try:
@@ -322,15 +328,17 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
             elif error is None:
                 try:
                     rows = builder.rows(kind, payload)
-                    with conn:
-                        conn.executemany(INSERT_SQL, rows)
-                    stored += len(rows)
+                    if conn is not None:
+                        with conn:
+                            conn.executemany(INSERT_SQL, rows)
+                        stored += len(rows)
                 except (sqlite3.Error, ValueError, msgspec.DecodeError) as exc:
                     error = f"{type(exc).__name__}: {exc}"
     finally:
         if builder.judge is not None:
             builder.judge.close()
-        conn.close()
+        if conn is not None:
+            conn.close()
 
 
 if __name__ == "__main__":
@@ -339,4 +347,4 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(BrokenPipeError):
-        serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
+        serve(sys.argv[1] if len(sys.argv) > 1 else None, sys.stdin.buffer, sys.stdout.buffer)

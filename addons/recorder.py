@@ -16,9 +16,10 @@ moments (detector re-runs) that need it.
 A listener that is a judge (it subscribes with ``verdicts=``) is not called per flow while the
 writer process can judge instead: then the child judges the records it builds anyway
 (``addons.writer_judge``) and its verdicts come back to ``verdicts`` with their flows, on the
-event loop, a fraction of a second later. That is the default whenever there is a store; the
-judge stays in the proxy when there is none, or when flows are streamed to a file as they finish
-(``save_stream_file``: the file gets each flow in the same hook, so its verdicts must be on it).
+event loop, a fraction of a second later. That is the default, also without a store (then the
+writer process stores nothing and only judges); the judge stays in the proxy when flows are
+streamed to a file as they finish (``save_stream_file``: the file gets each flow in the same
+hook, so its verdicts must be on it).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Recorder:
         self._judges: list[tuple[Listener, bool, VerdictConsumer]] = []  # listeners the writer can replace
         self._in_proxy: list[tuple[Listener, bool]] = []  # the listeners called per flow now
         self.judged_in_writer = False
+        self._ship = False  # snapshots go to the writer process (to store or to judge)
         self._recent: dict[str, weakref.ref[http.HTTPFlow]] = {}  # flow id -> flow, while judged in the writer
         self._loop: asyncio.AbstractEventLoop | None = None
         # option values cached in configure: ctx.options deep-copies sequences on every read
@@ -130,20 +132,34 @@ class Recorder:
             self._judges.append((listener, takes_full, verdicts))
         self._choose_judge()
 
-    def _choose_judge(self) -> None:
-        """Judge in the writer process when there is one, unless flows are saved as they finish
-        or annotations are off (then nothing judges)."""
+    def _choose_judge(self, may_start: bool = False) -> None:
+        """Judge in the writer process (started for judging alone when nothing is recorded),
+        unless flows are saved as they finish (then here) or annotations are off (then
+        nowhere)."""
         try:
             streamed = bool(getattr(ctx.options, "save_stream_file", None))
             annotate = getattr(ctx.options, "etagwatch_annotate", True)
         except AttributeError:  # no master yet (subscribe before loading)
             streamed, annotate = False, True
-        self.judged_in_writer = bool(self._judges) and self.writer is not None and annotate and not streamed
+        wanted = bool(self._judges) and annotate and not streamed
+        if wanted and self.writer is None and may_start:
+            self._start_judge()
+        self.judged_in_writer = wanted and self.writer is not None
         judge_here = annotate and not self.judged_in_writer
         judges = [(f, full) for f, full, _ in self._judges] if judge_here else []
         self._in_proxy = [*self._listeners, *judges]
+        self._ship = self.store_path is not None or self.judged_in_writer
         if not self.judged_in_writer:
             self._recent.clear()
+
+    def _start_judge(self) -> None:
+        """A writer process that stores nothing and only judges (``etagwatch_db`` is empty)."""
+        try:
+            self.writer = RecordWriter(None, on_verdicts=self._from_writer)
+        except (OSError, RecordWriterError) as exc:  # then the judge runs here: slower, not wrong
+            logger.warning(f"etagwatch: verdicts are found on the event loop ({exc})")
+            return
+        self._config = RecordConfig(source=SOURCE, source_kind="live", key=b"")  # sent next
 
     def configure(self, updated: set[str]) -> None:
         self._client_mode = ctx.options.etagwatch_client
@@ -151,7 +167,7 @@ class Recorder:
         self._redact = ctx.options.etagwatch_redact_validators
         if "etagwatch_db" in updated:
             self._open(ctx.options.etagwatch_db)
-        self._choose_judge()
+        self._choose_judge(may_start=True)
         self._reconfigure()
         if "anticache" in updated and getattr(ctx.options, "anticache", False):
             logger.warning(
@@ -172,6 +188,7 @@ class Recorder:
             writer = RecordWriter(store_path, on_verdicts=self._from_writer)
         except (OSError, RecordWriterError) as exc:
             raise exceptions.OptionsError(f"etagwatch_db: cannot open {path}: {exc}") from exc
+        assert writer.key is not None  # a store has its key
         self.store_path, self.writer = store_path, writer
         self._key = writer.key
         self._config = RecordConfig(source=SOURCE, source_kind="live", key=b"")  # sent below
@@ -207,10 +224,10 @@ class Recorder:
             return None  # an error after the response: the exchange is already stored
         snap = take(flow, client_id(flow, self._client_mode))
         flow.metadata["etagwatch_recorded"] = True
-        if self.writer is not None:
+        if self._ship and self.writer is not None:
             try:
                 self.writer.put_snapshot(snap)
-                self.recorded += 1
+                self.recorded += self.store_path is not None
             except Exception as exc:  # the store failed: live annotations still go on
                 report("recorder.store", exc)
         if self.judged_in_writer:

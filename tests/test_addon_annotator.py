@@ -60,14 +60,20 @@ async def _running(rec: Recorder) -> None:
 
 @contextlib.contextmanager
 def wired(judge: str, tmp_path: Path) -> Iterator[Live]:
+    """``judge``: 'proxy' (flows streamed to a file, so judged on the event loop), 'writer'
+    (the store's writer process) or 'judge-only' (no store: a writer process that only judges)."""
+    from mitmproxy.addons.save import Save
+
     rec, ann = Recorder(), Annotator()
     rec.subscribe(ann.observe, verdicts=ann.annotate_flows)
     loop = asyncio.new_event_loop()
     try:
-        with taddons.context(rec, ann) as tctx:
-            db = "" if judge == "proxy" else str(tmp_path / "live.sqlite")
-            tctx.configure(rec, etagwatch_db=db)
-            assert rec.judged_in_writer is (judge == "writer")
+        with taddons.context(rec, ann, Save()) as tctx:
+            db = str(tmp_path / "live.sqlite") if judge == "writer" else ""
+            streamed = str(tmp_path / "live.flows") if judge == "proxy" else ""
+            tctx.configure(rec, etagwatch_db=db, save_stream_file=streamed)
+            assert rec.judged_in_writer is (judge != "proxy")
+            assert (rec.store_path is not None) is (judge == "writer")
             loop.run_until_complete(_running(rec))
             yield Live(tctx, rec, ann, loop)
             rec.done()
@@ -75,9 +81,10 @@ def wired(judge: str, tmp_path: Path) -> Iterator[Live]:
         loop.close()
 
 
-@pytest.fixture(params=["proxy", "writer"])
+@pytest.fixture(params=["proxy", "writer", "judge-only"])
 def live(request, tmp_path):
-    """Judged on the event loop (no store) or in the store's writer process."""
+    """Judged on the event loop, in the store's writer process, or in a writer process that
+    stores nothing."""
     with wired(request.param, tmp_path) as wiring:
         yield wiring
 
@@ -302,10 +309,15 @@ def real_detector_flows(live: Live) -> list[http.HTTPFlow]:
 @pytest.mark.parametrize("judge", ["proxy", "writer"])
 def test_nothing_judges_while_annotations_are_off(judge, tmp_path):
     """Off means off: no light record, no judge call, no verdicts from the writer process."""
+    from mitmproxy.addons.save import Save
+
     rec, ann, calls = Recorder(), Annotator(), []
     rec.subscribe(lambda f, ex: calls.append(f), verdicts=ann.annotate_flows)
-    with taddons.context(rec, ann) as tctx:
-        tctx.configure(rec, etagwatch_db="" if judge == "proxy" else str(tmp_path / "off.sqlite"))
+    with taddons.context(rec, ann, Save()) as tctx:
+        if judge == "proxy":
+            tctx.configure(rec, etagwatch_db="", save_stream_file=str(tmp_path / "off.flows"))
+        else:
+            tctx.configure(rec, etagwatch_db=str(tmp_path / "off.sqlite"))
         tctx.options.etagwatch_annotate = False
         f = flow(status=304, resp={"ETag": '"x"'})
         rec.response(f)
