@@ -301,10 +301,16 @@ def serve(path: str | None, src: BinaryIO, out: BinaryIO) -> None:
             return
     write_frame(out, OPENED, encode(["ok", key]))
     out_lock = threading.Lock()  # the frame loop answers syncs, the judge's thread sends verdicts
+    gone = False  # the proxy stopped reading: keep storing what arrived, send nothing more
 
     def send(kind: bytes, message: object) -> None:
+        nonlocal gone
         with out_lock:
-            write_frame(out, kind, encode(message))
+            if not gone:
+                try:
+                    write_frame(out, kind, encode(message))
+                except (OSError, ValueError):  # a killed proxy: its rows must still be stored
+                    gone = True
 
     builder = _Rows()
     conn = connect(path) if path is not None else None
@@ -332,6 +338,8 @@ def serve(path: str | None, src: BinaryIO, out: BinaryIO) -> None:
                         with conn:
                             conn.executemany(INSERT_SQL, rows)
                         stored += len(rows)
+                    if builder.judge is not None:  # verdicts after the rows are safe
+                        builder.judge.send_pending()
                 except (sqlite3.Error, ValueError, msgspec.DecodeError) as exc:
                     error = f"{type(exc).__name__}: {exc}"
     finally:

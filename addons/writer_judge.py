@@ -34,16 +34,24 @@ class WriterJudge:
         self._lock = threading.Lock()  # the judge's state: the frame loop and the re-run thread
         self._rerunner = Rerunner(self.judge, self.rerun_now, self._failed, "etagwatch-judge")
         self._failures: set[str] = set()
+        self._pending: Judged = []  # verdicts of the current frame, sent by send_pending
 
     def observe(self, snap: Snapshot, row: tuple) -> None:
-        """Judge one recorded flow (``row``: its store row) and send what it settles at once."""
+        """Judge one recorded flow (``row``: its record's row); what it settles at once waits
+        for :meth:`send_pending`."""
         ex = Exchange(**dict(zip(COLUMNS, row, strict=True)))
         with self._lock:
             verdicts = self.judge.observe(ex, precondition_lines(snap.req_fields), snap.flow_id)
-        if verdicts:
-            self._send([[snap.flow_id, v.severity, v.sentence] for v in verdicts])
+        self._pending.extend([snap.flow_id, v.severity, v.sentence] for v in verdicts)
         if self.detector is not None and self.judge.changed:
             self._rerunner.poke()
+
+    def send_pending(self) -> None:
+        """Send the verdicts of the flows observed since the last call, as one message (one
+        wake-up of the proxy's event loop per frame of flows, however many carry verdicts)."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._send(pending)
 
     def host_counters(self) -> dict[str, dict[str, int]]:
         with self._lock:

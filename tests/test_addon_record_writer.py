@@ -3,6 +3,7 @@ process group, and failures surface as errors instead of hangs."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ import msgspec
 import pytest
 from mitmproxy import http
 
+from addons.flow_snapshot import RecordConfig, Snapshot
 from addons.live_checks import _decide, precondition_lines
 from addons.record_writer import RecordWriter, RecordWriterError
 from analysis.conditional import evaluate
@@ -133,14 +135,15 @@ def test_memoised_decision_is_evaluates_decision(headers, method):
     assert (got.status, got.reason, got.rfc) == (expected.status, expected.reason, expected.rfc)
 
 
-def test_the_child_judges_when_configured_and_sends_verdicts_before_the_flush_answer(store_path):
-    from addons.flow_snapshot import RecordConfig, Snapshot
+def snapshot(flow_id: str, status: int, req: list[tuple[bytes, bytes]]) -> Snapshot:
+    """A flow of http://shop.test/a.js whose response carries ETag "v2"."""
+    return Snapshot(
+        flow_id, "127.0.0.1", 1.7e9, "GET", "http://shop.test/a.js", "HTTP/1.1",
+        [(b"host", b"shop.test"), *req], None, [(b"etag", b'"v2"')], status, None, 0, 0, None, None,
+    )
 
-    def snapshot(flow_id: str, status: int, req: list[tuple[bytes, bytes]]) -> Snapshot:
-        return Snapshot(
-            flow_id, "127.0.0.1", 1.7e9, "GET", "http://shop.test/a.js", "HTTP/1.1",
-            [(b"host", b"shop.test"), *req], None, [(b"etag", b'"v2"')], status, None, 0, 0, None, None,
-        )
+
+def test_the_child_judges_when_configured_and_sends_verdicts_before_the_flush_answer(store_path):
 
     got: list[list[str]] = []
     with RecordWriter(store_path, on_verdicts=got.extend) as writer:
@@ -157,3 +160,26 @@ def test_the_child_judges_when_configured_and_sends_verdicts_before_the_flush_an
         assert "304 although If-None-Match" in got[0][2]
         assert writer.host_counters["shop.test"]["exchanges"] == 2  # judged ones only
     assert count(store_path) == 3
+
+
+def test_a_proxy_that_stopped_reading_costs_no_rows(store_path):
+    """After a kill -9 of the proxy the child's verdict writes fail; it stores what it got."""
+    from addons.record_writer import CONFIG, SNAPSHOTS, serve
+    from analysis.framing import write_frame
+
+    class DeadProxy(io.BytesIO):
+        def write(self, data: bytes) -> int:
+            if self.getbuffer().nbytes:  # the first frame (OPENED) got through
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(data)
+
+    encode = msgspec.msgpack.encode
+    key = Store(store_path).key
+    wire = io.BytesIO()
+    write_frame(wire, CONFIG, encode(RecordConfig(source="live:mitmproxy", source_kind="live", key=key, judge=True)))
+    stale = [(b"if-none-match", b'"v1"')]  # each 304 below draws a verdict
+    write_frame(wire, SNAPSHOTS, encode([snapshot("a", 304, stale), snapshot("b", 304, stale)]))
+    write_frame(wire, SNAPSHOTS, encode([snapshot("c", 304, stale)]))
+    wire.seek(0)
+    serve(str(store_path), wire, DeadProxy())
+    assert list(load_exchanges(store_path)["flow_id"]) == ["a", "b", "c"]
