@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from analysis.etag import parse_etag
-from analysis.exchange import COLUMNS, DEFAULT_BACKEND_HEADERS, REQUEST_FIELDS, Exchange
+from analysis.exchange import COLUMNS, DEFAULT_BACKEND_HEADERS, REQUEST_FIELDS, Exchange, from_row
 from analysis.readers.flow_exchange import decode_header, header_fields
 from analysis.readers.record import build_row
 from analysis.urlparts import split_url
@@ -165,7 +165,7 @@ def to_row(snap: Snapshot, config: RecordConfig) -> tuple:
 
 def to_exchange(snap: Snapshot, config: RecordConfig) -> Exchange:
     """The full record of a snapshot (for detector re-runs; the store gets ``to_row``)."""
-    return Exchange(**dict(zip(COLUMNS, to_row(snap, config), strict=True)))
+    return from_row(to_row(snap, config))
 
 
 _LIGHT_REQUEST = {name.encode(): column for name, column in REQUEST_FIELDS.items()}

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from addons.flow_snapshot import Snapshot
 from addons.live_checks import precondition_lines
 from addons.live_judge import Judge, Rerunner, ResourceDetector, detect
-from analysis.exchange import COLUMNS, Exchange
+from analysis.exchange import from_row
 
 #: What goes back to the proxy: ``[flow id, severity, sentence]``.
 Judged = list[list[str]]
@@ -39,7 +39,7 @@ class WriterJudge:
     def observe(self, snap: Snapshot, row: tuple) -> None:
         """Judge one recorded flow (``row``: its record's row); what it settles at once waits
         for :meth:`send_pending`."""
-        ex = Exchange(**dict(zip(COLUMNS, row, strict=True)))
+        ex = from_row(row)
         with self._lock:
             verdicts = self.judge.observe(ex, precondition_lines(snap.req_fields), snap.flow_id)
         self._pending.extend([snap.flow_id, v.severity, v.sentence] for v in verdicts)

@@ -12,6 +12,8 @@ List- and mapping-valued fields are JSON text, so the record maps 1:1 onto SQLit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 #: Request fields kept as sent (lower-case header name -> record field).
@@ -141,3 +143,8 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 #: Column names in record order, for the store and for DataFrames built without a store.
 COLUMNS: tuple[str, ...] = Exchange.__struct_fields__
+
+
+def from_row(row: Sequence[object]) -> Exchange:
+    """The record of a store row (its values in COLUMNS order)."""
+    return Exchange(**dict(zip(COLUMNS, row, strict=True)))

@@ -23,6 +23,7 @@ from analysis.exchange import (
     RESPONSE_FIELDS,
     SECRET_HEADERS,
     Exchange,
+    from_row,
 )
 from analysis.headers import Headers, NameMatcher, to_dict
 from analysis.httpdate import parse_http_date
@@ -158,7 +159,7 @@ _RESPONSE_NAMES = tuple(n for n in RESPONSE_FIELDS if n != "date")  # date comes
 def build_exchange(**parts: Any) -> Exchange:
     """The exchange record for one request/response (keyword arguments: see ``build_row``;
     live and flow sources use the record, bulk ingest the row)."""
-    return Exchange(**dict(zip(COLUMNS, build_row(**parts), strict=True)))
+    return from_row(build_row(**parts))
 
 
 def build_row(
