@@ -10,10 +10,11 @@ Decisions taken where the RFC leaves room (each one is also told in ``Decision.r
 
 * ``exists`` says whether a current representation exists. ``exists=False`` drops ``etag`` and
   ``last_modified``; ``If-Match: *`` and If-Match tags are then false (412), ``If-None-Match: *``
-  is true. evaluate assumes, as 13.2.2 does, that without the preconditions the response would be
-  2xx (a PUT that creates, for example). When the caller knows it would not be (a GET of a missing
-  resource is a 404), pass ``unconditional_status=404``: 13.2.1 then has every precondition
-  ignored and the decision is 200, "perform the method" (whose answer is that 404).
+  is true. For a GET or HEAD, ``exists=False`` means the unconditional response is 404 (neither
+  method can create the resource), so 13.2.1 has every precondition ignored and the decision is
+  200, "perform the method" (whose answer is that 404). For other methods evaluate assumes, as
+  13.2.2 does, that without the preconditions the response would be 2xx (a PUT that creates, for
+  example). When the caller knows otherwise, ``unconditional_status`` says what it would be.
 * A field value that is not the RFC grammar is not treated as matching: an If-Match /
   If-None-Match value that is neither ``*`` nor a list of entity-tags (an unquoted member,
   ``*`` next to tags) takes the "Otherwise" branch of 13.1.1 / 13.1.2: If-Match false, If-None-Match
@@ -313,6 +314,10 @@ def evaluate(
         return run.decide(
             200, f"Preconditions do not apply to {run.method}, so perform it: 200", None
         )
+    if unconditional_status is None and not exists and run.method in ("GET", "HEAD"):
+        # 13.2.1: a GET or HEAD cannot create the resource, so without its preconditions the
+        # answer would be 404; no caller should have to say so
+        unconditional_status = 404
     if unconditional_status is not None and not (
         200 <= unconditional_status < 300 or unconditional_status == 412
     ):

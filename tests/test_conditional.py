@@ -53,8 +53,14 @@ def test_13_2_2_step_1_reason_mentions_the_2xx_escape_for_writes_only() -> None:
 
 
 def test_13_2_1_missing_resource_hint_and_unconditional_status() -> None:
-    decision = evaluate("GET", {"If-Match": "*"}, exists=False)
-    assert decision.status == 412 and "404" in decision.reason
+    # 13.2.1: a GET cannot create the resource, so its unconditional answer is 404 and every
+    # precondition is ignored, without the caller passing unconditional_status
+    for method in ("GET", "HEAD"):
+        implied = evaluate(method, {"If-Match": "*", "If-None-Match": '"x"'}, exists=False)
+        assert implied.status == 200 and implied.step is None
+        assert implied.rfc == "RFC 9110 13.2.1" and "404" in implied.reason
+    # a write still gets 412: without If-Match * it could have created the resource
+    assert evaluate("PUT", {"If-Match": "*"}, exists=False).status == 412
     ignored = evaluate("GET", {"If-Match": "*"}, exists=False, unconditional_status=404)
     assert ignored.status == 200 and ignored.step is None
     assert ignored.rfc == "RFC 9110 13.2.1"
@@ -62,7 +68,7 @@ def test_13_2_1_missing_resource_hint_and_unconditional_status() -> None:
 
 
 def test_13_2_1_exists_false_drops_the_given_validators() -> None:
-    decision = evaluate("GET", {"If-None-Match": '"v1"'}, exists=False, **CURRENT)
+    decision = evaluate("PUT", {"If-None-Match": '"v1"'}, exists=False, **CURRENT)
     assert decision.status == 200
     assert any("exists=False" in note for note in decision.ignored)
 
