@@ -65,14 +65,24 @@ class IngestReport:
         return Counter(s.reason for s in self.skipped)
 
 
-def find_captures(path: Path) -> list[tuple[Path, str]]:
-    """(file, default client id) pairs: a file as given, or capture files under a folder."""
+def find_captures(path: Path) -> list[Path]:
+    """Capture files: a file as given, or the capture files under a folder (sorted)."""
     if path.is_dir():
-        found = sorted(
+        return sorted(
             p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES)
         )
-        return [(p, p.relative_to(path).as_posix()) for p in found]
-    return [(path, path.name)]
+    return [path]
+
+
+def default_clients(files: Sequence[Path]) -> list[str]:
+    """One client id per file, unique per file: its path relative to the common root of all
+    the inputs. Files given one by one often share a base name (every Polly.JS capture is
+    ``recording.har``), and a base name alone would merge them into one client."""
+    if not files:
+        return []
+    resolved = [f.resolve() for f in files]
+    root = Path(os.path.commonpath([r.parent for r in resolved]))
+    return [r.relative_to(root).as_posix() for r in resolved]
 
 
 def file_sha256(path: Path) -> str:
@@ -103,21 +113,23 @@ def ingest_paths(
 ) -> IngestReport:
     """Read every capture under ``paths`` into ``store``; never raises for bad input files.
 
-    ``client`` overrides the default client id (the file's path relative to the folder given,
-    or its name). ``progress`` shows a tqdm bar (bytes) on stderr. A large load into an empty
+    ``client`` overrides the default client id: the file's path relative to the common root
+    of all the inputs (``default_clients``), or its full path when an earlier run stored another
+    file under that id, so two files are never one client. ``progress`` shows a tqdm bar (bytes) on stderr. A large load into an empty
     store builds the exchanges indexes once at the end. ``jobs`` is how many
     processes may work when the captures are large (at least PARALLEL_MIN_BYTES in all):
     with 2, a second process writes the store while this one reads (``WriterProcess``); with
     more, ``jobs`` - 1 processes also convert the entries of large HAR files.
     """
     report = IngestReport()
-    files: list[tuple[Path, str]] = []
+    found: list[Path] = []
     for p in paths:
         p = Path(p)
         if not p.exists():
             report.errors.append(FileError(str(p), "no such file or folder"))
             continue
-        files.extend(find_captures(p))
+        found.extend(find_captures(p))
+    files = list(zip(found, default_clients(found), strict=True))
     total = sum(f.stat().st_size for f, _ in files)
     bar = tqdm(
         total=total, unit="B", unit_scale=True, file=sys.stderr, disable=not progress,
@@ -136,6 +148,8 @@ def ingest_paths(
     done = False
     try:
         for path, default_client in files:
+            if client is None and store.client_taken(default_client, str(path)):
+                default_client = str(path.resolve())  # an earlier run's file has that id
             _ingest_file(path, client or default_client, store, report, force,
                          backend_headers, redact_validators, bar, converters, writer)
         done = True

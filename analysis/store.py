@@ -254,6 +254,14 @@ class Store:
         ).fetchone()
         return row is not None
 
+    def client_taken(self, client: str, path: str) -> bool:
+        """Whether a file other than ``path`` was stored under the client id ``client``."""
+        rows = self._conn.execute(
+            "SELECT path FROM sources WHERE client = ? AND stored > 0", (client,)
+        ).fetchall()
+        here = Path(path).resolve()
+        return any(Path(p).resolve() != here for (p,) in rows)
+
     def seen_sha256(self, sha256: str) -> str | None:
         """Path under which a file with this content was ingested before, if any."""
         row = self._conn.execute(

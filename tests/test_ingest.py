@@ -110,3 +110,34 @@ def test_summary_names_where_each_skip_reason_first_happened(tmp_path) -> None:
     text = format_summary(report, "s.sqlite")
     assert report.stored == 1 and len(report.skipped) == 2
     assert f"(first: {har} entry 1)" in text
+
+
+def test_clients_never_merge_files_that_share_a_base_name(tmp_path):
+    """Class: captures given one by one that share a base name (every Polly.JS recording is
+    recording.har, many exports are chrome51.har) are separate clients, in one run or many."""
+    for name in ("a", "b", "c", "d"):
+        (tmp_path / name).mkdir()
+        write_har(tmp_path / name / "recording.har",
+                  make_har([make_entry(f"https://{name}.test/x")]))
+    db = tmp_path / "s.sqlite"
+    together = [str(tmp_path / n / "recording.har") for n in ("a", "b")]
+    assert main(["ingest", *together, "--db", str(db), "--no-progress"]) == 0
+    # later runs, each given one file alone: its relative id is its base name
+    for name in ("c", "d"):
+        assert main(["ingest", str(tmp_path / name / "recording.har"), "--db", str(db),
+                     "--no-progress"]) == 0
+    clients = load_exchanges(db).groupby("host")["client"].first().to_dict()
+    assert clients["a.test"] == "a/recording.har" and clients["b.test"] == "b/recording.har"
+    assert clients["c.test"] == "recording.har"
+    # "recording.har" is taken by c's file: d's full path keeps it apart
+    assert clients["d.test"] == str((tmp_path / "d" / "recording.har").resolve())
+    assert len(set(clients.values())) == 4
+
+
+def test_reingesting_a_file_keeps_its_client(tmp_path):
+    (tmp_path / "d").mkdir()
+    har = write_har(tmp_path / "d" / "recording.har", make_har([make_entry("https://a.test/x")]))
+    db = tmp_path / "s.sqlite"
+    assert main(["ingest", str(har), "--db", str(db), "--no-progress"]) == 0
+    assert main(["ingest", str(har), "--db", str(db), "--no-progress", "--force"]) == 0
+    assert set(load_exchanges(db)["client"]) == {"recording.har"}

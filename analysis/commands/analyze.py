@@ -93,7 +93,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="query parameter to ignore when grouping URLs into resources, e.g. "
                    "cache busters like _ or v (repeatable; default: none)")
     p.add_argument("--client", metavar="ID",
-                   help="client id for every ingested exchange (default: one client per file)")
+                   help="client id for every ingested exchange (default: each file its own: its path relative to the common root of the inputs, or its full path when an earlier run stored another file under that id)")
     p.add_argument("--limit", type=_limit, default=15, metavar="N",
                    help="resources / rules / hosts listed per section of the terminal report "
                    "(default: 15; the JSON and CSV hold all)")

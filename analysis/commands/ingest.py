@@ -49,8 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", default=DEFAULT_DB, help=f"store file (default: {DEFAULT_DB})")
     p.add_argument(
         "--client",
-        help="client/profile id for every exchange (default: one per file, its path "
-        "relative to the folder given, or its name)",
+        help="client/profile id for every exchange (default: each file its own: its path "
+        "relative to the common root of the inputs, or its full path when an earlier run "
+        "stored another file under that id)",
     )
     p.add_argument(
         "--force", action="store_true", help="re-read files whose bytes were ingested before"

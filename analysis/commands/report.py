@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", type=Path, metavar="FILE",
                    help="store HAR / flow inputs here (kept); default: a temporary store")
     p.add_argument("--client", metavar="NAME",
-                   help="client id for every ingested exchange (default: one per file)")
+                   help="client id for every ingested exchange (default: each file its own: its path relative to the common root of the inputs, or its full path when an earlier run stored another file under that id)")
     p.add_argument("--ignore-param", action="append", default=[], metavar="NAME",
                    dest="ignore_params",
                    help="query parameter to ignore when grouping URLs into resources "
