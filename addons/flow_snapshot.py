@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from analysis.digests import digest_match
 from analysis.etag import parse_etag
 from analysis.exchange import COLUMNS, DEFAULT_BACKEND_HEADERS, REQUEST_FIELDS, Exchange, from_row
 from analysis.readers.flow_exchange import decode_header, header_fields
@@ -51,6 +52,7 @@ class Snapshot(msgspec.Struct, array_like=True, gc=False, frozen=True):
     content_size: int | None
     content_hash: str | None
     server_ip: str | None
+    etag_digest: str | None = None  # analysis.digests, tested while the body was here
 
 
 class RecordConfig(msgspec.Struct, frozen=True):
@@ -68,7 +70,7 @@ class RecordConfig(msgspec.Struct, frozen=True):
 def take(flow: http.HTTPFlow, client: str) -> Snapshot:
     """The snapshot of a flow, on the event loop: references and a body digest, nothing more."""
     req, resp = flow.request, flow.response
-    body_size = content_size = content_hash = None
+    body_size = content_size = content_hash = etag_digest = None
     if resp is not None and resp.raw_content is not None:
         body_size = len(resp.raw_content)
         if _lines(resp.headers.fields, b"content-encoding"):
@@ -78,6 +80,14 @@ def take(flow: http.HTTPFlow, client: str) -> Snapshot:
         if body is not None:  # as exchange_from_flow: digest of the decoded body
             content_size = len(body)
             content_hash = hashlib.sha256(body).hexdigest()
+            etags = _lines(resp.headers.fields, b"etag")
+            if etags:  # while the body is here: is the ETag a digest of it? (build_row's test)
+                raw = decode_header(etags[0]) if len(etags) == 1 else ", ".join(
+                    decode_header(e) for e in etags)
+                tag = parse_etag(raw.strip() if len(etags) == 1 else raw).tag
+                if tag is not None:
+                    etag_digest = digest_match(tag.opaque, body, resp.raw_content,
+                                               sha256=content_hash)
     peer = flow.server_conn.peername if flow.server_conn else None
     return Snapshot(  # positional: the field order above (cheaper than keywords, per flow)
         flow.id,
@@ -95,6 +105,7 @@ def take(flow: http.HTTPFlow, client: str) -> Snapshot:
         content_size,
         content_hash,
         peer[0] if peer else None,
+        etag_digest,
     )
 
 
@@ -157,6 +168,7 @@ def to_row(snap: Snapshot, config: RecordConfig) -> tuple:
         server_ip=snap.server_ip,
         backend_headers=config.backend_headers,
         redact_validators=config.redact_validators,
+        etag_digest=snap.etag_digest,
     )
     if snap.content_hash is None:
         return row

@@ -68,6 +68,17 @@ DEFAULT_BACKEND_HEADERS: tuple[str, ...] = (
 )
 
 
+#: Response headers whose value names one response (a request id, a CDN trace id): a second
+#: entry repeating the value is a cache hit the capture listed again, not a server answer.
+#: X-Served-By and X-Timer together (Fastly) name one response; X-Served-By alone names a node.
+RESPONSE_ID_HEADERS: tuple[str, ...] = (
+    "x-request-id", "x-fastly-request-id", "cf-ray", "x-amz-cf-id", "x-amz-request-id",
+    "x-amzn-requestid", "x-amzn-trace-id", "x-vercel-id", "fly-request-id",
+    "x-akamai-request-id", "x-azure-ref", "x-msedge-ref", "x-correlation-id", "request-id",
+    "x-cloud-trace-context", "x-timer",
+)
+
+
 class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One request/response pair. Field names are the store's column names."""
 
@@ -139,6 +150,10 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
     cookies_sent: str | None = None  # JSON list of names
     cookies_set: str | None = None  # JSON list of names
     cookie_hashes: str | None = None  # JSON list of keyed hashes of sent and set values
+
+    # --- checked while the body was at hand (analysis.digests; nothing of the body is kept)
+    etag_digest: str | None = None  # 'sha1:hex', 'md5:base64', ...; 'none': no match; None: untested
+    response_id: str | None = None  # keyed hash of the response's per-request id headers
 
 
 #: Column names in record order, for the store and for DataFrames built without a store.

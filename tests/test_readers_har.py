@@ -206,7 +206,9 @@ def test_chrome_quirks(real_hars):
 def test_firefox_and_safari_cache_entries_are_kept_and_marked(real_hars):
     ff = exchanges(read_all(real_hars / "mitmproxy" / "firefox.har"))
     hits = [e for e in ff if e.from_cache]
-    assert len(hits) == 5 and {e.cache_kind for e in hits} == {"firefox-cache"}
+    kinds = [e.cache_kind for e in hits]
+    # 5 without headers; 4 more listed with headers but 0 ms and no send / wait / receive
+    assert kinds.count("firefox-cache") == 5 and kinds.count("no-network") == 4
     assert all(e.body_size == 0 for e in hits)
     assert sum(e.status == 304 for e in ff) == 4
     safari = exchanges(read_all(real_hars / "mitmproxy" / "safari.har"))

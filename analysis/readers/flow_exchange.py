@@ -66,6 +66,7 @@ def exchange_from_flow(
         status=resp.status_code if resp is not None else None,
         error=flow.error.msg if flow.error else None,
         body=body,
+        encoded_body=resp.raw_content if resp is not None else None,
         body_size=body_size,
         server_ip=peer[0] if peer else None,
         backend_headers=backend_headers,

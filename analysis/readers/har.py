@@ -40,6 +40,9 @@ _any = msgspec.json.Decoder()
 _str = msgspec.json.Decoder(str)
 
 HTTP_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+#: ``log.creator.name`` prefixes of browsers' own exports (lower case).
+_BROWSERS = ("webinspector", "chrome", "chromium", "firefox", "firebug", "edge", "internet explorer",
+             "ie", "f12", "safari", "webkit", "opera", "brave")
 #: Files at least this large (on disk) are converted by worker processes when workers > 1.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 #: Bare-entry files are decoded whole; larger ones are not plausible as a single entry.
@@ -303,6 +306,16 @@ class HarReader:
         except msgspec.ValidationError as exc:
             return f"entry does not fit HAR 1.2: {exc}"
 
+    def _no_network(self, e: Entry) -> bool:
+        """A browser's entry whose timings show no network at all (no send, no wait, nothing
+        received, no time): IE / Edge and old Chrome list cache hits so. Hand-written files and
+        replay tools (Polly.JS) write zero timings for real exchanges, so only browsers count."""
+        t = e.timings
+        if t is None or not self.creator.lower().startswith(_BROWSERS):
+            return False
+        phases = (t.send, t.wait, t.receive)
+        return all(p is not None and p <= 0 for p in phases) and (e.time or 0) <= 0
+
     def _exchange(self, e: Entry, index: int) -> Exchange | Row:
         req, resp = e.request, e.response
         if req is None:
@@ -340,6 +353,8 @@ class HarReader:
             # Firefox / Firebug list cache hits as a 200 without headers or version
             from_cache = True
             cache_kind = "firefox-cache" if self.creator.startswith("Firefox") else "headerless"
+        elif resp and status in (200, 203, 304) and self._no_network(e):
+            from_cache, cache_kind = True, "no-network"
 
         body = _body(resp.content) if resp and resp.content else None
         content_size = resp.content.size if resp and resp.content else None
@@ -517,6 +532,10 @@ def _sanitise(raw: dict) -> dict:
         v = raw.get(k)
         if isinstance(v, (str, int, float)) and not isinstance(v, bool):
             out[k] = str(v)
+    out["time"] = _number(raw.get("time"))
+    timings = raw.get("timings")
+    if isinstance(timings, dict):
+        out["timings"] = {k: _number(timings.get(k)) for k in ("send", "wait", "receive")}
     req = raw.get("request")
     if isinstance(req, dict):
         r = {k: _text(req.get(k)) for k in ("method", "url", "httpVersion")}

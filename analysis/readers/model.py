@@ -42,12 +42,20 @@ class Response(msgspec.Struct):
     error: str | None = msgspec.field(default=None, name="_error")
 
 
+class Timings(msgspec.Struct):
+    send: float | None = None
+    wait: float | None = None
+    receive: float | None = None
+
+
 class Entry(msgspec.Struct):
     startedDateTime: str | None = None
     pageref: str | None = None
     request: Request | None = None
     response: Response | None = None
     serverIPAddress: str | None = None
+    time: float | None = None
+    timings: Timings | None = None
     fromCache: str | None = msgspec.field(default=None, name="_fromCache")
     fetchType: str | None = msgspec.field(default=None, name="_fetchType")
     error: str | None = msgspec.field(default=None, name="_error")

@@ -15,12 +15,14 @@ from typing import Any
 
 import msgspec
 
+from analysis.digests import digest_match
 from analysis.etag import EntityTag, parse_etag, parse_etag_list
 from analysis.exchange import (
     COLUMNS,
     DEFAULT_BACKEND_HEADERS,
     REQUEST_FIELDS,
     RESPONSE_FIELDS,
+    RESPONSE_ID_HEADERS,
     SECRET_HEADERS,
     Exchange,
     from_row,
@@ -189,12 +191,17 @@ def build_row(
     extra_cookies_set: Iterable[tuple[str, str]] = (),
     backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
     redact_validators: bool = False,
+    encoded_body: bytes | None = None,
+    etag_digest: str | None = None,
 ) -> Row:
     """One exchange as a store row: the values of :class:`Exchange`'s fields in COLUMNS order
     (what ``msgspec.structs.astuple`` gives for the record ``build_exchange`` returns).
 
     ``req_headers`` / ``resp_headers`` are normalised (lower-case names, see analysis.headers).
-    ``body`` is the decoded response body when known (hashed, never kept). ``extra_cookies_*``
+    ``body`` is the decoded response body when known (hashed, never kept), ``encoded_body``
+    the bytes as sent when the source has them; the ETag is compared with the usual digests of
+    both (analysis.digests). ``etag_digest`` is that result when the caller already has it
+    (the live proxy tests while it holds the body; only its snapshot reaches the writer). ``extra_cookies_*``
     are cookies a HAR lists outside the headers (Chrome 130+ strips the Cookie field itself).
     ``status`` 0 means no response arrived and is stored as None with ``error`` set.
 
@@ -228,6 +235,7 @@ def build_row(
 
     # ETag: raw, parsed, keyed hash of the opaque tag
     etag_count, etag_weak, etag_opaque, etag_violations, etag_hash = 0, None, None, None, None
+    tag_opaque = None  # the opaque-tag as sent, even when the record keeps it redacted
     raw_etag = resp.get("etag")
     if raw_etag is not None:
         etags = resp_multi["etag"] if resp_multi is not None else (raw_etag,)
@@ -240,7 +248,7 @@ def build_row(
         etag_violations = _json.encode(violations).decode() if violations else None
         if tag is not None:
             etag_weak = tag.weak
-            etag_opaque = tag.opaque
+            etag_opaque = tag_opaque = tag.opaque
             etag_hash = keyed_hash(tag.opaque, key)
         if redact_validators:
             raw_etag = _redact_etag_value(raw_etag, key)
@@ -283,10 +291,16 @@ def build_row(
         body_size = 0  # a 304 has no body on the wire; a cache hit used no wire at all
     elif body_size is not None and body_size < 0:
         body_size = None
+    content_hash = body_digest(body)
     if body is not None:
+        declared = content_size
         content_size = len(body)
+        # a body a producer cut short (text shorter than content.size) cannot be compared
+        if etag_digest is None and (declared is None or declared <= 0 or declared == len(body)):
+            etag_digest = digest_match(tag_opaque, body, encoded_body, sha256=content_hash)
     elif content_size is not None and content_size < 0:
         content_size = None
+    response_id = _response_id(resp, key)
 
     return (
         source,
@@ -324,7 +338,7 @@ def build_row(
         _safe_headers(resp_headers, resp, key, redact_validators, _ETAG_ONLY),
         body_size,
         content_size,
-        body_digest(body),
+        content_hash,
         from_cache,
         cache_kind if from_cache else None,
         server_ip or None,
@@ -332,6 +346,8 @@ def build_row(
         cookies_sent,
         cookies_set,
         cookie_hashes,
+        etag_digest,
+        response_id,
     )
 
 
@@ -343,10 +359,21 @@ _ROW_LAYOUT = (
     "etag_count", "etag_weak", "etag_opaque", "etag_violations", "etag_hash", "last_modified",
     "last_modified_ts", "date", "date_ts", *(RESPONSE_FIELDS[n] for n in _RESPONSE_NAMES),
     "resp_headers", "body_size", "content_size", "content_hash", "from_cache", "cache_kind",
-    "server_ip", "backend", "cookies_sent", "cookies_set", "cookie_hashes",
+    "server_ip", "backend", "cookies_sent", "cookies_set", "cookie_hashes", "etag_digest",
+    "response_id",
 )
 if _ROW_LAYOUT != COLUMNS:  # pragma: no cover - a field added to Exchange but not here
     raise ImportError("analysis.readers.record.build_row is out of step with Exchange's fields")
+
+
+def _response_id(resp: dict[str, str], key: bytes) -> str | None:
+    """Keyed hash of the headers that name this one response (RESPONSE_ID_HEADERS), or None."""
+    found = [f"{n}={resp[n]}" for n in RESPONSE_ID_HEADERS if n in resp]
+    if not found:
+        return None
+    if "x-served-by" in resp:  # the node, with Fastly's X-Timer: one response
+        found.append(f"x-served-by={resp['x-served-by']}")
+    return keyed_hash("\n".join(found), key)
 
 
 def _origin(req: dict[str, str]) -> str | None:
