@@ -16,6 +16,7 @@ from pathlib import Path
 import msgspec
 import pandas as pd
 
+from analysis.digests import digest_match
 from analysis.exchange import COLUMNS, Exchange
 
 T0 = 1_700_000_000.0
@@ -99,6 +100,8 @@ def exchange(
         "body_size": len(body) if has_body and body else 0,
         "content_size": len(body) if has_body and body else None,
         "content_hash": body_hash(body) if has_body and body else None,
+        # as the readers do while the body is at hand
+        "etag_digest": digest_match(opaque, body.encode()) if has_body and body else None,
         "server_ip": server_ip,
         "backend": json.dumps(backend) if backend else None,
     }

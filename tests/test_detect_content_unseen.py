@@ -90,27 +90,28 @@ def test_one_value_shared_by_every_client_stays_stable() -> None:
     assert row["verdict"] == "stable"
 
 
-def test_known_format_values_differing_per_client_stay_stable() -> None:
-    """nginx mtime-size values that differ per client (a deploy between their visits)."""
+def test_known_format_values_differing_per_client_are_not_accused() -> None:
+    """nginx mtime-size values that differ per client (a deploy between their visits): not an
+    accusation, and not ``stable`` either, since every client holds its own value."""
     tags = [f'"{0x6553F100 + 3600 * i:x}-72"' for i in range(4)]
     url = "https://static.example.org/app.css"
     row = row_of(echo_304s(tags, url=url, third_party=True), url=url)
-    assert row["verdict"] == "stable" and row["evidence"]["shape"] == "nginx-mtime-size"
+    assert row["verdict"] == "undetermined" and row["evidence"]["shape"] == "nginx-mtime-size"
 
 
-def test_low_entropy_values_differing_per_client_stay_stable() -> None:
+def test_low_entropy_values_differing_per_client_are_not_accused() -> None:
     url = "https://static.example.org/v.js"
     row = row_of(echo_304s([f'"v{i}"' for i in range(5)], url=url, third_party=True), url=url)
-    assert row["verdict"] == "stable"
+    assert row["verdict"] == "undetermined"
 
 
-def test_content_coding_variants_of_one_value_stay_stable() -> None:
+def test_content_coding_variants_of_one_value_are_not_accused() -> None:
     """One body, one ETag per content coding (Apache's -gzip / -br): two clients with different
     Accept-Encoding each keep their variant. Not two identifiers."""
     stem = "Zq81hR2mK0pL7sX4vW9y"
     url = "https://static.example.org/lib.js"
     row = row_of(echo_304s([f'"{stem}-gzip"', f'"{stem}-br"'], url=url, third_party=True), url=url)
-    assert row["verdict"] == "stable"
+    assert row["verdict"] == "undetermined"
     assert row["shape"] == "other" and row["coding_stems"] == 1  # only the suffix differs
     # the same suffix on two per-client stems is no variant: still suspect
     other = "Mw72jD4nB9xQ1cV8tL5k"
@@ -119,14 +120,14 @@ def test_content_coding_variants_of_one_value_stay_stable() -> None:
     assert row["verdict"] == "likely-identifier" and row["coding_stems"] == 2
 
 
-def test_304_values_following_sticky_backends_stay_stable() -> None:
+def test_304_values_following_sticky_backends_are_not_accused() -> None:
     """Two clients pinned to two backends, each backend with its own opaque value: load
     balancing explains it even when only 304s were captured."""
     url = "https://www.example.org/o.js"
     tags = ['"a8F3k2Qz9LmN4pX7vB1cD6e0"', '"b7E2j1Py8KlM3oW6uA0bC5d9"']
     backends = [{"x-backend": "web0"}, {"x-backend": "web1"}]
     row = row_of(echo_304s(tags, url=url, backends=backends, third_party=True), url=url)
-    assert row["verdict"] == "stable"
+    assert row["verdict"] == "undetermined"
     assert row["answers_tied_to_backends"]
 
 
@@ -135,10 +136,12 @@ def test_churning_resource_is_still_churn() -> None:
     assert row_of(records, url="https://www.example.org/app.js")["verdict"] == "churn"
 
 
-def test_without_any_context_signal_it_stays_stable() -> None:
-    """First-party, no forced revalidation, size unknown, no cookie: precision first."""
+def test_without_any_context_signal_it_is_not_accused() -> None:
+    """First-party, no forced revalidation, size unknown, no cookie: precision first (and no
+    benign verdict: every client holds its own value)."""
     row = row_of(echo_304s([random_tag(i) for i in range(3)], third_party=False))
-    assert row["verdict"] == "stable"
+    assert row["verdict"] == "undetermined"
+    assert "second, fresh profile" in row["evidence"]["settle_with"]
     assert row["evidence"]["third_party"] is False and row["evidence"]["small_body"] is False
 
 

@@ -82,7 +82,9 @@ def test_304_to_value_from_before_the_capture_is_not_reflection() -> None:
     url = "https://www.example.org/old.png"
     records = [xf.exchange(client="c", url=url, status=304, etag='"old1"', inm='"old1"'),
                xf.exchange(client="c", url=url, status=304, etag='"old1"', inm='"old1"')]
-    assert verdict_of(records)["verdict"] == "stable"
+    row = verdict_of(records)
+    assert row["verdict"] == "undetermined"  # one client, no body: nothing says benign either
+    assert row["evidence"]["reflected_304s"] == 0
 
 
 def test_digest_etag_origin_is_benign() -> None:
@@ -106,14 +108,35 @@ def test_single_client_tracker_is_at_most_likely_identifier() -> None:
     assert "second" in row["evidence"]["confirm_with"]
 
 
-def test_single_client_digest_value_is_not_suspected() -> None:
-    """One client cannot tell an MD5/SHA-1 of the body (S3, CDNs) from a hashed id: benign."""
-    assert verdict_of(xf.tracker(1))["verdict"] == "stable"
+def test_single_client_digest_shaped_value_checked_against_its_body() -> None:
+    """A 32-hex tracker token is digest-shaped, but the body was there to compare: it is not
+    the body's digest, so the shape says nothing benign (class: content-derived only when
+    verified)."""
+    row = verdict_of(xf.tracker(1))
+    assert row["evidence"]["shape"] == "digest"
+    assert row["verdict"] == "likely-identifier" and not row["evidence"]["content_derived"]
 
 
-def test_single_client_known_server_format_is_not_suspected() -> None:
-    records = xf.visits("c", "https://www.example.org/a.css", '"5e1c2f3a-5d2"', third_party=True)
-    assert verdict_of(records)["verdict"] == "stable"
+def test_single_client_digest_shaped_value_without_body_is_undetermined() -> None:
+    url = "https://t.example.net/p.gif"
+    tag = '"' + "9f86d081884c7d659a2feaa0c55ad015" + '"'
+    records = [xf.exchange(client="c", url=url, status=304, etag=tag, inm=tag, third_party=True,
+                           started=xf.T0 + i) for i in range(3)]
+    row = verdict_of(records)
+    assert row["verdict"] == "undetermined"
+    assert row["evidence"]["digest"].startswith("digest-shaped, unverified")
+
+
+def test_single_client_known_server_format_is_verified_or_undetermined() -> None:
+    """nginx mtime-size: stable when the size field is the body's length, else undetermined
+    (a shape alone is no evidence), never an accusation."""
+    url = "https://www.example.org/a.css"
+    unchecked = xf.visits("c", url, '"5e1c2f3a-5d2"', third_party=True)
+    assert verdict_of(unchecked)["verdict"] == "undetermined"
+    checked = xf.visits("c", url, '"5e1c2f3a-5d2"', third_party=True, body="x" * 0x5D2)
+    row = verdict_of(checked)
+    assert row["verdict"] == "stable" and row["evidence"]["format_verified"]
+    assert "size field = body length, verified" in row["evidence"]["benign_because"]
 
 
 def test_last_modified_used_as_identifier() -> None:

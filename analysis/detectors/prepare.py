@@ -107,6 +107,48 @@ def _content_key(out: pd.DataFrame, status: np.ndarray, method: np.ndarray
     return codes, values
 
 
+def _size_key(out: pd.DataFrame, ckid: np.ndarray) -> np.ndarray:
+    """Codes of (size, content type) for every representation body whose size is known: the
+    weak content key, used for a whole resource when some of its bodies were not hashed (a
+    body hash compared with a size says nothing)."""
+    size = out["content_size"].to_numpy(dtype=float)
+    ctype = as_object(out["content_type"])
+    keep = (ckid >= 0) & ~np.isnan(size)
+    codes = np.full(len(out), MISSING, dtype=np.int64)
+    if keep.any():
+        keys = pd.Series(size[keep].astype(np.int64)).astype(str) + ";" + pd.Series(
+            np.where(pd.isna(ctype[keep]), "?", ctype[keep]), dtype=object)
+        codes[keep] = factorize(keys.to_numpy(dtype=object))[0]
+    return codes
+
+
+def _repeated_responses(out: pd.DataFrame, rid: np.ndarray, status: np.ndarray) -> pd.Series:
+    """Entries that repeat an earlier response of the same resource: the same per-request id
+    (X-Request-Id, CF-Ray, X-Amz-Cf-Id, X-Served-By with X-Timer, ...: ``response_id``) and the
+    same Date. Browsers (IE / Edge, old Chrome) list cache hits so, as 304s or 200s; they are
+    capture artefacts, not answers of the server."""
+    resp_id = as_object(out["response_id"])
+    cand = ~pd.isna(resp_id) & (rid >= 0) & (((status >= 200) & (status <= 299)) | (status == 304))
+    flags = np.zeros(len(out), dtype=bool)
+    if cand.any():
+        rows = np.flatnonzero(cand)
+        date = as_object(out["date"])[rows]
+        keys = pd.DataFrame({"rid": rid[rows], "id": resp_id[rows],
+                             "date": np.where(pd.isna(date), "", date)})
+        flags[rows] = keys.duplicated(keep="first").to_numpy()
+    return pd.Series(flags, index=out.index)
+
+
+def _credentials(out: pd.DataFrame) -> np.ndarray:
+    """Requests that carried a Cookie or Authorization (a signed-in client can get content
+    of its own without any tracking)."""
+    cookies = ~pd.isna(as_object(out["cookies_sent"]))
+    # header names are stored lower-case (analysis.headers), values of these hashed
+    auth = np.fromiter((isinstance(h, str) and '"authorization"' in h
+                        for h in as_object(out["req_headers"])), dtype=bool, count=len(out))
+    return cookies | auth
+
+
 def _backend_key(out: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Codes and values of ``backend|server_ip`` (built once per distinct pair), the backend
     hints without their per-request parts (analysis.detectors.backends.node_hints)."""
@@ -182,7 +224,11 @@ def prepare(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFr
     status = _numeric(out, "status")
     out["status"] = status
     from_cache = out["from_cache"].fillna(False).astype(bool).to_numpy()
-    out["ok"] = (status >= 100) & (status <= 599) & ~from_cache
+    out["artefact"] = _repeated_responses(out, rid, status)
+    out["ok"] = (status >= 100) & (status <= 599) & ~from_cache & ~out["artefact"].to_numpy()
+    out["credentials"] = _credentials(out)
+    fpid, _ = factorize(out["first_party"])
+    out["fpid"] = fpid
     mcodes, methods = factorize(out["method"])
     mcodes, methods = map_codes(mcodes, methods, lambda s: s.str.upper())
     method = take(methods, mcodes, "GET")
@@ -206,6 +252,10 @@ def prepare(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFr
     ckid, ckeys = _content_key(out, status, method)
     out["content_key"] = pd.Categorical.from_codes(ckid, categories=pd.Index(ckeys, dtype=object))
     out["ckid"] = ckid
+    # like with like: the same keys by body hash only (-1 where no body was hashed)
+    hashed = np.asarray([isinstance(k, str) and not k.startswith("size:") for k in ckeys], bool)
+    out["hkid"] = np.where((ckid >= 0) & np.append(hashed, False)[ckid], ckid, MISSING)
+    out["zkid"] = _size_key(out, ckid)
     bkid, bkeys = _backend_key(out)
     out["backend_key"] = pd.Categorical.from_codes(bkid, categories=pd.Index(bkeys, dtype=object))
     out["bkid"] = bkid

@@ -19,7 +19,15 @@ import pandas as pd
 
 from analysis.detectors import codes as C
 from analysis.detectors.prepare import vocabularies
-from analysis.detectors.shapes import KNOWN_SERVER_FORMATS, etag_shapes
+from analysis.detectors.shapes import (
+    KNOWN_SERVER_FORMATS,
+    etag_shapes,
+    format_candidates,
+    variation_bits,
+    verify_format,
+)
+from analysis.digests import NO_MATCH
+from analysis.httpdate import parse_http_date
 
 KEY = ["resource", "validator"]
 VALIDATORS = ("etag", "last-modified")
@@ -65,6 +73,15 @@ def observations(ex: pd.DataFrame) -> pd.DataFrame:
         "sent": np.concatenate([p[3] for p in parts]),
         "from_header": np.concatenate([p[4] for p in parts]),
     })
+    for col in ("fpid", "hkid", "zkid", "lid"):
+        obs[col] = ex[col].to_numpy()[row]
+    obs["cred"] = ex["credentials"].to_numpy(dtype=bool)[row]
+    digest = ex["etag_digest"].to_numpy(dtype=object)[row]
+    tested = ~pd.isna(digest) & (v == 0)
+    obs["digest"] = np.where(tested, np.where(digest == NO_MATCH, 0, 1), -1)
+    obs["digest_kind"] = np.where(obs["digest"].to_numpy() == 1, digest, None)
+    obs["csize"] = pd.to_numeric(ex["content_size"], errors="coerce").to_numpy(dtype=float)[row]
+    obs["lmts"] = _lm_seconds(ex)[row]
     tp = ex["third_party"].to_numpy(dtype=object)[row]
     obs["third_party"] = np.where(pd.isna(tp), False, tp).astype(bool)
     obs["body_size"] = pd.to_numeric(ex["body_size"], errors="coerce").to_numpy(dtype=float)[row]
@@ -109,6 +126,17 @@ def representation_sizes(ex: pd.DataFrame) -> np.ndarray:
         med = pd.Series(size[keep]).groupby(rid[keep]).median()
         out[med.index.to_numpy()] = med.to_numpy()
     return out
+
+
+def _lm_seconds(ex: pd.DataFrame) -> np.ndarray:
+    """Last-Modified as epoch seconds (the record's parse, else parsed per distinct value)."""
+    ts = np.array(pd.to_numeric(ex["last_modified_ts"], errors="coerce"), dtype=float)
+    gap = np.isnan(ts) & ~pd.isna(ex["last_modified"].to_numpy(dtype=object))
+    if gap.any():
+        parsed = C.map_distinct(ex["last_modified"].to_numpy(dtype=object)[gap], lambda u: u.map(
+            lambda d: parse_http_date(str(d)).timestamp))
+        ts[gap] = pd.to_numeric(pd.Series(parsed), errors="coerce").to_numpy(dtype=float)
+    return ts
 
 
 def _cookie_match(ex: pd.DataFrame) -> np.ndarray:
@@ -178,9 +206,11 @@ def _reflection(ex: pd.DataFrame, obs: pd.DataFrame, g: np.ndarray,
 
 def _stability(obs: pd.DataFrame, g: np.ndarray, n: int) -> dict[str, np.ndarray]:
     """Per group: stable_clients (tolerating re-identification), reidentified_clients and
-    max_values_per_client."""
-    cid, val, sent = obs["cid"].to_numpy(), obs["val"].to_numpy(), obs["sent"].to_numpy()
-    p = C.pair(g, cid)  # (group, client)
+    max_values_per_client, per cache partition: a browser that keys its cache by top-level
+    site holds one value per site, which is partitioning at work, not a new identity."""
+    val, sent = obs["val"].to_numpy(), obs["sent"].to_numpy()
+    cid = C.pair(obs["cid"].to_numpy(), obs["fpid"].to_numpy() + 1)  # (client, top-level site)
+    p = C.pair(g, cid)  # (group, client partition)
     n_p = int(p.max()) + 1 if len(p) else 0
     p_group = C.group_of_pair(g, p, n_p)
     values = C.nunique(p, val, n_p)
@@ -240,7 +270,6 @@ def resource_features(ex: pd.DataFrame, *, obs: pd.DataFrame | None = None) -> p
         "third_party": C.count(g, n, obs["third_party"].to_numpy()) > 0,
         "body_size": representation_sizes(ex)[ks // 2],
         "cookie_match": C.count(g, n, obs["cookie_match"].to_numpy()) > 0,
-        "content_values": C.nunique(g, ckid, n),
         "backends": C.nunique(g, bkid, n),
         "clients_304": C.nunique(g, cid, n, is304),
         "issued_values": C.nunique(g, val, n, issued),
@@ -255,10 +284,37 @@ def resource_features(ex: pd.DataFrame, *, obs: pd.DataFrame | None = None) -> p
     clients_per_value = C.nunique(pv, cid, n_pv)
     f["max_clients_per_value"] = C.gmax(pv_group, clients_per_value, n).astype(int)
     f["shared_values"] = np.bincount(pv_group, weights=clients_per_value > 1, minlength=n).astype(int)
+    # content, like with like: body hashes where every body of the group was hashed, else
+    # (size, type) for all; a body missing on one side is no evidence either way
+    hkid, zkid = obs["hkid"].to_numpy(), obs["zkid"].to_numpy()
+    all_hashed = C.count(g, n, ckid >= 0) == C.count(g, n, hkid >= 0)
+    ckid = np.where(all_hashed[np.maximum(g, 0)], hkid, zkid)
+    f["content_basis"] = np.where(C.count(g, n, ckid >= 0) == 0, None,
+                                  np.where(all_hashed, "body hash", "size and type"))
+    f["content_values"] = C.nunique(g, ckid, n)
     # content: one body under several values? values 1:1 with bodies (content-derived)?
     f["value_content_pairs"] = np.bincount(
         pv_group, weights=C.nunique(pv, ckid, n_pv), minlength=n).astype(int)
     f["values_with_content"] = C.nunique(g, val, n, ckid >= 0)
+    # per-client content: every client its own body, no body seen by two clients
+    gc = C.pair(g, ckid)
+    n_gc = int(gc.max()) + 1 if len(gc) else 0
+    f["clients_with_content"] = C.nunique(g, cid, n, ckid >= 0)
+    f["shared_contents"] = np.bincount(C.group_of_pair(g, gc, n_gc)[C.nunique(gc, cid, n_gc) > 1],
+                                       minlength=n).astype(int) if n_gc else np.zeros(n, int)
+    f["credentials"] = C.count(g, n, obs["cred"].to_numpy()) > 0
+    digest = obs["digest"].to_numpy()
+    f["digest_verified"] = C.count(g, n, digest == 1)
+    f["digest_refuted"] = C.count(g, n, digest == 0)
+    dg, drow = C.first_index(g, digest == 1)
+    kind = np.full(n, None, dtype=object)
+    kind[dg] = obs["digest_kind"].to_numpy(dtype=object)[drow]
+    f["digest_kind"] = kind
+    f["last_modified_values"] = C.nunique(g, obs["lid"].to_numpy(), n, issued)
+    for name, col in _sequence(obs, g, val, n).items():
+        f[name] = col
+    for name, col in _scope(obs, g, cid, val, n).items():
+        f[name] = col
     # backends: does each value come from one backend? does one backend issue many values?
     # Once over the responses issuing a value, once over every response naming a backend (304s
     # too): a capture of 304s only (values cached before it began) can still follow backends.
@@ -282,6 +338,61 @@ def resource_features(ex: pd.DataFrame, *, obs: pd.DataFrame | None = None) -> p
     return f
 
 
+def _sequence(obs: pd.DataFrame, g: np.ndarray, val: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """How the values follow each other in time (observations are in time order per group):
+    ``value_runs`` (a value that returns after another counts again: alternation), and the
+    shortest time between the last sighting of a value and the first of the next
+    (``min_change_gap``, seconds; NaN without a change)."""
+    if len(g) == 0:
+        return {"value_runs": np.zeros(n, int), "min_change_gap": np.full(n, np.nan)}
+    same = np.concatenate(([False], g[1:] == g[:-1]))
+    change = same & np.concatenate(([False], val[1:] != val[:-1]))
+    runs = C.count(g, n, change) + (C.count(g, n) > 0)
+    started = obs["started"].to_numpy(dtype=float)
+    gap = np.full(len(g), np.nan)
+    idx = np.flatnonzero(change)
+    gap[idx] = started[idx] - started[idx - 1]
+    keep = ~np.isnan(gap)
+    out = np.full(n, np.nan)
+    if keep.any():
+        m = pd.Series(gap[keep]).groupby(g[keep]).min()
+        out[m.index.to_numpy()] = m.to_numpy()
+    return {"value_runs": runs.astype(int), "min_change_gap": out}
+
+
+def _scope(obs: pd.DataFrame, g: np.ndarray, cid: np.ndarray, val: np.ndarray, n: int
+           ) -> dict[str, np.ndarray]:
+    """Top-level sites behind each group (``sites``), and whether one client presented one
+    value under two or more of them (``cross_site_values``: the cache was not partitioned) or
+    held one value per site (``partitioned_clients``)."""
+    fp = obs["fpid"].to_numpy()
+    known = fp >= 0
+    gc = C.pair(g, cid)
+    n_gc = int(gc.max()) + 1 if len(gc) else 0
+    gcv = C.pair(gc, val)
+    n_gcv = int(gcv.max()) + 1 if len(gcv) else 0
+    sites_per_value = C.nunique(gcv, fp, n_gcv, known)
+    sites_per_client = C.nunique(gc, fp, n_gc, known)
+    values_per_client = C.nunique(gc, val, n_gc)
+    partitioned = (sites_per_client >= 2) & (values_per_client >= 2)
+    return {
+        "sites": C.nunique(g, fp, n, known),
+        "cross_site_values": _per_group(C.group_of_pair(g, gc, n_gc),
+                                        C.group_of_pair(gc, gcv, n_gcv), sites_per_value >= 2, n),
+        "partitioned_clients": np.bincount(C.group_of_pair(g, gc, n_gc)[partitioned],
+                                           minlength=n).astype(int) if n_gc else np.zeros(n, int),
+    }
+
+
+def _per_group(client_group: np.ndarray, value_client: np.ndarray, mask: np.ndarray,
+               n: int) -> np.ndarray:
+    """Count of (group, client, value) triples where ``mask`` holds, per group."""
+    if not len(value_client):
+        return np.zeros(n, dtype=int)
+    groups = client_group[value_client[mask]]
+    return np.bincount(groups[groups >= 0], minlength=n).astype(int)
+
+
 def _backend_ties(g: np.ndarray, val: np.ndarray, bkid: np.ndarray, pv: np.ndarray,
                   pv_group: np.ndarray, mask: np.ndarray, n: int, n_pv: int
                   ) -> dict[str, np.ndarray]:
@@ -300,24 +411,52 @@ def _backend_ties(g: np.ndarray, val: np.ndarray, bkid: np.ndarray, pv: np.ndarr
 
 def _shape_features(ex: pd.DataFrame, obs: pd.DataFrame, g: np.ndarray, pv: np.ndarray,
                     keys: pd.MultiIndex) -> pd.DataFrame:
-    """Per resource: the dominant ETag shape, share of known server formats, randomness, and
-    how many values remain once content-coding suffixes are stripped (``coding_stems``)."""
+    """Per resource: the dominant ETag shape, whether a server format was verified against the
+    responses (``format_verified``: size field = body length, mtime field = Last-Modified),
+    information estimated from variation across the host's values (``min_bits``, with
+    ``bits_basis``: how many other values of the host it rests on, 0 = length and alphabet
+    only), and how many values remain once content-coding suffixes are stripped."""
     etag = (obs["v"].to_numpy() == 0) & (pv >= 0)
-    _, first = np.unique(pv[etag], return_index=True)
-    rows = np.sort(np.flatnonzero(etag)[first])
+    # one row per value: its first issuing response (which has the size and Last-Modified)
+    pref = np.where(obs["issued"].to_numpy(), 0, 1)
+    cand = np.flatnonzero(etag)
+    order = cand[np.lexsort((cand, pref[cand], pv[cand]))]
+    _, first = np.unique(pv[order], return_index=True)
+    rows = np.sort(order[first])
     if len(rows) == 0:
-        return _empty_keyed(["shape", "known_format", "hash_like", "min_bits", "value_length",
-                             "coding_stems"])
-    et = pd.DataFrame({"g": g[rows],
-                       "val": pd.Series(value_text(ex, obs["val"].to_numpy()[rows]), dtype=object)})
+        return _empty_keyed(["shape", "known_format", "format_verified", "hash_like", "min_bits",
+                             "bits_basis", "value_length", "coding_stems"])
+    et = pd.DataFrame({"g": g[rows], "hid": obs["hid"].to_numpy()[rows],
+                       "val": pd.Series(value_text(ex, obs["val"].to_numpy()[rows]), dtype=object),
+                       "csize": obs["csize"].to_numpy()[rows],
+                       "lmts": obs["lmts"].to_numpy()[rows]})
     shapes = etag_shapes(et["val"])
     et = et.join(shapes, on="val")
     et["known"] = et["shape"].isin(KNOWN_SERVER_FORMATS)
+    checked = [_verified_format(v, sz, lm) if k else (None, None, None) for v, sz, lm, k in zip(
+        et["val"], et["csize"], et["lmts"], et["known"], strict=True)]
+    et["checked"] = pd.Series([c[1] for c in checked], index=et.index, dtype=object)
+    verified_shape = [c[0] for c in checked]
+    et["fields"] = pd.Series([c[2] for c in checked], index=et.index, dtype=object)
+    et["shape"] = [vs or sh for vs, sh in zip(verified_shape, et["shape"], strict=True)]
+    # information from variation among the host's distinct values
+    host_values = et.drop_duplicates(["hid", "val"])
+    bits, others = variation_bits(host_values["val"], host_values["hid"], host_values["per_char"])
+    varied = pd.DataFrame({"hid": host_values["hid"].to_numpy(), "val": host_values["val"].to_numpy(),
+                           "vbits": bits, "others": others})
+    et = et.merge(varied, on=["hid", "val"], how="left")
+    et["ok_check"] = et["checked"] == True  # noqa: E712 (object column: True, False or None)
+    et["bad_check"] = et["checked"] == False  # noqa: E712
     grp = et.groupby("g", sort=False)
     out = grp.agg(
         known_format=("known", "mean"),
+        formats_checked=("ok_check", "sum"),
+        formats_contradicted=("bad_check", "sum"),
         hash_like=("hash_like", "all"),
-        min_bits=("bits", "min"),
+        min_bits=("vbits", "min"),
+        length_bits=("bits", "min"),
+        bits_basis=("others", "min"),
+        format_fields=("fields", "first"),
         value_length=("length", "median"),
         coding_stems=("stem", "nunique"),
     )
@@ -325,7 +464,26 @@ def _shape_features(ex: pd.DataFrame, obs: pd.DataFrame, g: np.ndarray, pv: np.n
     dominant = counts.sort_values("n", kind="stable").drop_duplicates("g", keep="last")
     out["shape"] = dominant.set_index("g")["shape"]
     out["known_format"] = out["known_format"] >= 0.5
+    out["format_verified"] = out["known_format"] & (out["formats_checked"] > 0) & (
+        out["formats_contradicted"] == 0)
     for col in ("inode", "size", "mtime", "change"):
         out[f"differs_{col}"] = grp[col].nunique() > 1
     out.index = keys[out.index.to_numpy()]
     return out
+
+
+def _verified_format(value: str, size: float, lm_ts: float
+                     ) -> tuple[str | None, bool | None, str | None]:
+    """(the server format whose fields agree with the response, or None; whether any format
+    could be checked and agreed: True, disagreed: False, or could not be checked: None; the
+    fields checked, e.g. "size+mtime")."""
+    seen: bool | None = None
+    for name, parts in format_candidates(value):
+        if name not in KNOWN_SERVER_FORMATS:
+            continue
+        checks = verify_format(name, parts, size, lm_ts)
+        if checks and all(checks.values()):
+            return name, True, "+".join(sorted(checks, key=("size", "mtime").index))
+        if checks:
+            seen = False
+    return None, seen, None

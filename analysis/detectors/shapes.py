@@ -1,37 +1,51 @@
-"""What an ETag value looks like: known server formats, digests, and how random it could be.
+"""What an ETag value looks like: known server formats (checked against the response where it
+allows), digests, and how much information a value can carry.
 
-Works on the distinct values only (a capture repeats values a lot), with pandas string regexes,
-so the cost grows with distinct values, not with exchanges. Formats (field notes section 3):
-nginx ``mtime-size`` (hex seconds), Apache ``inode-size-mtime`` / ``size-mtime`` (hex, mtime in
-microseconds, optional ``-gzip``/``-br`` suffix), IIS ``filetime:changenumber``, and digests
-(hex or base64 MD5 / SHA-1 / SHA-256, S3 multipart ``md5-N``).
+Works on the distinct values only (a capture repeats values a lot), so the cost grows with
+distinct values, not with exchanges. Formats (field notes sections 3 and 8), with fields of any
+width real builds print: nginx ``mtime-size`` (hex seconds), Apache ``inode-size-mtime`` /
+``size-mtime`` (hex, mtime in microseconds, possibly only its low 32 bits), IIS
+``filetime:changenumber``, each with an optional content-coding suffix (``-gzip``, ``-br``,
+``;gzip``, ``--gzip``); and digest-shaped values (hex or base64 MD5 / SHA-1 / SHA-256, S3
+multipart ``md5-N``). A shape alone is never evidence of benignity: ``verify_format`` compares
+the size field with the body length and the mtime field with Last-Modified, and only a checked
+field makes a format "verified" (analysis.digests does the same for digests).
+
+Information is estimated from variation (``variation_bits``): the characters in which a value
+differs from the other values of its host (build tokens share long prefixes and carry far less
+than their length suggests), times the bits per character of its alphabet. A host's only value
+can only be bounded by its length and alphabet, and the basis says so.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
 import pandas as pd
 
+from analysis.digests import CODING_SUFFIX
+
 #: Shape names, most specific first; ``other`` when nothing matched.
 KNOWN_SERVER_FORMATS = ("apache-inode-size-mtime", "apache-size-mtime", "nginx-mtime-size", "iis")
 
-_SUFFIX = r"(?:[-;](?:gzip|br|zstd|deflate))?"
+_SUFFIX = r"(?:[-;:_.+]{1,3}(?:gzip|br|zstd|deflate))?"
 _PATTERNS: dict[str, str] = {
-    "apache-inode-size-mtime": rf"(?P<inode>[0-9a-f]+)-(?P<size>[0-9a-f]+)-(?P<mtime>[0-9a-f]{{10,16}}){_SUFFIX}",
-    "nginx-mtime-size": rf"(?P<mtime>[4-7][0-9a-f]{{7}})-(?P<size>[0-9a-f]+){_SUFFIX}",
-    "apache-size-mtime": rf"(?P<size>[0-9a-f]+)-(?P<mtime>[0-9a-f]{{11,16}}){_SUFFIX}",
-    "iis": r"(?P<mtime>[0-9a-f]{8,16}):(?P<change>[0-9a-f]+)",
+    "apache-inode-size-mtime": rf"(?P<inode>[0-9a-f]{{1,16}})-(?P<size>[0-9a-f]{{1,16}})-(?P<mtime>[0-9a-f]{{8,16}}){_SUFFIX}",
+    "nginx-mtime-size": rf"(?P<mtime>[0-9a-f]{{8,9}})-(?P<size>[0-9a-f]{{1,16}}){_SUFFIX}",
+    "apache-size-mtime": rf"(?P<size>[0-9a-f]{{1,16}})-(?P<mtime>[0-9a-f]{{8,16}}){_SUFFIX}",
+    "iis": rf"(?P<mtime>[0-9a-f]{{8,16}}):(?P<change>[0-9a-f]+){_SUFFIX}",
     "digest": (
         r"(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{32}-\d+"
         r"|[A-Za-z0-9+/_-]{22}(?:==)?|[A-Za-z0-9+/_-]{27}=?|[A-Za-z0-9+/_-]{43}=?)"
     ),
 }
 _PART_COLUMNS = ("inode", "size", "mtime", "change")
-#: A content-coding marker servers append to one representation's ETag ("abc-gzip", "abc;br",
-#: "abc--gzip"): values differing only by it are variants of one body, not per-client values.
-_CODING_SUFFIX = re.compile(r"[-;:_.+]*(?:gzip|br|zstd|deflate|compress|identity)$", re.I)
+#: Seconds between 1601-01-01 (Windows FILETIME) and 1970-01-01.
+_FILETIME_EPOCH = 11644473600
+#: Below this many bits a value cannot tell clients apart in any useful number.
+LOW_INFORMATION_BITS = 20.0
 
 
 _COMPILED = [(name, re.compile(p if name == "digest" else f"^{p}$"))
@@ -43,22 +57,53 @@ _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[A-Za-z]")
 
 
-def _shape_of(value: str) -> tuple[str, dict[str, str], float, bool]:
-    """(shape, format parts, bits per character, mixes digits and letters) of one value."""
+def format_candidates(value: str) -> list[tuple[str, dict[str, str]]]:
+    """Every server format the value fits, most specific first (``digest`` last)."""
     lower = value.lower()
-    shape, parts = "other", {}
+    found: list[tuple[str, dict[str, str]]] = []
     # every server format has a '-' or ':' separator: skip their patterns for plain tokens
     patterns = _COMPILED if ("-" in lower or ":" in lower) else _COMPILED[-1:]
     for name, pattern in patterns:
         if name == "digest":
-            if pattern.fullmatch(value):
-                shape = name
-                break
+            if pattern.fullmatch(CODING_SUFFIX.sub("", value)):
+                found.append((name, {}))
         else:
             m = pattern.search(lower)
             if m:
-                shape, parts = name, m.groupdict()
-                break
+                found.append((name, m.groupdict()))
+    return found
+
+
+def verify_format(shape: str, parts: dict[str, str], size: float, lm_ts: float
+                  ) -> dict[str, bool]:
+    """Which of the format's fields agree with the response: ``{"size": True, "mtime": False}``
+    (empty when nothing could be checked). Size: the body length (decoded: the file's size);
+    mtime: Last-Modified, in the format's unit (Apache: microseconds, possibly only the low 32
+    bits; nginx: seconds; IIS: FILETIME)."""
+    checks: dict[str, bool] = {}
+    if parts.get("size") and size == size and size >= 0:
+        checks["size"] = int(parts["size"], 16) == int(size)
+    mtime = parts.get("mtime")
+    if mtime and lm_ts == lm_ts:
+        field = int(mtime, 16)
+        if shape.startswith("apache"):
+            us = int(lm_ts) * 1_000_000
+            if len(mtime) <= 8:  # a build that prints only the low 32 bits
+                checks["mtime"] = (field - us) % (1 << 32) < 1_000_000
+            else:
+                checks["mtime"] = us <= field < us + 1_000_000
+        elif shape == "nginx-mtime-size":
+            checks["mtime"] = field == int(lm_ts)
+        elif shape == "iis":
+            checks["mtime"] = abs(field / 1e7 - _FILETIME_EPOCH - lm_ts) < 2
+    return checks
+
+
+def _shape_of(value: str) -> tuple[str, dict[str, str], float, bool]:
+    """(shape, format parts, bits per character, mixes digits and letters) of one value."""
+    lower = value.lower()
+    found = format_candidates(value)
+    shape, parts = found[0] if found else ("other", {})
     per_char = 6.5
     for alphabet, on_lower, bits in _ALPHABETS:
         if alphabet.fullmatch(lower if on_lower else value):
@@ -83,7 +128,8 @@ def etag_shapes(values: pd.Series) -> pd.DataFrame:
         out[col] = pd.Series([f[1].get(col) for f in found], dtype=object)
     length = np.array([len(str(v)) for v in uniq], dtype=np.int64)
     per_char = np.array([f[2] for f in found], dtype=float)
-    out["stem"] = pd.Series([_CODING_SUFFIX.sub("", str(v)) for v in uniq], dtype=object)
+    out["stem"] = pd.Series([CODING_SUFFIX.sub("", str(v)) for v in uniq], dtype=object)
+    out["per_char"] = per_char
     out["length"] = length
     out["bits"] = (length * per_char).round(1)
     mixed = np.array([f[3] for f in found], dtype=bool)
@@ -91,3 +137,39 @@ def etag_shapes(values: pd.Series) -> pd.DataFrame:
         (out["shape"] == "digest").to_numpy() | ((length >= 16) & mixed & (out["bits"] >= 64).to_numpy())
     ).astype(bool)
     return out.set_index("value")
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def variation_bits(values: pd.Series, groups: pd.Series, per_char: pd.Series
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(bits, others) per value: bits in the characters where the value differs from the
+    other values of its group (a host), and how many other values that estimate rests on (0:
+    only its length and alphabet bound it). Neighbours in sorted order share the longest
+    prefix; in sorted order of the reversed strings, the longest suffix."""
+    n = len(values)
+    text = values.astype(str).to_numpy(dtype=object)
+    grp = groups.to_numpy()
+    prefix = np.zeros(n, dtype=np.int64)
+    suffix = np.zeros(n, dtype=np.int64)
+    for key_of, out in ((lambda v: v, prefix), (lambda v: v[::-1], suffix)):
+        keys = np.array([key_of(v) for v in text], dtype=object)
+        order = np.lexsort((keys.astype(str), grp)) if n else np.array([], dtype=np.int64)
+        for a, b in itertools.pairwise(order):
+            if grp[a] != grp[b]:
+                continue
+            common = _common_prefix(keys[a], keys[b])
+            out[a] = max(out[a], common)
+            out[b] = max(out[b], common)
+    length = np.array([len(v) for v in text], dtype=np.int64)
+    varying = np.maximum(length - prefix - suffix, 0)
+    varying = np.where(prefix + suffix >= length, np.minimum(length, 1), varying)
+    others = pd.Series(grp).map(pd.Series(grp).value_counts()).to_numpy() - 1
+    bits = np.where(others > 0, varying, length) * per_char.to_numpy(dtype=float)
+    return np.round(bits, 1), others

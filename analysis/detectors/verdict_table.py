@@ -71,9 +71,16 @@ def verdict_table(ex: pd.DataFrame, f: pd.DataFrame, obs: pd.DataFrame) -> pd.Da
             if col in out.columns:
                 out[col] = pd.array(out[col].round(), dtype="Int64")
     out["url"] = out.index
+    # a content change between visits costs nothing a server could have saved
+    changed = (out["verdict"] == "changed").to_numpy()
+    out.loc[changed, ["wasted_revalidations", "wasted_bytes"]] = 0
     ev, text = evidence_mod.build(out.assign(validator=out["validator"]))
     out["evidence"] = ev
     out["explanation"] = text
+    out["scope"] = [e.get("scope") for e in ev]
+    if "sites" not in out.columns:
+        out["sites"] = 0
+    out["sites"] = out["sites"].fillna(0).astype(int)
     out["_rank"] = out["verdict"].map(RANK)
     out = out.sort_values(["_rank", "confidence", "wasted_bytes"], ascending=[True, False, False],
                           kind="stable")
