@@ -48,7 +48,8 @@ def annotate(flow: http.HTTPFlow, verdicts: Iterable[Verdict]) -> bool:
         if flow.marked and flow.marked not in ours:
             continue  # never overwrite a marker the user set
         current = ours.get(flow.marked)
-        if current is None or SEVERITIES.index(verdict.severity) < SEVERITIES.index(current):
+        if verdict.severity in MARKERS and (
+                current is None or SEVERITIES.index(verdict.severity) < SEVERITIES.index(current)):
             flow.marked = MARKERS[verdict.severity]
     return changed
 

@@ -49,7 +49,8 @@ class Findings:
         for finding in result.get("findings", [])[:50]:
             lines.append("  " + _finding_line(finding))
         for resource in result.get("resources", []):
-            if resource.get("verdict") in ("identifier", "likely-identifier", "churn", "unstable"):
+            if resource.get("verdict") in ("identifier", "likely-identifier", "churn", "changed",
+                                           "unstable", "undetermined"):
                 lines.append(f"  {resource.get('verdict')}: {resource.get('url')}: {resource.get('explanation', '')}")
         if self.annotator is not None:
             for host, counts in self.host_counters().items():

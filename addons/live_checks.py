@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 ERROR = "error"  # an RFC 9110 conformance error
 IDENTIFIER = "identifier"  # evidence that a validator identifies the client
 WASTE = "waste"  # bytes resent or revalidations that cannot succeed
-SEVERITIES = (ERROR, IDENTIFIER, WASTE)
+OPEN = "open"  # the traffic so far cannot decide; the sentence says what would
+SEVERITIES = (ERROR, IDENTIFIER, WASTE, OPEN)
 
+#: Flow markers by severity; an open question is a comment only (most flows of a one-profile
+#: session would carry it, and a marker there would bury the ones that matter).
 MARKERS = {ERROR: ":warning:", IDENTIFIER: ":eyes:", WASTE: ":recycle:"}
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from addons.live_checks import IDENTIFIER, WASTE, Verdict
+from addons.live_checks import IDENTIFIER, OPEN, WASTE, Verdict
 from analysis.exchange import COLUMNS, Exchange
 
 if TYPE_CHECKING:  # pandas loads in the writer or detector process only
@@ -23,6 +23,8 @@ WORDING: dict[str, tuple[str, str]] = {
     "likely-identifier": (IDENTIFIER, "ETag may identify this client"),
     "churn": (WASTE, "ETag churn: the same bytes under several ETags, so revalidations fail"),
     "unstable": (WASTE, "ETag changes on every response and never yields a 304"),
+    "undetermined": (OPEN, "Validator undetermined: a tracker and a benign value look alike so "
+                           "far (browse with a second profile to settle it)"),
 }
 
 
@@ -58,6 +60,8 @@ def resource_detector(exchanges: list[Exchange]) -> dict[str, list[Verdict]]:
         url = row.get("url")
         if wording is None or not isinstance(url, str):
             continue
+        if row.get("verdict") == "undetermined" and not (row.get("n304") or 0):
+            continue  # a value never kept with a 304 cannot track: not worth a comment
         severity, start = wording
         why = _explanation(row)
         out.setdefault(url, []).append(Verdict(severity, f"{start}{': ' + why if why else ''}."))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from analysis.detectors.evidence import human_bytes, validator_name
+from analysis.detectors.evidence import content_phrase, human_bytes, validator_name
 
 #: Backends (churn) and examples (reflection) listed before "(+N more)".
 MAX_LISTED = 3
@@ -74,6 +74,20 @@ def backend_lines(ev: dict[str, Any]) -> list[str]:
     return [lead + lines[0], *(" " * len(lead) + line for line in lines[1:])]
 
 
+def scope_line(ev: dict[str, Any]) -> str:
+    """Where the value links a client's visits (cache partitioning, field notes section 5)."""
+    sites = int(ev.get("sites") or 0)
+    return f"scope: {ev.get('scope', 'unknown')} ({plural(sites, 'top-level site')}): " + str(
+        ev.get("scope_basis") or "no page context")
+
+
+def bits_line(ev: dict[str, Any]) -> str | None:
+    info = ev.get("information")
+    if not isinstance(info, dict) or not isinstance(info.get("bits"), int | float):
+        return None
+    return f"information: about {info['bits']:.0f} bits, from {info.get('basis')}"
+
+
 def _identifier(ev: dict[str, Any]) -> list[str]:
     name = validator_name(ev.get("validator"))
     if (ev.get("reflected_304s") or 0) > 0:
@@ -86,6 +100,17 @@ def _identifier(ev: dict[str, Any]) -> list[str]:
             "rules out churn: a server validating its own tags cannot accept values it never "
             "issued",
             context_line(ev),
+            scope_line(ev),
+        ]
+    if ev.get("kind") == "per-client-content":
+        return [
+            f"{ev['clients']} clients each kept their own {name} and their own body "
+            f"({ev['values']} values) with {ev['n304']} 304s: the body carries the id",
+            "rules out churn: no value or body seen by two clients; values not tied to backends "
+            f"({_backends(ev)}); no known server format",
+            "rules out personalisation: no request carried a Cookie or Authorization",
+            context_line(ev),
+            scope_line(ev),
         ]
     reid = int(ev.get("reidentified_clients") or 0)
     again = f"; {plural(reid, 'client')} re-identified after a cache loss" if reid else ""
@@ -96,10 +121,11 @@ def _identifier(ev: dict[str, Any]) -> list[str]:
     backends = _backends(ev)
     return [
         f"{ev['clients']} clients each kept their own {name} ({ev['values']} values) and got "
-        f"{ev['n304']} 304s for identical content{again}",
+        f"{ev['n304']} 304s for {content_phrase(ev)}{again}",
         f"rules out churn: no value shared by two clients; values not tied to backends "
         f"({backends}); no known server format ({entropy})",
         context_line(ev),
+        scope_line(ev),
     ]
 
 
@@ -123,14 +149,40 @@ def _likely(ev: dict[str, Any]) -> list[str]:
             "unconfirmed (a content change between clients, or values cached before the "
             "capture, could explain it)",
             context_line(ev),
+            scope_line(ev),
             "confirm: " + str(ev.get("confirm_with", "")),
         ]
-    return [
+    lines = [
         f"one client kept a high-entropy {name}{size} with {plural(int(ev['n304']), '304')}; "
         "no second client seen",
+        bits_line(ev),
+        "not content-derived: the body was compared with its digests and matched none"
+        if ev.get("digest_refuted") else None,
         context_line(ev),
+        scope_line(ev),
         "confirm: " + str(ev.get("confirm_with", "fetch it from a second, fresh client")),
     ]
+    return [line for line in lines if line]
+
+
+def _changed(ev: dict[str, Any]) -> list[str]:
+    dates = ev.get("dates") or {}
+    return [
+        f"{ev['values']} {validator_name(ev.get('validator'))} values, first seen "
+        f"{dates.get('first_seen')}, last seen {dates.get('last_seen')}",
+        "not churn: " + str(ev.get("rules_out_churn") or "the values followed each other"),
+        "cost: none counted (a new version is worth its bytes)",
+    ]
+
+
+def _undetermined(ev: dict[str, Any]) -> list[str]:
+    lines = [
+        "why not decided: " + str(ev.get("not_identifier_because") or ev.get("digest") or (
+            "one client, and nothing compared the value with the body or a server format")),
+        bits_line(ev),
+        "settle it: " + str(ev["settle_with"]) if ev.get("settle_with") else None,
+    ]
+    return [line for line in lines if line]
 
 
 def _churn(ev: dict[str, Any]) -> list[str]:
@@ -151,7 +203,7 @@ def _unstable(ev: dict[str, Any]) -> list[str]:
 
 
 _BY_VERDICT = {"identifier": _identifier, "likely-identifier": _likely, "churn": _churn,
-               "unstable": _unstable}
+               "changed": _changed, "unstable": _unstable, "undetermined": _undetermined}
 
 
 def evidence_lines(verdict: str, evidence: dict[str, Any]) -> list[str]:

@@ -25,8 +25,12 @@ _SECTIONS = (
     ("identifier", "Identifiers: validators used to recognise clients"),
     ("likely-identifier", "Likely identifiers: one client seen, or content never seen; "
                           "the evidence says what confirms"),
-    ("churn", "Churn: identical content under several validators, bytes resent"),
+    ("churn", "Churn: the same content under several validators at once, bytes resent"),
+    ("changed", "Changed: a content change or redeploy between visits (not churn, nothing "
+                "wasted)"),
     ("unstable", "Unstable validators: a new value on every response, never a 304"),
+    ("undetermined", "Undetermined: the capture cannot tell; the evidence says what would "
+                     "settle it"),
 )
 _HOST_LEGEND = (
     "exch: exchanges; ETag / L-M: share of responses carrying an ETag / Last-Modified; "

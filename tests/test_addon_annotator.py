@@ -14,7 +14,7 @@ from mitmproxy.test import taddons, tflow
 
 from addons.annotator import Annotator
 from addons.findings import Findings
-from addons.live_checks import ERROR, IDENTIFIER, MARKERS, WASTE, Verdict
+from addons.live_checks import ERROR, IDENTIFIER, MARKERS, OPEN, WASTE, Verdict
 from addons.recorder import Recorder
 
 URL = "http://cdn.test/pixel.gif"
@@ -230,6 +230,27 @@ def test_real_detectors_flag_a_per_client_etag_revalidated_with_304():
     assert URL in results
     assert any(v.severity == IDENTIFIER for v in results[URL])
     assert flows[-1].marked == MARKERS[IDENTIFIER]
+
+
+def test_one_client_kept_value_gets_an_open_question_without_a_marker():
+    """One client revalidating an opaque value: undetermined, said in the comment (what would
+    settle it) but not marked, so the flows that matter keep standing out."""
+    from addons.live_detectors import resource_detector
+
+    rec, ann = Recorder(), Annotator(detector=resource_detector)
+    rec.subscribe(ann.observe)
+    tag = '"7f3a9c2e41b8d0"'  # 56 bits: short of a likely identifier, too many to be benign
+    flows = [flow(resp={"ETag": tag}, body=b"x" * 20_000),
+             flow(status=304, req={"If-None-Match": tag}, resp={"ETag": tag}),
+             flow(status=304, req={"If-None-Match": tag}, resp={"ETag": tag})]
+    with taddons.context(rec, ann) as tctx:
+        tctx.configure(rec, etagwatch_db="")
+        for f in flows:
+            rec.response(f)
+        results = ann.rerun_now()
+    assert [v.severity for v in results[URL]] == [OPEN]
+    assert "second profile" in flows[-1].comment
+    assert not flows[-1].marked
 
 
 def test_detector_in_its_own_process_annotates_and_leaves_no_process():

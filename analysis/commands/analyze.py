@@ -12,8 +12,8 @@ from analysis.cli import CliError
 
 DEFAULT_DB = "etagwatch.sqlite"
 STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
-FAIL_ON = ("identifier", "likely-identifier", "churn", "unstable", "conformance", "error",
-           "warning")
+FAIL_ON = ("identifier", "likely-identifier", "churn", "changed", "unstable", "undetermined",
+           "conformance", "error", "warning")
 
 DESCRIPTION = """\
 Find what HTTP validators (ETag, Last-Modified; RFC 9110) do in captured traffic:
@@ -24,14 +24,24 @@ Find what HTTP validators (ETag, Last-Modified; RFC 9110) do in captured traffic
   likely-identifier  the same pattern seen from one client only, or from several clients
                      that only ever got 304s (content never seen); the evidence says what
                      would confirm it
-  churn              identical bytes under several values (load-balanced backends with
-                     Apache inode ETags or unsynchronised mtimes): revalidations fail and
-                     bodies are resent; the report names the cause, backends and cost
+  churn              the same content under several values at once (load-balanced
+                     backends with Apache inode ETags or unsynchronised mtimes):
+                     revalidations fail and bodies are resent; the report names the cause,
+                     backends and cost
+  changed            values that followed each other (a content change or redeploy
+                     between visits or captures): not churn, nothing wasted
   unstable           a new value on every response, never a 304
+  undetermined       the capture cannot decide (one client, values nobody shared, a
+                     digest-shaped value no body was compared with): the evidence says what
+                     would settle it (a second profile, `etagwatch probe URL`)
+  stable             benign, on evidence: clients share the value, it is the body's
+                     digest, or a server format whose fields match the response
   conformance        RFC 9110 violations: wrong or missing 304s, ignored If-Match (lost
                      updates), malformed ETag / Last-Modified, ... (one finding per exchange)
 
-Every verdict carries its evidence (in the terminal report and, in full, in --json)."""
+Every verdict carries its evidence (in the terminal report and, in full, in --json);
+identifier and likely-identifier also their tracking scope (cross-site, per-site, unknown).
+docs/verdicts.md states the evidence each verdict needs, what rules it out and an example."""
 
 EPILOG = f"""\
 inputs:

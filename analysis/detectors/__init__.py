@@ -12,8 +12,9 @@ Plain functions over DataFrames, for the CLI, the notebook report, the live addo
   evidence, explanation, ...
 - ``host_summary(df, resources, findings)`` -> one row per host
 
-Verdicts (analysis.detectors.verdicts.VERDICTS): identifier, likely-identifier, churn, unstable,
-stable, none. Resources without any validator are kept with verdict ``none``.
+Verdicts (analysis.detectors.verdicts.VERDICTS): identifier, likely-identifier, churn, changed,
+unstable, undetermined, stable, none (docs/verdicts.md). Resources without any validator are
+kept with verdict ``none``.
 """
 
 from __future__ import annotations

@@ -78,6 +78,14 @@ def human_bytes(n: float) -> str:
     return f"{n:,.1f} GB"
 
 
+def human_duration(seconds: float) -> str:
+    """95 -> '1.6 min', 200000 -> '2.3 days'."""
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds:,.1f} s"
+
+
 def churn_cause(row: dict[str, Any]) -> str | None:
     """What differs between the values, when they are in a known server format."""
     causes = [text for col, text in _CAUSES.items() if row.get(col) is True]
@@ -238,8 +246,8 @@ def _changed(ev: dict[str, Any]) -> str:
     ev["rules_out_churn"] = (
         "the values followed each other and never alternated or overlapped"
         + ("; Last-Modified moved with them" if lm else "")
-        + (f"; at least {ev['min_change_gap'] / 3600:,.0f} h between one value's last sighting "
-           "and the next one's first" if isinstance(ev.get("min_change_gap"), int | float)
+        + (f"; at least {human_duration(ev['min_change_gap'])} between one value's last "
+           "sighting and the next one's first" if isinstance(ev.get("min_change_gap"), int | float)
            and ev["min_change_gap"] == ev["min_change_gap"] else "")
     )
     ev["wasted_revalidations"] = 0

@@ -232,9 +232,21 @@ def _stability(obs: pd.DataFrame, g: np.ndarray, n: int) -> dict[str, np.ndarray
     unkept = np.bincount(pv_client[bad], minlength=n_p)
     stable = (values == 1) | (~refused & (unkept == 0))
     reid = stable & (values >= 2)
+    # back to clients: a client is stable when each of its partitions is
+    gc = C.pair(g, obs["cid"].to_numpy())
+    n_gc = int(gc.max()) + 1 if len(gc) else 0
+    gc_group = C.group_of_pair(g, gc, n_gc)
+    p_seen, p_rows = C.first_index(p)
+    p_client = np.full(n_p, -1, dtype=np.int64)
+    p_client[p_seen] = gc[p_rows]
+    unstable_client = np.bincount(p_client[(p_client >= 0) & ~stable], minlength=n_gc) > 0
+    reid_client = np.bincount(p_client[(p_client >= 0) & reid], minlength=n_gc) > 0
+    seen = gc_group >= 0
     return {
-        "stable_clients": np.bincount(p_group, weights=stable, minlength=n).astype(int),
-        "reidentified_clients": np.bincount(p_group, weights=reid, minlength=n).astype(int),
+        "stable_clients": np.bincount(gc_group[seen], weights=~unstable_client[seen],
+                                      minlength=n).astype(int),
+        "reidentified_clients": np.bincount(gc_group[seen], weights=reid_client[seen],
+                                            minlength=n).astype(int),
         "max_values_per_client": C.gmax(p_group, values, n).astype(int),
     }
 

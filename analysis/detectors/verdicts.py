@@ -140,7 +140,9 @@ def classify(f: pd.DataFrame) -> pd.DataFrame:
     # a content change: the values followed each other, and either the dates explain it or a
     # client itself moved from one value to the next (each client holding its own value, one
     # after another, is what per-client ids look like in sequential profiles: not a change)
-    moved = (f["max_values_per_client"] >= 2) & ~f["one_value_per_client"]
+    # (and a value was seen more than once: A then B, once each, is no sign of a change)
+    moved = ((f["max_values_per_client"] >= 2) & ~f["one_value_per_client"]
+             & (f["exchanges"] > f["values"]))
     changed = ((f["values"] >= 2) & ~f["concurrent"] & ~f["tied_to_backends"] & ~reflected
                & ~f["content_derived"] & (f["change_explains"] | moved))
     not_benign = ~f["content_derived"] & ~f["format_verified"]

@@ -47,7 +47,7 @@ class LabSite:
     port: int
     path: str
     demonstrates: str
-    expected: str  # the verdict etagwatch must reach: identifier, churn, unstable, stable
+    expected: str  # the verdict etagwatch must reach (analysis.detectors.verdicts.VERDICTS)
     backends: tuple[str, ...] = ()
     cause: str | None = None  # for churn: what differs between backends' ETags
     embed: str = "img"  # how the first-party page embeds it: css, js, img

@@ -73,7 +73,8 @@ def identifier_table(data: ReportData) -> pd.DataFrame:
         return pd.DataFrame()
     hits = hits.sort_values(["verdict", "confidence"], ascending=[True, False])
     cols = [c for c in ("url", "resource", "validator", "host", "verdict", "confidence",
-                        "clients", "values", "explanation") if c in hits.columns]
+                        "clients", "values", "scope", "sites", "explanation")
+            if c in hits.columns]
     out = hits[cols].copy()
     if "url" in out.columns and "resource" in out.columns:
         out = out.drop(columns="resource")

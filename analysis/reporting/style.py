@@ -24,12 +24,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: Verdict names of analysis.detectors, in the order a reader should look at them.
-VERDICTS: tuple[str, ...] = ("identifier", "likely-identifier", "churn", "unstable", "stable")
+VERDICTS: tuple[str, ...] = ("identifier", "likely-identifier", "churn", "changed", "unstable",
+                              "undetermined", "stable")
 VERDICT_COLOURS: dict[str, str] = {
     "identifier": "#d62728",
     "likely-identifier": "#ff7f0e",
     "churn": "#1f77b4",
+    "changed": "#17becf",
     "unstable": "#9467bd",
+    "undetermined": "#bcbd22",
     "stable": "#2ca02c",
 }
 OTHER_COLOUR = "#7f7f7f"
