@@ -408,3 +408,34 @@ def test_scope_is_unknown_without_page_context(tmp_path: Path) -> None:
     res, _ = analyze(tmp_path, tracker_on_sites(False, pages=False))
     row = res[TRACKER]
     assert row["verdict"] == "identifier" and row["scope"] == "unknown" and row["sites"] == 0
+
+
+# --- the shipped sample captures, one file at a time, and the docs ------------------------------
+@pytest.mark.parametrize("name", ["har/profile-1.har", "flows/live-1.flows"])
+def test_one_sample_capture_alone_never_calls_the_tracker_stable(tmp_path: Path, name: str) -> None:
+    """One profile cannot tell the lab tracker's per-client token from a stable value, but its
+    high-entropy third-party pixel, kept with 304s and no digest of its body, stays suspect."""
+    from support import SAMPLE_CAPTURES
+
+    out = tmp_path / "r.json"
+    assert main(["analyze", str(SAMPLE_CAPTURES / name), "--db", str(tmp_path / "s.sqlite"),
+                 "--json", str(out)]) == 0
+    by_host = {r["host"]: r for r in json.loads(out.read_text())["resources"] if r["host"]}
+    tracker = by_host["pixel.tracker.test"]
+    assert tracker["verdict"] == "likely-identifier" and tracker["scope"] == "per-site"
+    assert by_host["static.nginx-cdn.test"]["evidence"]["format_verified"] is True
+    assert by_host["digest.objstore.test"]["evidence"]["digest_kind"] == "sha256:hex"
+
+
+def test_docs_state_every_verdict_and_help_links_them(capsys) -> None:
+    from support import ROOT
+
+    from analysis.detectors.verdicts import VERDICTS
+
+    text = (ROOT / "docs" / "verdicts.md").read_text()
+    for verdict in VERDICTS:
+        assert f"\n## {verdict}\n" in text
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    assert "docs/verdicts.md" in capsys.readouterr().out
+    assert "docs/verdicts.md" in (ROOT / "README.md").read_text()

@@ -27,7 +27,7 @@ _COUNTS = [
     "format_verified", "format_fields", "bits_basis", "length_bits", "low_information",
     "shared_by_clients", "credentials", "per_client_content", "sites", "cross_site_values",
     "partitioned_clients", "first_seen", "last_seen", "value_runs", "min_change_gap",
-    "last_modified_values", "concurrent",
+    "last_modified_values", "concurrent", "validator_clients",
 ]
 #: Verdicts that accuse: they carry a tracking scope.
 ACCUSING = ("identifier", "likely-identifier")
@@ -58,7 +58,8 @@ def _plain_column(col: pd.Series) -> list[Any]:
         return col.tolist()
     if kind == "f":
         return [None if v != v else v for v in col.tolist()]
-    return [_plain(v) for v in col.tolist()]
+    plain = (str, bool, int, type(None))
+    return [v if type(v) in plain else _plain(v) for v in col.tolist()]
 
 
 #: How reports name a validator.
@@ -137,8 +138,8 @@ def _bits(ev: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settle(ev: dict[str, Any]) -> str:
-    return ("fetch the URL from a second, fresh profile (`etagwatch crawl` with two profiles) or "
-            "run `etagwatch probe URL`: a different value per client kept with 304s is an "
+    return ("fetch the URL from a second, fresh profile (another browser profile, HAR or proxy "
+            "client) or run `etagwatch probe URL`: a different value per client kept with 304s is an "
             "identifier; the same value for both, or one that follows the body, is benign")
 
 
@@ -220,13 +221,19 @@ def _undetermined(ev: dict[str, Any]) -> str:
                 "body, personalised for a signed-in client (cookies or credentials sent); "
                 "not accused")
     ev["settle_with"] = _settle(ev)
-    if (ev.get("clients") or 0) >= 2 and not ev.get("shared_by_clients"):
+    holders = ev.get("validator_clients") or 0
+    if holders >= 2 and not ev.get("shared_by_clients"):
         ev["not_identifier_because"] = (
             "no client's value was shared, but the content under them differs or is unknown, "
             "or not every client kept its value with 304s"
         )
-        return (f"undetermined: {ev['clients']} clients, {ev['values']} {name} values, none "
+        return (f"undetermined: {holders} clients, {ev['values']} {name} values, none "
                 "shared; the capture cannot tell per-client ids from content changes")
+    if holders == 1 and (ev.get("clients") or 0) >= 2:
+        lead = f"only one of {ev['clients']} clients got a {name}"
+        why = "one value"
+        ev["not_identifier_because"] = "one client holding a value proves nothing either way"
+        return (f"undetermined: {lead} ({why}); a second client holding it settles it")
     if ev.get("digest_unverified"):
         ev["digest"] = "digest-shaped, unverified: no body was compared with it"
         why = "a digest-shaped value no body was compared with"

@@ -116,9 +116,10 @@ def _size_key(out: pd.DataFrame, ckid: np.ndarray) -> np.ndarray:
     keep = (ckid >= 0) & ~np.isnan(size)
     codes = np.full(len(out), MISSING, dtype=np.int64)
     if keep.any():
-        keys = pd.Series(size[keep].astype(np.int64)).astype(str) + ";" + pd.Series(
-            np.where(pd.isna(ctype[keep]), "?", ctype[keep]), dtype=object)
-        codes[keep] = factorize(keys.to_numpy(dtype=object))[0]
+        type_code, _ = factorize(ctype[keep])  # -1 (no type) is a value of its own here
+        size_code, _ = pd.factorize(size[keep].astype(np.int64))
+        codes[keep] = pd.factorize(size_code.astype(np.int64) * (int(type_code.max()) + 2)
+                                   + type_code + 1)[0]
     return codes
 
 

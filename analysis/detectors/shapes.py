@@ -19,7 +19,6 @@ can only be bounded by its length and alphabet, and the basis says so.
 
 from __future__ import annotations
 
-import itertools
 import re
 
 import numpy as np
@@ -57,8 +56,9 @@ _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[A-Za-z]")
 
 
-def format_candidates(value: str) -> list[tuple[str, dict[str, str]]]:
-    """Every server format the value fits, most specific first (``digest`` last)."""
+def format_candidates(value: str, *, first: bool = False) -> list[tuple[str, dict[str, str]]]:
+    """Every server format the value fits, most specific first (``digest`` last); only the
+    first with ``first``."""
     lower = value.lower()
     found: list[tuple[str, dict[str, str]]] = []
     # every server format has a '-' or ':' separator: skip their patterns for plain tokens
@@ -71,6 +71,8 @@ def format_candidates(value: str) -> list[tuple[str, dict[str, str]]]:
             m = pattern.search(lower)
             if m:
                 found.append((name, m.groupdict()))
+        if first and found:
+            break
     return found
 
 
@@ -102,7 +104,7 @@ def verify_format(shape: str, parts: dict[str, str], size: float, lm_ts: float
 def _shape_of(value: str) -> tuple[str, dict[str, str], float, bool]:
     """(shape, format parts, bits per character, mixes digits and letters) of one value."""
     lower = value.lower()
-    found = format_candidates(value)
+    found = format_candidates(value, first=True)
     shape, parts = found[0] if found else ("other", {})
     per_char = 6.5
     for alphabet, on_lower, bits in _ALPHABETS:
@@ -139,12 +141,21 @@ def etag_shapes(values: pd.Series) -> pd.DataFrame:
     return out.set_index("value")
 
 
-def _common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+#: Common prefixes and suffixes are measured over at most this many bytes of each value.
+_PREFIX_WIDTH = 96
+
+
+def _adjacent_common(arr: np.ndarray) -> np.ndarray:
+    """Length of the common prefix of each pair of neighbours in a fixed-width bytes array."""
+    if len(arr) < 2:
+        return np.zeros(0, dtype=np.int64)
+    m = arr.view(np.uint8).reshape(len(arr), -1)
+    differs = m[1:] != m[:-1]
+    width = m.shape[1]
+    first = np.where(differs.any(axis=1), differs.argmax(axis=1), width)
+    # NUL padding: a prefix cannot extend past the shorter value
+    lengths = np.char.str_len(arr)
+    return np.minimum(first, np.minimum(lengths[1:], lengths[:-1])).astype(np.int64)
 
 
 def variation_bits(values: pd.Series, groups: pd.Series, per_char: pd.Series
@@ -158,15 +169,17 @@ def variation_bits(values: pd.Series, groups: pd.Series, per_char: pd.Series
     grp = groups.to_numpy()
     prefix = np.zeros(n, dtype=np.int64)
     suffix = np.zeros(n, dtype=np.int64)
-    for key_of, out in ((lambda v: v, prefix), (lambda v: v[::-1], suffix)):
-        keys = np.array([key_of(v) for v in text], dtype=object)
-        order = np.lexsort((keys.astype(str), grp)) if n else np.array([], dtype=np.int64)
-        for a, b in itertools.pairwise(order):
-            if grp[a] != grp[b]:
-                continue
-            common = _common_prefix(keys[a], keys[b])
-            out[a] = max(out[a], common)
-            out[b] = max(out[b], common)
+    if n:
+        raw = [v.encode("utf-8", "surrogatepass")[:_PREFIX_WIDTH] for v in text]
+        rev = [v[::-1].encode("utf-8", "surrogatepass")[:_PREFIX_WIDTH] for v in text]
+        for keys, out in ((raw, prefix), (rev, suffix)):
+            arr = np.array(keys, dtype=f"S{_PREFIX_WIDTH}")
+            order = np.lexsort((arr, grp))
+            common = _adjacent_common(arr[order])
+            same = grp[order][1:] == grp[order][:-1]
+            common = np.where(same, common, 0)
+            np.maximum.at(out, order[1:], common)
+            np.maximum.at(out, order[:-1], common)
     length = np.array([len(v) for v in text], dtype=np.int64)
     varying = np.maximum(length - prefix - suffix, 0)
     varying = np.where(prefix + suffix >= length, np.minimum(length, 1), varying)

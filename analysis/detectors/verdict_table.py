@@ -59,7 +59,9 @@ def verdict_table(ex: pd.DataFrame, f: pd.DataFrame, obs: pd.DataFrame) -> pd.Da
         if len(churny):
             classified["value_backends"] = backends_by_value(ex, obs, churny)
         picked = pick_per_resource(classified)
-        picked = picked.drop(columns=["host", "exchanges", "clients"])
+        # the resource's own counts come from every exchange; the validator's stay as such
+        picked = picked.drop(columns=["host", "exchanges"]).rename(
+            columns={"clients": "validator_clients"})
         out = every.join(picked, how="left")
         out["verdict"] = out["verdict"].fillna("none")
         out["confidence"] = out["confidence"].fillna(1.0)

@@ -1,29 +1,30 @@
 """One verdict per resource, with a confidence and the evidence behind it.
 
-Verdicts (exact names, a contract for reports and the addon):
+Verdicts (exact names, a contract for reports and the addon), worst first; docs/verdicts.md
+states each rule in words, with its confidence scale and an example:
 
-- ``identifier``: values stable within each client, unique across >= 2 clients, revalidated
-  with 304, identical content, and nothing that load balancing explains (values not tied to
-  backends, not a known server format); or reflection (a 304 to a value never issued).
-  "Stable within a client" tolerates re-identification: a new value that came on an
-  unconditional refetch (hard reload, cache eviction) and was then itself kept with 304s
-  (analysis.detectors.resources), as long as at most half the clients needed it; a server that
-  answers a presented value with a new one is never stable.
-- ``likely-identifier``: one client only; the value persists with 304s, is high-entropy, is
-  neither a digest nor a known server format, and has a context signal. The evidence says what a
-  second client would confirm. Also: >= 2 clients each keeping one distinct value (none shared)
-  with 304s, high-entropy and hash-like, not a digest, known server format or content-coding
-  variant, not tied to backends (304s included), with a context signal, but no 2xx body ever
-  seen (``content_unseen``): passive evidence cannot tell a forged or echoed value from a content
-  change between clients, so the evidence says what would confirm it.
-- ``churn``: identical content under several values that are shared across clients, tied to
-  backends, or in a known server format whose parts differ; with cause and cost.
+- ``identifier``: reflection (a 304 to a value never issued); or >= 2 clients each keeping
+  their own value with 304s, none shared, identical content, not tied to backends, not a known
+  server format and no content change explaining it; or the same with a body of its own per
+  client when no request carried a Cookie or Authorization (the body carries the id).
+- ``likely-identifier``: one client keeping a high-entropy value (bits from variation across
+  the host) with 304s, not a format or an unverified digest shape, with a context signal; or
+  several clients, one value each, 304s only, no body ever seen (``content_unseen``).
+- ``churn``: the same content under several values served side by side (overlapping or
+  alternating) or tied to backends; with cause and cost.
+- ``changed``: values that followed each other (dates, Last-Modified, a client moving from one
+  to the next): a content change or redeploy; nothing counted as wasted.
 - ``unstable``: a new value on (almost) every response, never a 304.
-- ``stable``: one value, or values that follow the content (content-derived); benign.
+- ``undetermined``: nothing above, and no evidence of benignity: one client, values nobody
+  shared, a digest-shaped value no body was compared with, or per-client content for a client
+  that sent credentials (personalised).
+- ``stable``: benign on evidence: clients share the value, the body's digest was verified or
+  values follow the bodies, a server format's fields match the response, or too few bits.
 - ``none``: the resource never carried this validator (kept so per-host tables add up).
 
 Precision rule: a resource seen by one client can never be ``identifier`` except by
-reflection, and values that map 1:1 to backends or are shared by clients never are.
+reflection, and values that map 1:1 to backends or are shared by clients never are; a shape
+alone (32 hex digits, a format's look) never makes a value benign.
 """
 
 from __future__ import annotations
