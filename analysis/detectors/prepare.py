@@ -254,8 +254,7 @@ def prepare(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFr
     out["content_key"] = pd.Categorical.from_codes(ckid, categories=pd.Index(ckeys, dtype=object))
     out["ckid"] = ckid
     # like with like: the same keys by body hash only (-1 where no body was hashed)
-    hashed = np.asarray([isinstance(k, str) and not k.startswith("size:") for k in ckeys], bool)
-    out["hkid"] = np.where((ckid >= 0) & np.append(hashed, False)[ckid], ckid, MISSING)
+    out["hkid"] = np.where(~pd.isna(as_object(out["content_hash"])), ckid, MISSING)
     out["zkid"] = _size_key(out, ckid)
     bkid, bkeys = _backend_key(out)
     out["backend_key"] = pd.Categorical.from_codes(bkid, categories=pd.Index(bkeys, dtype=object))

@@ -27,7 +27,6 @@ from analysis.detectors.shapes import (
     verify_format,
 )
 from analysis.digests import NO_MATCH
-from analysis.httpdate import parse_http_date
 
 KEY = ["resource", "validator"]
 VALIDATORS = ("etag", "last-modified")
@@ -81,7 +80,8 @@ def observations(ex: pd.DataFrame) -> pd.DataFrame:
     obs["digest"] = np.where(tested, np.where(digest == NO_MATCH, 0, 1), -1)
     obs["digest_kind"] = np.where(obs["digest"].to_numpy() == 1, digest, None)
     obs["csize"] = pd.to_numeric(ex["content_size"], errors="coerce").to_numpy(dtype=float)[row]
-    obs["lmts"] = _lm_seconds(ex)[row]
+    # the record's own parse (every source fills it; NaN where the date is invalid)
+    obs["lmts"] = pd.to_numeric(ex["last_modified_ts"], errors="coerce").to_numpy(dtype=float)[row]
     tp = ex["third_party"].to_numpy(dtype=object)[row]
     obs["third_party"] = np.where(pd.isna(tp), False, tp).astype(bool)
     obs["body_size"] = pd.to_numeric(ex["body_size"], errors="coerce").to_numpy(dtype=float)[row]
@@ -126,17 +126,6 @@ def representation_sizes(ex: pd.DataFrame) -> np.ndarray:
         med = pd.Series(size[keep]).groupby(rid[keep]).median()
         out[med.index.to_numpy()] = med.to_numpy()
     return out
-
-
-def _lm_seconds(ex: pd.DataFrame) -> np.ndarray:
-    """Last-Modified as epoch seconds (the record's parse, else parsed per distinct value)."""
-    ts = np.array(pd.to_numeric(ex["last_modified_ts"], errors="coerce"), dtype=float)
-    gap = np.isnan(ts) & ~pd.isna(ex["last_modified"].to_numpy(dtype=object))
-    if gap.any():
-        parsed = C.map_distinct(ex["last_modified"].to_numpy(dtype=object)[gap], lambda u: u.map(
-            lambda d: parse_http_date(str(d)).timestamp))
-        ts[gap] = pd.to_numeric(pd.Series(parsed), errors="coerce").to_numpy(dtype=float)
-    return ts
 
 
 def _cookie_match(ex: pd.DataFrame) -> np.ndarray:
