@@ -27,6 +27,7 @@ import msgspec
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.headers import split_pseudo
+from analysis.readers.jsonreduce import Reduced, StreamedText
 from analysis.readers.jsonstream import JSONStream, JSONStreamError
 from analysis.readers.model import Entry, NameValue, Page
 from analysis.readers.record import Row, build_exchange, build_row
@@ -175,26 +176,29 @@ class HarReader:
                     continue
                 yield from self._entries(stream)
             elif key == "pages" and not saw_entries:
-                self._read_pages(stream.value())
+                self._read_pages(_whole(stream.bounded_value()))
             elif key == "creator":
-                span = stream.value()
+                span = _whole(stream.bounded_value())
                 try:
-                    creator = _any.decode(span)
+                    creator = _any.decode(span) if span is not None else None
                     self.creator = str(creator.get("name", "")) if isinstance(creator, dict) else ""
-                except msgspec.DecodeError:
+                except (msgspec.DecodeError, RecursionError):
                     pass
             else:
                 stream.skip()
         if not saw_entries:
             yield Note(self.source, "log has no 'entries' list; nothing to read")
 
-    def _entries(self, stream: JSONStream) -> Iterator[Exchange | Row | Skip]:
+    def _entries(self, stream: JSONStream) -> Iterator[Exchange | Row | Skip | Note]:
         """The entries array: runs decoded at once (or handed to ``offload``), odd entries
-        one by one (see JSONStream.array_batches)."""
+        one by one (see JSONStream.array_batches), oversized ones reduced."""
         index = 0
         for span, run in stream.array_batches(self._run_decoder()):
-            if span is not None:
-                yield self.entry(span, index)
+            if isinstance(span, Reduced):
+                yield from self.reduced_entry(span, index)
+                index += 1
+            elif span is not None:
+                yield from self._entry_or_reduced(span, index)
                 index += 1
             elif isinstance(run, Offloaded):
                 self.offload.take(self, run.data, index, run.count)  # type: ignore[union-attr]
@@ -215,7 +219,7 @@ class HarReader:
                 return _decode_run(data)
             try:  # only counted here (a cheap skip-parse), decoded where it is converted
                 return Offloaded(data, len(_raw_run.decode(data)))
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 return None
 
         return decode
@@ -244,17 +248,19 @@ class HarReader:
             rows=self.rows,
         )
 
-    def _read_pages(self, span: memoryview) -> None:
+    def _read_pages(self, span: memoryview | bytes | None) -> None:
+        if span is None:
+            return
         try:
             pages = _pages.decode(span)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             try:
                 raw = _any.decode(span)
                 pages = msgspec.convert(
                     [p for p in raw if isinstance(p, dict)] if isinstance(raw, list) else [],
                     list[Page], strict=False,
                 )
-            except (msgspec.DecodeError, msgspec.ValidationError):
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                 return
         for page in pages:
             if page.id is not None:
@@ -271,11 +277,17 @@ class HarReader:
             data = data[3:]
         yield Note(self.source, "a bare HAR entry without 'log': read as one entry (index 0)")
         self.entries_seen = 1
-        yield self.entry(memoryview(data), 0)
+        yield from self._entry_or_reduced(memoryview(data), 0)
 
     # --- one entry --------------------------------------------------------------------------
-    def entry(self, span: memoryview, index: int) -> Exchange | Row | Skip:
-        """One entry's span -> exchange, or a Skip saying why not. Never raises."""
+    def entry(self, span: memoryview | bytes, index: int) -> Exchange | Row | Skip:
+        """One entry's span -> exchange, or a Skip saying why not. Never raises. (Notes on
+        what was cut from an oversized entry come only from ``_entry_or_reduced``.)"""
+        *_, last = self._entry_or_reduced(span, index)
+        return last  # type: ignore[return-value]
+
+    def _decode_entry(self, span: memoryview | bytes, index: int) -> Exchange | Row | Skip:
+        """``entry`` without the fallback: RecursionError for nesting msgspec cannot follow."""
         try:
             entry = _entry.decode(span)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -284,21 +296,56 @@ class HarReader:
                 return Skip(self.source, index, entry)
         return self._convert(entry, index)
 
-    def _convert(self, entry: Entry, index: int) -> Exchange | Row | Skip:
+    def _entry_or_reduced(self, span: memoryview, index: int) -> Iterator[Exchange | Row | Skip | Note]:
+        """``entry``, or for an entry nested too deeply for msgspec its reduced copy."""
+        try:
+            yield self._decode_entry(span, index)
+        except RecursionError:
+            try:
+                reduced = JSONStream(io.BytesIO(bytes(span))).bounded_value(limit=0)
+            except JSONStreamError as exc:
+                yield Skip(self.source, index, f"entry is not valid JSON: {exc}")
+                return
+            yield from self.reduced_entry(reduced, index)  # type: ignore[arg-type]
+
+    def reduced_entry(self, reduced: Reduced, index: int) -> Iterator[Exchange | Row | Skip | Note]:
+        """An entry read in bounded memory (jsonreduce): converted from its reduced copy, with
+        a note on what was cut, or skipped when even that was too large."""
+        if reduced.data is None:
+            yield Skip(self.source, index, f"entry of {reduced.size} bytes is too large to read, "
+                       "even with long values cut")
+            return
+        notes = reduced.notes()
+        if notes:
+            yield Note(self.source, f"entry {index}: " + "; ".join(notes))
+        try:
+            entry = _entry.decode(reduced.data)
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            entry = self._lenient(reduced.data)
+            if isinstance(entry, str):
+                yield Skip(self.source, index, entry)
+                return
+        yield self._convert(entry, index, reduced.body)
+
+    def _convert(
+        self, entry: Entry, index: int, streamed: StreamedText | None = None
+    ) -> Exchange | Row | Skip:
         """A decoded entry -> exchange, or a Skip saying why not. Never raises."""
         try:
-            return self._exchange(entry, index)
+            return self._exchange(entry, index, streamed)
         except _Unusable as exc:
             return Skip(self.source, index, str(exc))
         except (ValueError, TypeError, UnicodeError, OverflowError) as exc:
             return Skip(self.source, index, f"unusable entry: {exc}")
 
-    def _lenient(self, span: memoryview) -> Entry | str:
+    def _lenient(self, span: memoryview | bytes) -> Entry | str:
         """Second chance for entries with odd types (numbers as strings, null headers)."""
         try:
             raw = _any.decode(span)
         except msgspec.DecodeError as exc:
             return f"entry is not valid JSON: {exc}"
+        except RecursionError:
+            return "entry is nested too deeply to read"
         if not isinstance(raw, dict):
             return f"entry is a JSON {type(raw).__name__}, not an object"
         try:
@@ -316,7 +363,7 @@ class HarReader:
         phases = (t.send, t.wait, t.receive)
         return all(p is not None and p <= 0 for p in phases) and (e.time or 0) <= 0
 
-    def _exchange(self, e: Entry, index: int) -> Exchange | Row:
+    def _exchange(self, e: Entry, index: int, streamed: StreamedText | None = None) -> Exchange | Row:
         req, resp = e.request, e.response
         if req is None:
             raise _Unusable("entry has no request")
@@ -358,6 +405,14 @@ class HarReader:
 
         body = _body(resp.content) if resp and resp.content else None
         content_size = resp.content.size if resp and resp.content else None
+        body_digest = None
+        if streamed is not None and resp and resp.content:  # the body was hashed as it was read
+            body = None
+            if (resp.content.encoding or "").lower() == "base64":
+                if streamed.base64_sha256 is not None:
+                    body_digest = (streamed.base64_sha256, streamed.base64_length)
+            else:
+                body_digest = (streamed.sha256, streamed.length)
         error = e.error or (resp.error if resp else None)
         return self._build(
             source=self.source,
@@ -375,6 +430,7 @@ class HarReader:
             status=status,
             error=error,
             body=body,
+            body_digest=body_digest,
             body_size=resp.bodySize if resp else None,
             content_size=content_size,
             from_cache=from_cache,
@@ -396,7 +452,7 @@ def convert_in_workers(
     """
     import multiprocessing
     from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
     config = reader.config()
     pending: deque = deque()
@@ -405,7 +461,16 @@ def convert_in_workers(
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         for index, _ in enumerate(stream.array_items()):
-            span = stream.value()
+            span = stream.bounded_value()
+            if isinstance(span, Reduced):  # converted here, in its place in file order
+                if batch:
+                    pending.append(pool.submit(_convert_batch, config, batch))
+                    batch, size = [], 0
+                done: Future = Future()
+                done.set_result(list(reader.reduced_entry(span, index)))
+                pending.append(done)
+                reader.entries_seen = index + 1
+                continue
             batch.append((index, bytes(span)))
             size += len(span)
             reader.entries_seen = index + 1
@@ -444,7 +509,7 @@ def _decode_run(data: bytes) -> list[Entry] | None:
     """A run of entries decoded in one call, or None (the stream then walks them one by one)."""
     try:
         return _entry_run.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
 
 
@@ -468,6 +533,11 @@ def _lowered(headers: list[NameValue]) -> list[tuple[str, str]]:
         for h in headers:
             _LOWER[h.name] = h.name.strip().lower()
         return [(_LOWER[h.name], h.value) for h in headers]
+
+
+def _whole(value: memoryview | Reduced) -> memoryview | bytes | None:
+    """A value's bytes: the span, or a reduced copy's data (None when too large even so)."""
+    return value.data if isinstance(value, Reduced) else value
 
 
 def _started(value: str | None) -> float | None:

@@ -15,12 +15,18 @@ from typing import BinaryIO, TypeVar
 
 import msgspec
 
+from analysis.readers.jsonreduce import Reduced, ReduceError, reduce_value
+
 CHUNK = 8 * 1024 * 1024
 #: Upper bound of one run of items decoded in one call (array_batches).
 RUN_BYTES = 64 * 1024
 #: Items walked one by one to learn their separator; bytes of each item's start compared.
 LEARN_ITEMS = 8
 HEAD_BYTES = 64
+#: A value larger than this is not held whole: ``bounded_value`` reduces it (jsonreduce).
+VALUE_LIMIT = 32 * 1024 * 1024
+#: Object keys longer than this end the file (no HAR key is longer than a few dozen bytes).
+KEY_LIMIT = 1024 * 1024
 #: After this many runs that could not be decoded whole, an array is walked item by item.
 MAX_RUN_FAILURES = 3
 _WS = b" \t\r\n"
@@ -39,12 +45,16 @@ class JSONStreamError(Exception):
         self.offset = offset
 
 
+class _TooLarge(Exception):
+    """A value outgrew the limit given to ``JSONStream.value`` (the stream is at its start)."""
+
+
 class JSONStream:
     """A cursor over a binary file: skip whitespace, read punctuation, strings and values."""
 
-    def __init__(self, fileobj: BinaryIO, chunk: int = CHUNK) -> None:
+    def __init__(self, fileobj: BinaryIO, chunk: int | None = None) -> None:
         self._file = fileobj
-        self._chunk = chunk
+        self._chunk = CHUNK if chunk is None else chunk
         self._buf = b""
         self._pos = 0
         self._base = 0  # file offset of _buf[0]
@@ -94,8 +104,42 @@ class JSONStream:
         self._pos += 1
         return got
 
-    def value(self) -> memoryview:
-        """The next complete JSON value as a view of its bytes (valid until the next call)."""
+    # --- the reducer's view (analysis.readers.jsonreduce.Window) -----------------------------
+    def window(self) -> tuple[bytes, int]:
+        """The buffer and the position in it (valid until ``more``)."""
+        return self._buf, self._pos
+
+    def seek(self, pos: int) -> None:
+        """Move within the current window."""
+        self._pos = pos
+
+    def more(self) -> bool:
+        """Drop what is before the position and read another chunk; False at end of file."""
+        return self._fill()
+
+    def bounded_value(self, limit: int | None = None) -> memoryview | Reduced:
+        """The next value as ``value`` gives it, or, when it is larger than ``limit`` or nested
+        too deeply for msgspec, its reduced copy (analysis.readers.jsonreduce), read in
+        bounded memory."""
+        limit = VALUE_LIMIT if limit is None else limit
+        self.peek()
+        try:
+            return self.value(limit=limit)
+        except (_TooLarge, RecursionError):
+            pass
+        if self.peek() not in (b"{", b"[", b'"'):
+            raise JSONStreamError(f"a value larger than {limit} bytes that is not an object, "
+                                  "array or string", self.offset)
+        try:
+            return reduce_value(self)
+        except ReduceError as exc:
+            raise JSONStreamError(str(exc).rsplit(" at byte ", 1)[0], exc.offset) from None
+
+    def value(self, limit: int | None = None) -> memoryview:
+        """The next complete JSON value as a view of its bytes (valid until the next call).
+
+        With ``limit``, raises _TooLarge (the stream left at the value) rather than hold more;
+        msgspec's RecursionError (about 1000 levels of nesting) leaves the stream there too."""
         self.peek()
         while True:
             view = memoryview(self._buf)[self._pos :]
@@ -110,6 +154,8 @@ class JSONStream:
                     self._pos = end
                     return span
                 if "truncated" in msg or _at_end(msg, len(view)):
+                    if limit is not None and 2 * len(view) > limit:
+                        raise _TooLarge from None
                     # read at least as much again as the partial value: geometric in the
                     # size of one value, never in the size of the file
                     if self._fill(need=len(self._buf) - self._pos):
@@ -128,12 +174,15 @@ class JSONStream:
         if self.peek() != b'"':
             raise JSONStreamError("expected a string", at)
         try:
-            return _str.decode(self.value())
+            return _str.decode(self.value(limit=KEY_LIMIT))
+        except _TooLarge:
+            raise JSONStreamError(f"a string (an object key) longer than {KEY_LIMIT} bytes", at) from None
         except msgspec.DecodeError as exc:
             raise JSONStreamError(_short(str(exc)), at) from None
 
     def skip(self) -> None:
-        self.value()
+        """Step over the next value, in bounded memory whatever its size."""
+        self.bounded_value()
 
     def object_keys(self):
         """Iterate an object's keys; the caller must consume each key's value."""
@@ -162,9 +211,10 @@ class JSONStream:
 
     def array_batches(
         self, decode_run: Callable[[bytes], T | None]
-    ) -> Iterator[tuple[memoryview, None] | tuple[None, T]]:
+    ) -> Iterator[tuple[memoryview | Reduced, None] | tuple[None, T]]:
         """Iterate an array of objects as (span, None) for one item or (None, run) for a
-        run of items decoded at once, in order.
+        run of items decoded at once, in order. An item too large or too deep to hold comes
+        as its ``Reduced`` copy instead of a span.
 
         Scanning each item for its end and then decoding it costs two passes and two calls
         per item. Once the separator between items is known (learned from the first items,
@@ -201,7 +251,7 @@ class JSONStream:
                 stop = self.offset + 1  # one item
             while self.offset < stop:
                 buf, start = self._buf, self._pos
-                span = self.value()
+                span = self.bounded_value()
                 end = self._pos
                 yield span, None
                 if self.expect(b",]") == b"]":

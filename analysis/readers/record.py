@@ -29,6 +29,7 @@ from analysis.exchange import (
 )
 from analysis.headers import Headers, NameMatcher, to_dict
 from analysis.httpdate import parse_http_date
+from analysis.limits import FIELD_CAP, MARKER_ROOM, cap_text, finite_or_none, int64_or_none
 from analysis.privacy import keyed_hash, redacted
 from analysis.readers.cookies import sent_cookies, set_cookies
 from analysis.sites import registrable_domain, site_of_url
@@ -79,9 +80,25 @@ def normalise_version(raw: str | None) -> str | None:
     return _VERSIONS.get(raw.lower(), raw)
 
 
-def body_digest(body: bytes | None) -> str | None:
+def _body_digest(body: bytes | None) -> str | None:
     """sha256 hex of a decoded body, or None when the body is unknown."""
     return None if body is None else hashlib.sha256(body).hexdigest()
+
+
+_LONG = FIELD_CAP + MARKER_ROOM
+#: Cap of short fields (method, status text, error).
+_SHORT_CAP = 4096
+
+
+def _capped(headers: Headers) -> Headers:
+    """The header list itself when every name and value is within FIELD_CAP, else a copy with
+    the long ones cut (analysis.limits.cap_text)."""
+    for name, value in headers:
+        if len(value) > _LONG or len(name) > _LONG:
+            break
+    else:
+        return headers
+    return [(cap_text(n), cap_text(v)) for n, v in headers]
 
 
 def _redact_etag_value(value: str, key: bytes) -> str:
@@ -193,6 +210,7 @@ def build_row(
     redact_validators: bool = False,
     encoded_body: bytes | None = None,
     etag_digest: str | None = None,
+    body_digest: tuple[str, int] | None = None,
 ) -> Row:
     """One exchange as a store row: the values of :class:`Exchange`'s fields in COLUMNS order
     (what ``msgspec.structs.astuple`` gives for the record ``build_exchange`` returns).
@@ -204,6 +222,12 @@ def build_row(
     (the live proxy tests while it holds the body; only its snapshot reaches the writer). ``extra_cookies_*``
     are cookies a HAR lists outside the headers (Chrome 130+ strips the Cookie field itself).
     ``status`` 0 means no response arrived and is stored as None with ``error`` set.
+    ``body_digest`` (sha256 hex, length) stands for a body hashed while it was read (too large
+    to hold); its ETag is then not compared with digests.
+
+    Every text field is capped at analysis.limits.FIELD_CAP (the stored value says where it was
+    cut), integers SQLite cannot hold and non-finite times become None, a status outside
+    100-999 becomes None with the reason in ``error``: one odd field never costs the row.
 
     This runs once per exchange on every path (bulk ingest, live proxy), so it avoids
     per-field Python work: headers are indexed with one ``dict()`` call, header lists without
@@ -214,6 +238,19 @@ def build_row(
         req_headers = list(req_headers)
     if not isinstance(resp_headers, list):
         resp_headers = list(resp_headers)
+    req_headers = _capped(req_headers)
+    resp_headers = _capped(resp_headers)
+    if len(url) > _LONG:
+        url = cap_text(url)
+    if len(method) > _SHORT_CAP:
+        method = cap_text(method, _SHORT_CAP)
+    if status is not None and not (type(status) is int and (status == 0 or 100 <= status <= 999)):
+        error = error or f"invalid status code {cap_text(str(status), _SHORT_CAP)}"
+        status = None
+    if error is not None and len(error) > _SHORT_CAP:
+        error = cap_text(error, _SHORT_CAP)
+    body_size, content_size = int64_or_none(body_size), int64_or_none(content_size)
+    started = finite_or_none(started)
     scheme, host, port, path, query = split_url(url)
     req, req_multi = _index(req_headers)
     resp, resp_multi = _index(resp_headers)
@@ -291,8 +328,10 @@ def build_row(
         body_size = 0  # a 304 has no body on the wire; a cache hit used no wire at all
     elif body_size is not None and body_size < 0:
         body_size = None
-    content_hash = body_digest(body)
-    if body is not None:
+    content_hash = _body_digest(body)
+    if body_digest is not None:
+        content_hash, content_size = body_digest
+    elif body is not None:
         declared = content_size
         content_size = len(body)
         # a body a producer cut short (text shorter than content.size) cannot be compared
