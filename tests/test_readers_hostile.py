@@ -152,3 +152,15 @@ def test_gzip_bomb_with_a_1gib_header_value_keeps_every_entry_in_bounded_memory(
         (etag,) = store.connection.execute("SELECT etag FROM exchanges WHERE entry_index=1").fetchone()
         assert etag == '"e1"'
 
+
+
+@pytest.mark.timeout(60)
+def test_flow_file_with_a_huge_length_prefix_is_one_clear_error(tmp_path):
+    """'99999999999:' made mitmproxy's reader allocate 100 GB (MemoryError on 7f718ff)."""
+    path = tmp_path / "huge.flow"
+    path.write_bytes(b"99999999999:" + b"x" * 100)
+    with Store(tmp_path / "s.sqlite") as store:
+        report = ingest_paths([path], store)
+    assert report.stored == 0
+    assert [e.file for e in report.errors] == [str(path)]
+    assert "stopped at flow 0" in report.errors[0].message

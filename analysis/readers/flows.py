@@ -6,11 +6,32 @@ before the damage, then raises ReadError naming the flow index where reading sto
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.readers.result import ReadError, Skip
+
+
+class _Clamped:
+    """A file whose reads never ask for more than is left in it.
+
+    mitmproxy's tnetstring reader reads a record's declared length in one call: a corrupt or
+    hostile prefix (``99999999999:``) made Python allocate that many bytes (MemoryError).
+    Clamped, the read comes back short and mitmproxy reports the flow as truncated."""
+
+    def __init__(self, raw: BinaryIO, size: int) -> None:
+        self._raw = raw
+        self._size = size
+
+    def read(self, n: int = -1) -> bytes:
+        left = max(0, self._size - self._raw.tell())
+        return self._raw.read(left if n is None or n < 0 else min(n, left))
+
+    def __getattr__(self, name: str):
+        return getattr(self._raw, name)
 
 
 def looks_like_flow_file(head: bytes) -> bool:
@@ -38,7 +59,8 @@ def read_flows(
     source = source or str(path)
     index = 0
     try:
-        with Path(path).open("rb") as fh:
+        with Path(path).open("rb") as raw:
+            fh = _Clamped(raw, os.fstat(raw.fileno()).st_size)
             for flow in io.FlowReader(fh).stream():
                 if not isinstance(flow, http.HTTPFlow):
                     yield Skip(source, index, f"{type(flow).__name__}: not an HTTP exchange")
