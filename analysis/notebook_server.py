@@ -71,7 +71,13 @@ def kernel_is_registered() -> bool:
         spec = json.loads((kernel_spec_dir() / "kernel.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return bool(spec.get("argv")) and Path(spec["argv"][0]) == Path(sys.executable)
+    return bool(spec.get("argv")) and is_this_interpreter(spec["argv"][0])
+
+
+def is_this_interpreter(path: str) -> bool:
+    """``path`` is this venv's Python (``python`` or ``python3`` in the same bin folder)."""
+    exe, other = Path(sys.executable), Path(path)
+    return other.parent == exe.parent and other.resolve() == exe.resolve()
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
