@@ -15,6 +15,7 @@ it is not visible in the process list. The URL printed once the server answers c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -44,6 +45,15 @@ OFFLINE_ARGS = (
     "--ServerApp.allow_remote_access=False",
     "--ServerApp.port_retries=0",
 )
+
+
+#: Defaults for this venv's JupyterLab (a user's own settings still win): do not ask to fetch
+#: the news feed, do not check for updates. The server side is off by OFFLINE_ARGS already.
+OFFLINE_SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false",
+                                                     "checkForUpdates": False},
+}
+OVERRIDES_NAME = "etagwatch-offline.json"
 
 
 class NotebookServerError(Exception):
@@ -80,6 +90,18 @@ def is_this_interpreter(path: str) -> bool:
     return other.parent == exe.parent and other.resolve() == exe.resolve()
 
 
+def write_offline_settings() -> Path:
+    """Put OFFLINE_SETTINGS in the overrides.d of this environment's JupyterLab app folder."""
+    import json
+
+    from jupyterlab.commands import get_app_dir
+
+    path = Path(get_app_dir()) / "settings" / "overrides.d" / OVERRIDES_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(OFFLINE_SETTINGS, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def port_is_free(port: int, host: str = HOST) -> bool:
     with socket.socket() as s:
         try:
@@ -110,11 +132,13 @@ def root_for(notebook: Path) -> Path:
 
 
 def server_command(notebook: Path, root: Path, port: int, *, browser: bool) -> list[str]:
-    """The ``jupyter lab`` command line (this interpreter's)."""
+    """The ``jupyter lab`` command line (this interpreter's). As root (containers, CI) Jupyter
+    needs an explicit allow: the server stays on loopback behind its token either way."""
+    as_root = ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []
     return [
         sys.executable, "-m", "jupyterlab", str(notebook.relative_to(root)),
         f"--ServerApp.ip={HOST}", f"--ServerApp.port={port}", f"--ServerApp.root_dir={root}",
-        f"--ServerApp.open_browser={browser}", *OFFLINE_ARGS,
+        f"--ServerApp.open_browser={browser}", *OFFLINE_ARGS, *as_root,
     ]
 
 
@@ -157,6 +181,7 @@ def serve(notebook: Path, *, db: Path | None, port: int | None, browser: bool) -
         raise NotebookServerError(f"{db}: no such store (make demo builds demo.sqlite)")
     if not kernel_is_registered():
         register_kernel()
+    write_offline_settings()
     root = root_for(notebook)
     port = choose_port(port)
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)
@@ -196,11 +221,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-browser", dest="browser", action="store_false",
                         help="do not open a web browser; just print the URL")
     parser.add_argument("--register-kernel", action="store_true",
-                        help=f"only register the '{KERNEL_NAME}' kernel in {sys.prefix} and exit")
+                        help=f"only register the '{KERNEL_NAME}' kernel (and JupyterLab's offline defaults) "
+             f"in {sys.prefix}, then exit")
     args = parser.parse_args(argv)
     try:
         if args.register_kernel:
             print(f"kernel '{KERNEL_NAME}' ({KERNEL_DISPLAY_NAME}) in {register_kernel()}")
+            with contextlib.suppress(ImportError):  # JupyterLab is an extra
+                print(f"JupyterLab offline defaults in {write_offline_settings()}")
             return 0
         return serve(args.notebook, db=args.db, port=args.port, browser=args.browser)
     except NotebookServerError as exc:

@@ -15,7 +15,7 @@ from analysis.reporting.identifiers import IDENTIFYING
 from analysis.sites import registrable_domain
 
 COLUMNS = ("third_party", "host", "url", "verdict", "confidence", "first_party_sites", "sites",
-           "scope", "scope_basis", "clients", "values")
+           "clients", "values", "scope", "scope_basis")
 
 
 def resource_keys(data: ReportData) -> pd.Series:
@@ -58,10 +58,10 @@ def identifying_third_parties(data: ReportData, *, third_party_only: bool = True
         "confidence": hits["confidence"],
         "first_party_sites": hits["url"].map(sites).fillna(""),
         "sites": hits.get("sites"),
-        "scope": hits.get("scope"),
-        "scope_basis": hits["evidence"].map(basis) if "evidence" in hits else None,
         "clients": hits.get("clients"),
         "values": hits.get("values"),
+        "scope": hits.get("scope"),
+        "scope_basis": hits["evidence"].map(basis) if "evidence" in hits else None,
     })
     order = {v: i for i, v in enumerate(IDENTIFYING)}
     out = out.assign(_rank=out["verdict"].map(order))
