@@ -5,18 +5,25 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 DEMO_DB ?= demo.sqlite
 
-.PHONY: demo test lint unit e2e bench bench-deps clean
+.PHONY: demo test lint unit e2e bench bench-deps clean notebook
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,bench,notebook]'
+	$(BIN)/python -m analysis.notebook_server --register-kernel
 	touch $(STAMP)
 
 demo: $(STAMP)
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	$(BIN)/etagwatch analyze sample_captures --db $(DEMO_DB) --json demo-report.json
 	@echo "JSON report: demo-report.json   store: $(DEMO_DB)"
+
+# JupyterLab on 127.0.0.1 with notebooks/explore.ipynb on the demo store (built first when
+# missing); prints the URL with its token. The kernel is this venv's, named "etagwatch".
+notebook: $(STAMP)
+	@test -f $(DEMO_DB) || $(MAKE) --no-print-directory demo
+	$(BIN)/python -m analysis.notebook_server notebooks/explore.ipynb --db $(DEMO_DB)
 
 lint: $(STAMP)
 	$(BIN)/ruff check analysis addons tests bench

@@ -93,17 +93,3 @@ def test_output_folder_must_exist(tmp_path: Path, capsys: pytest.CaptureFixture)
     out = tmp_path / "no" / "r.html"
     assert main(["report", str(har), "-o", str(out)]) == 2
     assert "its folder does not exist" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_explore_notebook_runs_on_a_capture(tmp_path: Path) -> None:
-    from exchange_factory import load_balanced, tracker
-    from test_report_notebook import write_hars
-
-    hars = write_hars(tracker(2) + load_balanced(2, 3), tmp_path / "captures")
-    nb = nbformat.read(runner.NOTEBOOKS_DIR / "explore.ipynb", as_version=4)
-    runner.inject_parameters(nb, {"inputs": [str(hars)]})
-    runner.execute_notebook(nb, progress=False)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o["output_type"] == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
