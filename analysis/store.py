@@ -425,20 +425,56 @@ class BackgroundWriter:
         self.close()
 
 
+def open_for_reading(path: str | Path) -> sqlite3.Connection:
+    """A connection to an existing store for readers (analyze, report, the findings addon),
+    after the checks that ``Store`` makes on open, with the same messages: every reader refuses
+    a file that is not a store and a store of a newer schema, which it could misread. Nothing is
+    created or migrated (a reader may not own the file); columns an older store lacks read as
+    missing values."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such store")
+    # no journal_mode pragma: a reader must not turn a stranger's file into a WAL database; a
+    # store is in WAL mode already (the mode persists in the file)
+    conn = sqlite3.connect(str(path), timeout=30)
+    try:
+        conn.execute("PRAGMA busy_timeout=30000")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"meta", "exchanges"} <= tables:
+            raise StoreError(f"{path}: not an etagwatch store (no etagwatch tables)")
+        row = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        version = int(row[0]) if row and str(row[0]).isdigit() else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path}: schema version {version} is newer than this etagwatch "
+                f"({SCHEMA_VERSION}); upgrade etagwatch"
+            )
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path}: not an etagwatch store ({exc})") from exc
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
 def load_exchanges(db: str | Path | Store) -> pd.DataFrame:
     """All exchanges as a DataFrame: columns ``id`` + COLUMNS, nullable ints and booleans.
 
-    Safe while a writer is active (WAL: this reads the last committed state).
+    Safe while a writer is active (WAL: this reads the last committed state). Raises
+    StoreError for a file that is not a store or a store of a newer schema, FileNotFoundError
+    for a missing one.
     """
     if isinstance(db, Store):
         conn, own = db.connection, False
     else:
-        if not Path(db).exists():
-            raise FileNotFoundError(f"{db}: no such store")
-        conn, own = connect(db), True
+        conn, own = open_for_reading(db), True
     try:
-        cur = conn.execute(f"SELECT id, {', '.join(COLUMNS)} FROM exchanges ORDER BY id")
-        rows = cur.fetchall()
+        present = {r[1] for r in conn.execute("PRAGMA table_info(exchanges)")}
+        picked = ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
+        rows = conn.execute(f"SELECT id, {picked} FROM exchanges ORDER BY id").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{db}: not an etagwatch store ({exc})") from exc
     finally:
         if own:
             conn.close()

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from analysis.cli import CliError
+from analysis.inputs import STORE_SUFFIXES, split_inputs
 
 DEFAULT_DB = "etagwatch.sqlite"
-STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 FAIL_ON = ("identifier", "likely-identifier", "churn", "changed", "unstable", "undetermined",
            "conformance", "error", "warning")
 
@@ -46,8 +46,9 @@ docs/verdicts.md states the evidence each verdict needs, what rules it out and a
 EPILOG = f"""\
 inputs:
   HAR files, mitmproxy flow files and folders of them are ingested into the store (--db)
-  first; files already stored are not stored twice. An input ending in
-  {', '.join(STORE_SUFFIXES)} is read as an existing store. The detectors then run over every
+  first; files already stored are not stored twice. A SQLite file, or an input ending in
+  {', '.join(STORE_SUFFIXES)}, is read as an existing store (a store of a newer etagwatch is
+  refused: upgrade). The detectors then run over every
   exchange of the store(s), including captures ingested by earlier runs into the same --db.
 
 output:
@@ -124,12 +125,10 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from analysis.ingest import ingest_paths
     from analysis.store import Store, StoreError, load_exchanges
 
-    paths = [Path(p) for p in args.paths]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise CliError(f"no such file or folder: {', '.join(missing)}")
-    stores = [p for p in paths if p.is_file() and p.suffix.lower() in STORE_SUFFIXES]
-    captures = [p for p in paths if p not in stores]
+    try:
+        stores, captures = split_inputs(args.paths)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
     frames = []
     if captures:
         db = Path(args.db or DEFAULT_DB)
@@ -160,10 +159,10 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     for db in dict.fromkeys(stores):
         try:
             frames.append(load_exchanges(db))
-        except (StoreError, OSError, FileNotFoundError) as exc:
+        except (StoreError, FileNotFoundError) as exc:  # names the file
+            raise CliError(str(exc)) from None
+        except OSError as exc:
             raise CliError(f"{db}: {exc}") from None
-        except Exception as exc:  # sqlite3.DatabaseError and friends: not a store
-            raise CliError(f"{db}: not an etagwatch store ({exc})") from None
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame()

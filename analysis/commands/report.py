@@ -57,12 +57,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from analysis.inputs import StoreError, check_store, is_sqlite, split_inputs
     from analysis.reporting.runner import ReportError, run_report
 
     inputs = [Path(p) for p in args.inputs]
-    for path in inputs:
-        if not path.exists():
-            raise CliError(f"{path}: no such file or directory")
+    try:
+        stores, _captures = split_inputs(inputs)
+        for store in stores:  # refused here, in one line, not in a notebook cell
+            check_store(store)
+        if args.db is not None and is_sqlite(args.db):
+            check_store(args.db)
+    except (FileNotFoundError, StoreError) as exc:
+        raise CliError(str(exc)) from None
     for out in (args.output, args.notebook):
         if out is not None and not out.resolve().parent.is_dir():
             raise CliError(f"{out}: its folder does not exist")

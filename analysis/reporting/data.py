@@ -16,8 +16,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.exchange import COLUMNS
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
+from analysis.inputs import split_inputs
 
 #: Columns every detector frame has, even when a capture is empty (analyze's JSON contract).
 RESOURCE_COLUMNS = ("url", "host", "verdict", "confidence", "evidence")
@@ -47,15 +46,6 @@ class ReportData:
     @property
     def empty(self) -> bool:
         return self.exchanges.empty
-
-
-def is_store(path: Path) -> bool:
-    """A SQLite file, recognised by its header rather than its name."""
-    try:
-        with path.open("rb") as fh:
-            return fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
-    except OSError:
-        return False
 
 
 def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
@@ -103,12 +93,10 @@ def load_report_data(
     """
     from analysis.store import Store, load_exchanges
 
-    paths = [Path(p) for p in inputs]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise InputError(f"{missing[0]}: no such file or directory")
-    stores = [p for p in paths if p.is_file() and is_store(p)]
-    captures = [p for p in paths if p not in stores]
+    try:
+        stores, captures = split_inputs(inputs)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from None
 
     frames = [load_exchanges(p) for p in stores]
     skipped: list[dict[str, Any]] = []
@@ -134,7 +122,7 @@ def load_report_data(
         pd.concat(frames, ignore_index=True) if frames else empty_frame((*COLUMNS, "id"))
     )
     data = analyse(exchanges, ignore_params=ignore_params)
-    data.inputs = tuple(str(p) for p in paths)
+    data.inputs = tuple(str(p) for p in inputs)
     data.skipped = pd.DataFrame(skipped, columns=["file", "entry_index", "reason"])
     data.errors = pd.DataFrame(errors, columns=["file", "message"])
     return data
