@@ -89,20 +89,55 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+HEADERS_SHAPES = (
+    "a mapping, mitmproxy / httpx Headers, (name, value) pairs or 'Name: value' lines"
+)
+
+
+def _unreadable(headers: Any, detail: str) -> TypeError:
+    shown = repr(headers)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return TypeError(f"request_headers must be {HEADERS_SHAPES}; got {shown} ({detail})")
+
+
+def _line(text: str, whole: Any) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise _unreadable(whole, f"{text[:40]!r} is not a 'Name: value' line")
+    return name, value.strip(" \t")
+
+
 def _pairs(headers: Any) -> Iterable[tuple[Any, Any]]:
+    """(name, value) pairs from every shape ``evaluate`` documents; TypeError for the rest."""
     if headers is None:
         return ()
+    if isinstance(headers, str | bytes | bytearray):  # a header block: lines of 'Name: value'
+        text = _text(headers)
+        return [_line(t, headers) for t in text.replace("\r\n", "\n").split("\n") if t.strip()]
     if hasattr(headers, "fields") and not isinstance(headers, Mapping | list | tuple):
         return headers.fields  # mitmproxy Headers: raw (name, value) lines, repeats kept
     if hasattr(headers, "multi_items"):
         return headers.multi_items()  # httpx / starlette style
     if hasattr(headers, "items"):
         return headers.items()
-    return headers
+    try:
+        items = list(headers)
+    except TypeError:
+        raise _unreadable(headers, "not iterable") from None
+    pairs = []
+    for item in items:
+        if isinstance(item, str | bytes | bytearray):
+            pairs.append(_line(_text(item), headers))
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            pairs.append((item[0], item[1]))
+        else:
+            raise _unreadable(headers, f"{item!r:.40} is neither a pair nor a line")
+    return pairs
 
 
 def field_lines(headers: Any) -> dict[str, list[str]]:
-    """Header lines by lower-case name, repeats kept in order, from any usual headers shape."""
+    """Header lines by lower-case name, repeats kept in order, from any shape ``evaluate``
+    documents; TypeError naming the shapes for anything else."""
     lines: dict[str, list[str]] = {}
     for name, value in _pairs(headers):
         values = value if isinstance(value, list | tuple) else (value,)
@@ -295,14 +330,28 @@ def evaluate(
     *,
     unconditional_status: int | None = None,
 ) -> Decision:
-    """What an RFC 9110 origin server answers to a conditional request; never raises.
+    """What an RFC 9110 origin server answers to a conditional request.
 
-    request_headers: a mapping, a list of (name, value) pairs, mitmproxy / httpx Headers or
-    anything with ``.items()`` / ``.fields``; names are case-insensitive and repeated list fields
-    are combined. etag / last_modified: the current representation's ETag and Last-Modified field
-    values. exists: whether a current representation exists. unconditional_status: the status the
-    request would get without its preconditions, when known (see the module docstring).
+    request_headers: a mapping (a value may be a list of field lines), a list of (name, value)
+    pairs, mitmproxy / httpx Headers or anything with ``.items()`` / ``.fields``, or a header
+    block as text (``"If-None-Match: x\r\nRange: bytes=0-1"``) or a list of such lines; names
+    are case-insensitive and repeated list fields are combined. etag / last_modified: the
+    current representation's ETag and Last-Modified field values (anything else reads as an
+    invalid value, not an error). exists: whether a current representation exists.
+    unconditional_status: the status the request would get without its preconditions, when
+    known (see the module docstring).
+
+    Malformed field values never raise: they are what the answer is about. Raises TypeError,
+    with a message naming the accepted shapes, only when request_headers has none of the
+    shapes above (``5``, ``[(1, 2, 3)]``, ``["no colon"]``) or unconditional_status is not an
+    integer.
     """
+    if unconditional_status is not None and (
+        isinstance(unconditional_status, bool) or not isinstance(unconditional_status, int)
+    ):
+        raise TypeError(
+            f"unconditional_status must be an int status code or None; got {unconditional_status!r}"
+        )
     run = _Run(_text(method).strip().upper(), field_lines(request_headers))
     present = [_DISPLAY[n] for n in CONDITIONAL_FIELDS if n in run.lines]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 # --- violation kinds (stable strings) ------------------------------------------------------------
@@ -165,12 +166,26 @@ def _diagnose(text: str, now: float | None) -> tuple[str, ...]:
     return (NOT_HTTP_DATE,)
 
 
-def parse_http_date(value: str | bytes, *, now: float | None = None) -> DateParse:
-    """Parse an HTTP-date; never raises. ``now`` (epoch seconds) anchors two-digit rfc850 years.
+def _epoch(now: object) -> float | None:
+    if now is None:
+        return None
+    if isinstance(now, datetime):
+        return (now if now.tzinfo else now.replace(tzinfo=UTC)).timestamp()
+    if isinstance(now, int | float) and not isinstance(now, bool):
+        return float(now)
+    raise TypeError(f"now must be epoch seconds (int or float), a datetime or None; got {now!r:.60}")
 
-    Surrounding spaces and tabs are optional whitespace around a field value, not a violation.
-    A wrong day-name is reported but, the grammar being met, the date stays valid.
+
+def parse_http_date(value: str | bytes, *, now: float | datetime | None = None) -> DateParse:
+    """Parse an HTTP-date. ``now`` (epoch seconds or a datetime, naive = UTC) anchors two-digit
+    rfc850 years; None means the current time.
+
+    Any ``value`` is read, never raising: a non-text value is not an HTTP-date. Surrounding
+    spaces and tabs are optional whitespace around a field value, not a violation. A wrong
+    day-name is reported but, the grammar being met, the date stays valid. Raises TypeError
+    (only) when ``now`` is none of the above.
     """
+    now = _epoch(now)
     if isinstance(value, bytes | bytearray):
         value = bytes(value).decode("utf-8", "surrogateescape")
     if not isinstance(value, str):

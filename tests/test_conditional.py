@@ -219,3 +219,33 @@ def test_6585_creation_and_reads() -> None:
 def test_evaluate_never_answers_428() -> None:
     for method in ("PUT", "PATCH", "DELETE", "POST"):
         assert evaluate(method, {}, **CURRENT).status == 200
+
+
+# --- what evaluate accepts, and the one error for the rest ----------------------------------
+@pytest.mark.parametrize("headers", [
+    "If-None-Match: \"a\"",
+    b"If-None-Match: \"a\"\r\nUser-Agent: x",
+    ["If-None-Match: \"a\""],
+    [("If-None-Match", '"a"')],
+    {"If-None-Match": ['"b"', '"a"']},
+])
+def test_every_readable_headers_shape_is_read(headers):
+    assert evaluate("GET", headers, etag='"a"').status == 304
+
+
+@pytest.mark.parametrize("headers", [["If-None-Match"], [(1, 2, 3)], 5, "no colon here", [None]])
+def test_unreadable_headers_are_one_type_error_naming_the_shapes(headers):
+    with pytest.raises(TypeError, match=r"request_headers must be a mapping, .*'Name: value' lines; got"):
+        evaluate("GET", headers, etag='"a"')
+
+
+def test_unconditional_status_must_be_a_status_code():
+    with pytest.raises(TypeError, match="unconditional_status must be an int"):
+        evaluate("GET", {"If-None-Match": '"a"'}, etag='"a"', unconditional_status="200")
+
+
+@pytest.mark.parametrize("etag, last_modified", [(5, None), (None, 7.5), (b'"a"', b"x"), ([], {})])
+def test_odd_validator_values_read_as_values_not_errors(etag, last_modified):
+    decision = evaluate("GET", {"If-None-Match": '"a"', "If-Modified-Since": "x"},
+                        etag=etag, last_modified=last_modified)
+    assert decision.status in (200, 304)

@@ -132,3 +132,16 @@ def test_format_before_the_epoch_and_out_of_range() -> None:
 def test_parse_takes_bytes_and_never_raises_on_other_types() -> None:
     assert parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT").timestamp == SUNDAY
     assert parse_http_date(None).violations == (H.NOT_HTTP_DATE,)  # type: ignore[arg-type]
+
+
+def test_now_may_be_a_number_or_a_datetime_and_nothing_else():
+    from datetime import UTC, datetime
+
+    value = "Sunday, 06-Nov-94 08:49:37 GMT"
+    in_1990 = parse_http_date(value, now=631152000).timestamp
+    assert in_1990 == parse_http_date(value, now=datetime(1990, 1, 1, tzinfo=UTC)).timestamp
+    assert in_1990 == parse_http_date(value, now=datetime(1990, 1, 1)).timestamp  # naive = UTC
+    assert parse_http_date(value, now=datetime(2080, 1, 1)).timestamp != in_1990  # 2094
+    for bad in ("x", [1], True):
+        with pytest.raises(TypeError, match="now must be epoch seconds"):
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", now=bad)
