@@ -24,7 +24,7 @@ from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
 from analysis.readers.record import HOST
 from analysis.readers.result import FileError, Note, ReadError, Skip
-from analysis.store import SourceRow, Store
+from analysis.store import SourceBusy, SourceRow, Store
 
 if TYPE_CHECKING:  # imported where used: its pipe handling is POSIX-only
     from analysis.writer_process import WriterProcess
@@ -201,6 +201,16 @@ def _ingest_file(
             return
     # otherwise the digest is taken on a thread while the file is read (hashlib and file
     # reads release the GIL): the same bytes, at no cost to the reader
+    try:
+        attempt = store.begin_source(SourceRow(source, kind, None, size, client, 0, 0, 0),
+                                     str(path.resolve()))
+    except SourceBusy as exc:
+        report.errors.append(FileError(source, str(exc)))
+        bar.update(size)
+        return
+    if attempt.replaced:
+        report.notes.append(Note(source, f"replaced the {attempt.replaced} rows an interrupted "
+                                         "earlier ingest of this file had stored"))
     pending = _DIGESTS.submit(file_sha256, path) if digest is None else None
     counts = {"entries": 0}
     skips: list[Skip] = []
@@ -252,9 +262,10 @@ def _ingest_file(
     report.entries += counts["entries"]
     report.stored += stored
     report.skipped.extend(skips)
-    store.add_skipped(skips)
-    store.add_source(
-        SourceRow(source, kind, digest, size, client, counts["entries"], stored, len(skips), error)
+    store.finish_source(
+        attempt,
+        SourceRow(source, kind, digest, size, client, counts["entries"], stored, len(skips), error),
+        skips,
     )
 
 

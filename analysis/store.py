@@ -28,7 +28,7 @@ from analysis.privacy import new_key
 if typing.TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Rows per transaction for batch inserts.
 BATCH = 2000
 #: WAL pages (4 KiB) between checkpoints during a bulk insert (about 80 MB of WAL at most).
@@ -104,8 +104,19 @@ def drop_indexes(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP INDEX IF EXISTS {name}")
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """Sources get a life cycle, so a killed ingest is replaced instead of stored twice: a file
+    is registered (``complete`` 0, ``first_id`` the largest exchange id before its rows,
+    ``resolved`` its absolute path, ``owner`` the process) before its first row, and marked
+    complete in the transaction that adds its skips. Rows of earlier versions are complete."""
+    for column in ("complete INTEGER NOT NULL DEFAULT 1", "first_id INTEGER", "resolved TEXT",
+                   "owner TEXT"):
+        conn.execute(f"ALTER TABLE sources ADD COLUMN {column}")
+    conn.execute("CREATE INDEX sources_resolved ON sources(resolved) WHERE complete = 0")
+
+
 #: MIGRATIONS[n] brings a store at schema version n to n + 1 (0 = empty file).
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 
 
 def connect(path: str | Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
@@ -134,6 +145,18 @@ class SourceRow:
 
 class StoreError(Exception):
     """The file is not an etagwatch store, or one from a newer etagwatch."""
+
+
+class SourceBusy(Exception):
+    """Another running process is ingesting this file into this store now."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A file registered for ingest (``Store.begin_source``)."""
+
+    id: int
+    replaced: int  # rows of interrupted earlier attempts that were deleted
 
 
 class Store:
@@ -245,11 +268,60 @@ class Store:
                 "INSERT INTO skipped (file, entry_index, reason) VALUES (?,?,?)", skips
             )
 
+    def begin_source(self, row: SourceRow, resolved: str) -> Attempt:
+        """Register a file before its first row is stored, in one transaction that first
+        deletes what interrupted attempts at the same file (``resolved`` path) left: their
+        rows and their registration (skips are written only when a file completes, so an
+        attempt leaves none). So however often an ingest is killed, the next run
+        converges to one row per entry. SourceBusy when a live process is at that file."""
+        from analysis import liveness
+
+        conn = self._conn
+        replaced = 0
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            earlier = conn.execute(
+                "SELECT id, path, client, first_id, owner FROM sources"
+                " WHERE complete = 0 AND resolved = ?", (resolved,)
+            ).fetchall()
+            for sid, path, client, first_id, owner in earlier:
+                if liveness.alive(owner):
+                    raise SourceBusy(f"being stored by another etagwatch process now ({owner})")
+                replaced += conn.execute(
+                    "DELETE FROM exchanges WHERE id > ? AND source = ? AND client IS ?",
+                    (first_id or 0, path, client),
+                ).rowcount
+                conn.execute("DELETE FROM sources WHERE id = ?", (sid,))
+            first = conn.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0]
+            cur = conn.execute(
+                "INSERT INTO sources (path, kind, sha256, size, client, ingested_at, entries,"
+                " stored, skipped, error, complete, first_id, resolved, owner)"
+                " VALUES (?,?,NULL,?,?,?,0,0,0,NULL,0,?,?,?)",
+                (row.path, row.kind, row.size, row.client, time.time(), first, resolved,
+                 liveness.token()),
+            )
+        return Attempt(int(cur.lastrowid or 0), replaced)
+
+    def finish_source(self, attempt: Attempt, row: SourceRow,
+                      skips: Iterable[tuple[str, int | None, str]]) -> None:
+        """The file's skips and its totals, and the mark that it is complete, in one
+        transaction (after its last row was committed)."""
+        with self._conn:
+            self._conn.executemany(
+                "INSERT INTO skipped (file, entry_index, reason) VALUES (?,?,?)", skips
+            )
+            self._conn.execute(
+                "UPDATE sources SET kind = ?, sha256 = ?, size = ?, entries = ?, stored = ?,"
+                " skipped = ?, error = ?, complete = 1, owner = NULL WHERE id = ?",
+                (row.kind, row.sha256, row.size, row.entries, row.stored, row.skipped,
+                 row.error, attempt.id),
+            )
+
     def seen_size(self, size: int) -> bool:
         """Whether a file of exactly this size was ingested before (then compare sha256)."""
         row = self._conn.execute(
             "SELECT 1 FROM sources WHERE size = ? AND sha256 IS NOT NULL AND error IS NULL"
-            " LIMIT 1",
+            " AND complete = 1 LIMIT 1",
             (size,),
         ).fetchone()
         return row is not None
@@ -265,7 +337,8 @@ class Store:
     def seen_sha256(self, sha256: str) -> str | None:
         """Path under which a file with this content was ingested before, if any."""
         row = self._conn.execute(
-            "SELECT path FROM sources WHERE sha256 = ? AND error IS NULL LIMIT 1", (sha256,)
+            "SELECT path FROM sources WHERE sha256 = ? AND error IS NULL AND complete = 1"
+            " LIMIT 1", (sha256,)
         ).fetchone()
         return row[0] if row else None
 

@@ -94,7 +94,7 @@ class WriterProcess:
         root = str(Path(analysis.__file__).resolve().parent.parent)  # importable as we are
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "analysis.writer_process", str(path)],
+            [sys.executable, "-m", "analysis.writer_process", str(path), str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -238,7 +238,8 @@ class WriterProcess:
 class _Child:
     """The writer's state between syncs."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, parent: int) -> None:
+        self.parent = parent
         self.conn = connect(path)
         self.conn.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
         self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
@@ -295,6 +296,8 @@ class _Child:
             self.commit()
 
     def commit(self) -> None:
+        if os.getppid() != self.parent:  # orphaned: the rows of a dead ingest stay uncommitted
+            raise _Orphaned
         self.conn.commit()
         self.stored += self.uncommitted
         self.uncommitted = 0
@@ -308,15 +311,36 @@ class _Child:
         return ["ok", self.stored, self.entries, self.skips, sorted(self.hosts)]
 
 
-def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
+class _Orphaned(Exception):
+    """The parent ingest died: nothing more may be committed."""
+
+
+def die_with_parent(parent: int) -> None:
+    """Be killed when the parent dies (Linux ``PR_SET_PDEATHSIG``), and leave now if it
+    already has. A killed ingest must leave only the rows it had committed itself: the next
+    run replaces those, and a child still committing behind its back would add rows it cannot
+    know of. (Elsewhere ``commit`` checks the parent before every commit.)"""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        raise SystemExit(0)
+
+
+def serve(path: str, src: BinaryIO, out: BinaryIO, parent: int | None = None) -> None:
     """The child's loop: insert batches of rows (and converted runs), committing every BATCH
     rows, answer syncs, stop at EOF.
 
     After a failure the frames up to the next sync are dropped and the sync answers with
-    the error, so the parent reports it instead of blocking.
+    the error, so the parent reports it instead of blocking. Rows after the last sync are
+    committed at EOF only while the parent lives (``stop`` after a sync sends none).
     """
     encode = msgspec.msgpack.Encoder().encode
-    child = _Child(path)
+    child = _Child(path, os.getppid() if parent is None else parent)
     checkpoints = Checkpointer(path)
     try:
         while (frame := read_frame(src)) is not None:
@@ -327,12 +351,16 @@ def serve(path: str, src: BinaryIO, out: BinaryIO) -> None:
             elif child.error is None:
                 try:
                     child.handle(kind, payload)
+                except _Orphaned:
+                    break
                 except Exception as exc:  # reported to the parent at the next sync
                     child.error = f"{type(exc).__name__}: {exc}"
     finally:
         checkpoints.stop()
-        if child.error is None:  # rows sent without a final sync (the parent went away)
-            child.conn.commit()
+        if child.error is None and os.getppid() == child.parent:
+            child.conn.commit()  # rows sent without a final sync by a parent that lives on
+        else:
+            child.conn.rollback()
         child.conn.execute("PRAGMA wal_autocheckpoint=1000")
         child.conn.close()
 
@@ -370,5 +398,7 @@ class Checkpointer:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):  # the parent went away
-        serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
+    parent_pid = int(sys.argv[2]) if len(sys.argv) > 2 else os.getppid()
+    die_with_parent(parent_pid)
+    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt, _Orphaned):  # the parent went away
+        serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer, parent_pid)
