@@ -2,11 +2,18 @@
 
 Each flow becomes the very exchange record the HAR and flow-file readers make
 (``analysis.readers.flow_exchange.exchange_from_flow``), so the detectors see no difference
-between live and imported traffic. The event loop only takes a snapshot of the flow (header
-lines by reference, the body's digest: ``addons.flow_snapshot``); a child process
-(``addons.record_writer``) builds the records from the snapshots and stores them, rows shipped
-every 0.1 s and committed per shipment. So the proxy neither builds records nor waits for
-SQLite nor shares the GIL with it, and a ``kill -9`` loses at most the last second of exchanges.
+between live and imported traffic. A flow is stored once, when it ends: in mitmproxy's
+``response`` hook, or in its ``error`` hook, which mitmproxy fires instead when there is no
+response or when the origin hangs up in the middle of the body (buffered or streamed). Such a
+cut-short flow keeps the status and headers that arrived, with mitmproxy's error (under
+Content-Length it says how far the body got: "received 100 bytes, expected 1000"); its body size
+and hash stay unknown, since mitmproxy keeps no partial body on the flow.
+
+The event loop only takes a snapshot of the flow (header lines by reference, the body's digest:
+``addons.flow_snapshot``); a child process (``addons.record_writer``) builds the records from
+the snapshots and stores them, rows shipped every 0.1 s and committed per shipment. So the
+proxy neither builds records nor waits for SQLite nor shares the GIL with it, and a ``kill -9``
+loses at most the last second of exchanges.
 
 Other addons (the live annotator) subscribe with :meth:`Recorder.subscribe` and receive each
 flow with a light record (the fields single-exchange checks read); a listener that takes a
@@ -221,7 +228,7 @@ class Recorder:
     def record(self, flow: http.HTTPFlow) -> Exchange | None:
         """Snapshot the flow for the writer and hand subscribers its light record."""
         if flow.metadata.get("etagwatch_recorded"):
-            return None  # an error after the response: the exchange is already stored
+            return None  # a second hook for one flow (an error after the response): stored
         snap = take(flow, client_id(flow, self._client_mode))
         flow.metadata["etagwatch_recorded"] = True
         if self._ship and self.writer is not None:
@@ -288,7 +295,8 @@ class Recorder:
         self.flush()
         return self.writer.host_counters
 
-    # --- hooks: every HTTP exchange ends in `response` or in `error`
+    # --- hooks: every HTTP exchange ends in `response` or in `error` (mitmproxy fires one of
+    # the two; `record` keeps a flow that sees both to one row)
     def running(self) -> None:
         self._loop = asyncio.get_running_loop()
 
@@ -298,8 +306,10 @@ class Recorder:
 
     @never_raise("recorder.error")
     def error(self, flow: http.HTTPFlow) -> None:
-        if flow.response is None:
-            self.record(flow)
+        # also with flow.response set: the origin hung up mid-body, a body over
+        # body_size_limit, headers refused by validate_inbound_headers, a flow killed after
+        # its response headers; none of these reach the response hook
+        self.record(flow)
 
     def flush(self) -> None:
         """Wait until every exchange seen so far is committed (for report and export)."""

@@ -104,6 +104,22 @@ def test_error_killed_websocket_streamed_and_http2_flows_are_recorded_once(recor
     assert by_url.loc["https://shop.test/h2", "http_version"] == "HTTP/2"
 
 
+def test_a_response_cut_short_ends_in_the_error_hook_and_is_recorded_once(recording):
+    """mitmproxy's flow when the origin hangs up mid-body: response headers, no body, an error,
+    and only the error hook (tests/e2e/test_proxy_upstream_cut.py has the real thing)."""
+    _tctx, rec, db = recording
+    cut = validator_flow("http://shop.test/cut")
+    cut.response.data.content = None
+    cut.error = tflow.terr("peer closed connection (received 3 bytes, expected 14)")
+    rec.error(cut)
+    rec.error(cut)  # a hook more for the same flow is still one exchange
+    df = rows(rec, db)
+    assert len(df) == 1
+    got = df.iloc[0]
+    assert (got["status"], got["etag"], got["error"]) == (200, '"abc"', cut.error.msg)
+    assert pd.isna(got["body_size"]) and got["content_hash"] is None
+
+
 def test_a_failing_flow_passes_untouched_and_is_logged_once(recording, caplog):
     _tctx, rec, db = recording
     guard.FAILURES.clear()
