@@ -1,11 +1,14 @@
 """End to end: an origin that hangs up mid-response, behind a real mitmdump running
 addons/etagwatch.py. Every flow the proxy saw is one row of the store, with its error and the
 status and headers that did arrive: a body cut short (Content-Length or chunked, buffered or
-streamed), no response at all, a refused connection, and a whole answer for contrast."""
+streamed), no response at all, a refused connection, a whole answer for contrast, and exchanges
+still in flight when the proxy shuts down."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from pathlib import Path
 
 import httpx
@@ -14,6 +17,7 @@ import pytest
 from origins.cut_origin import ETAG, serve
 from support import free_port
 
+from addons.recorder import UNFINISHED
 from analysis.lab.mitm import ADDON, MitmDump
 from analysis.store import load_exchanges
 
@@ -53,7 +57,8 @@ def resp_header(row: pd.Series, name: str) -> str | None:
 def test_a_response_cut_short_is_stored_once_with_its_error_status_and_headers(tmp_path):
     db = tmp_path / "cut.sqlite"
     refused = f"http://127.0.0.1:{free_port()}/refused"
-    with serve() as origin:
+    with serve() as running:
+        origin = running.url
         urls = [origin + p for p in PATHS] + [refused]
         got = browse(db, urls)
     assert got == [200, 502, 502, 502, 502]  # the client learns only that the gateway failed
@@ -85,7 +90,7 @@ def test_a_streamed_response_cut_short_is_stored_once(tmp_path):
     origin hangs up; the flow still ends in mitmproxy's error hook, never in its response hook."""
     db = tmp_path / "streamed.sqlite"
     with serve() as origin:
-        urls = [origin + p for p in ("/whole", "/cut-length")]
+        urls = [origin.url + p for p in ("/whole", "/cut-length")]
         got = browse(db, urls, options={"stream_large_bodies": "500"})
     assert got[0] == 200 and isinstance(got[1], type) and issubclass(got[1], httpx.HTTPError)
     rows = one_row_per_url(db, urls)
@@ -93,3 +98,38 @@ def test_a_streamed_response_cut_short_is_stored_once(tmp_path):
     cut = rows[urls[1]]
     assert cut["status"] == 200 and cut["etag"] == ETAG
     assert "received 100 bytes, expected 1000" in cut["error"]
+
+
+def test_exchanges_in_flight_when_the_proxy_stops_are_stored_once(tmp_path):
+    """SIGTERM while one answer has sent its headers and part of its body and another has sent
+    nothing: mitmproxy tears both down without a response or error hook."""
+    db = tmp_path / "stopped.sqlite"
+    with serve() as origin:
+        urls = [origin.url + "/whole", origin.url + "/stall", origin.url + "/silent"]
+        proxy = MitmDump(scripts=(ADDON,), db=db).start()
+        try:
+            with httpx.Client(proxy=proxy.url, timeout=20, trust_env=False) as http:
+                assert http.get(urls[0]).status_code == 200
+            waiting = [threading.Thread(target=_get_through, args=(proxy.url, url)) for url in urls[1:]]
+            for thread in waiting:
+                thread.start()
+            for _ in waiting:  # both requests reached the origin, which now holds them
+                assert origin.stalled.acquire(timeout=10)
+        finally:
+            proxy.stop()
+        for thread in waiting:
+            thread.join(timeout=10)
+    rows = one_row_per_url(db, urls)
+    assert pd.isna(rows[urls[0]]["error"])
+    stalled, silent = rows[urls[1]], rows[urls[2]]
+    assert stalled["status"] == 200 and stalled["etag"] == ETAG and stalled["error"] == UNFINISHED
+    assert pd.isna(stalled["body_size"])
+    assert pd.isna(silent["status"]) and silent["error"] == UNFINISHED
+
+
+def _get_through(proxy: str, url: str) -> None:
+    """One GET whose answer never comes in full (the proxy is stopped under it)."""
+    with httpx.Client(proxy=proxy, timeout=20, trust_env=False) as http, contextlib.suppress(
+        httpx.HTTPError
+    ):
+        http.get(url)

@@ -5,6 +5,8 @@ would send a broken response on purpose). Paths:
 - /cut-length:   200 with Content-Length: 1000, then 100 bytes, then the connection closes.
 - /cut-chunked:  200, chunked: one whole 100-byte chunk, then 30 bytes of the next, then closes.
 - /cut-headers:  half a status line, then closes (no response at all).
+- /stall:        the /cut-length answer without the close: waits until the origin stops.
+- /silent:       reads the request, answers nothing, waits until the origin stops.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ ANSWERS: dict[str, bytes] = {
     + b"64\r\n" + BODY[100:130],
     "/cut-headers": b"HTTP/1.1 20",
 }
+STALLED = {"/stall": ANSWERS["/cut-length"], "/silent": b""}
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -42,25 +45,45 @@ class _Handler(socketserver.StreamRequestHandler):
                 return
             head += data
         path = head.split(b" ", 2)[1].decode("ascii", "replace").split("?", 1)[0]
+        if path in STALLED:
+            self.wfile.write(STALLED[path])
+            self.wfile.flush()
+            origin: CutOrigin = self.server  # type: ignore[assignment]
+            origin.stalled.release()
+            origin.stopping.wait(60)
+            return
         self.wfile.write(ANSWERS.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
         self.wfile.flush()
         # returning closes the connection: a FIN after the last byte, as a crashed backend's
         # kernel would send
 
 
-class _Server(socketserver.ThreadingTCPServer):
+class CutOrigin(socketserver.ThreadingTCPServer):
+    """The origin; ``stalled`` is released once per stalled answer begun."""
+
     daemon_threads = True
     allow_reuse_address = True
 
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self.stopping = threading.Event()  # set when the origin stops: ends the stalled answers
+        self.stalled = threading.Semaphore(0)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
 
 @contextlib.contextmanager
-def serve(host: str = "127.0.0.1") -> Iterator[str]:
-    """Run the origin on a free loopback port; yields its base URL."""
-    with _Server((host, 0), _Handler) as server:
+def serve(host: str = "127.0.0.1") -> Iterator[CutOrigin]:
+    """Run the origin on a free loopback port (``.url`` is its base URL)."""
+    with CutOrigin((host, 0)) as server:
         thread = threading.Thread(target=server.serve_forever, name="cut-origin", daemon=True)
         thread.start()
         try:
-            yield f"http://{host}:{server.server_address[1]}"
+            yield server
         finally:
+            server.stopping.set()
             server.shutdown()
             thread.join(timeout=5)
