@@ -2,11 +2,20 @@
 
 Each flow becomes the very exchange record the HAR and flow-file readers make
 (``analysis.readers.flow_exchange.exchange_from_flow``), so the detectors see no difference
-between live and imported traffic. The event loop only takes a snapshot of the flow (header
-lines by reference, the body's digest: ``addons.flow_snapshot``); a child process
-(``addons.record_writer``) builds the records from the snapshots and stores them, rows shipped
-every 0.1 s and committed per shipment. So the proxy neither builds records nor waits for
-SQLite nor shares the GIL with it, and a ``kill -9`` loses at most the last second of exchanges.
+between live and imported traffic. A flow is stored once, when it ends: in mitmproxy's
+``response`` hook, or in its ``error`` hook, which mitmproxy fires instead when there is no
+response or when the origin hangs up in the middle of the body (buffered or streamed). Such a
+cut-short flow keeps the status and headers that arrived, with mitmproxy's error (under
+Content-Length it says how far the body got: "received 100 bytes, expected 1000"); its body size
+and hash stay unknown, since mitmproxy keeps no partial body on the flow. A flow still in flight
+when the recorder stops (the proxy shuts down) reaches neither hook: ``done`` stores it with
+what it has so far and the error :data:`UNFINISHED`.
+
+The event loop only takes a snapshot of the flow (header lines by reference, the body's digest:
+``addons.flow_snapshot``); a child process (``addons.record_writer``) builds the records from
+the snapshots and stores them, rows shipped every 0.1 s and committed per shipment. So the
+proxy neither builds records nor waits for SQLite nor shares the GIL with it, and a ``kill -9``
+loses at most the last second of exchanges.
 
 Other addons (the live annotator) subscribe with :meth:`Recorder.subscribe` and receive each
 flow with a light record (the fields single-exchange checks read); a listener that takes a
@@ -32,6 +41,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from functools import partial
 
+import msgspec
 from mitmproxy import ctx, exceptions, http
 
 from addons.flow_snapshot import RecordConfig, light_exchange, take, to_exchange
@@ -51,6 +61,8 @@ SOURCE = "live:mitmproxy"
 Listener = Callable[..., None]
 #: ``consumer([(flow, [Verdict, ...]), ...])``: verdicts the writer process judged.
 VerdictConsumer = Callable[[list[tuple[http.HTTPFlow, list[Verdict]]]], None]
+#: The error of a flow that had not ended when the recorder stopped.
+UNFINISHED = "unfinished: the proxy stopped before the exchange ended"
 #: Flows remembered (weakly) for verdicts from the writer process; these come within a second
 #: or two, so older ones are forgotten first.
 RECENT_FLOWS = 20_000
@@ -84,6 +96,9 @@ class Recorder:
         self.judged_in_writer = False
         self._ship = False  # snapshots go to the writer process (to store or to judge)
         self._recent: dict[str, weakref.ref[http.HTTPFlow]] = {}  # flow id -> flow, while judged in the writer
+        # flow id -> flow, not yet recorded (held: at ``done`` the proxy may be dropping them)
+        self._in_flight: dict[str, http.HTTPFlow] = {}
+        self._in_flight_limit = RECENT_FLOWS  # then forget the flows that ended without a hook
         self._loop: asyncio.AbstractEventLoop | None = None
         # option values cached in configure: ctx.options deep-copies sequences on every read
         self._client_mode = "address"
@@ -218,11 +233,15 @@ class Recorder:
         """The full record of a flow, as the store gets it."""
         return to_exchange(take(flow, client_id(flow, self._client_mode)), self._config)
 
-    def record(self, flow: http.HTTPFlow) -> Exchange | None:
-        """Snapshot the flow for the writer and hand subscribers its light record."""
+    def record(self, flow: http.HTTPFlow, error: str | None = None) -> Exchange | None:
+        """Snapshot the flow for the writer and hand subscribers its light record; ``error``
+        stands in for a flow's missing error."""
+        self._in_flight.pop(flow.id, None)
         if flow.metadata.get("etagwatch_recorded"):
-            return None  # an error after the response: the exchange is already stored
+            return None  # a second hook for one flow (an error after the response): stored
         snap = take(flow, client_id(flow, self._client_mode))
+        if error is not None and snap.error is None:
+            snap = msgspec.structs.replace(snap, error=error)
         flow.metadata["etagwatch_recorded"] = True
         if self._ship and self.writer is not None:
             try:
@@ -288,9 +307,18 @@ class Recorder:
         self.flush()
         return self.writer.host_counters
 
-    # --- hooks: every HTTP exchange ends in `response` or in `error`
+    # --- hooks: every HTTP exchange ends in `response` or in `error` (mitmproxy fires one of
+    # the two; `record` keeps a flow that sees both to one row)
     def running(self) -> None:
         self._loop = asyncio.get_running_loop()
+
+    @never_raise("recorder.requestheaders")
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        flying = self._in_flight
+        flying[flow.id] = flow  # the first hook of every HTTP flow
+        if len(flying) > self._in_flight_limit:  # mitmproxy marks every ended flow not live
+            self._in_flight = {k: f for k, f in flying.items() if f.live}
+            self._in_flight_limit = max(RECENT_FLOWS, 2 * len(self._in_flight))
 
     @never_raise("recorder.response")
     def response(self, flow: http.HTTPFlow) -> None:
@@ -298,8 +326,10 @@ class Recorder:
 
     @never_raise("recorder.error")
     def error(self, flow: http.HTTPFlow) -> None:
-        if flow.response is None:
-            self.record(flow)
+        # also with flow.response set: the origin hung up mid-body, a body over
+        # body_size_limit, headers refused by validate_inbound_headers, a flow killed after
+        # its response headers; none of these reach the response hook
+        self.record(flow)
 
     def flush(self) -> None:
         """Wait until every exchange seen so far is committed (for report and export)."""
@@ -307,7 +337,18 @@ class Recorder:
             self.writer.flush(timeout=30)
 
     def done(self) -> None:
+        self._record_unfinished()
         self._close()
+
+    def _record_unfinished(self) -> None:
+        """Flows in flight now never reach ``response`` or ``error`` (mitmproxy tears their
+        connections down without either): store each with what it has and :data:`UNFINISHED`."""
+        unfinished, self._in_flight = self._in_flight, {}
+        for flow in unfinished.values():
+            try:
+                self.record(flow, UNFINISHED)
+            except Exception as exc:
+                report("recorder.unfinished", exc)
 
     def _close(self) -> None:
         writer, self.writer, self.store_path = self.writer, None, None

@@ -17,7 +17,7 @@ from mitmproxy.addons import anticache
 from mitmproxy.test import taddons, tflow
 
 from addons import guard
-from addons.recorder import Recorder
+from addons.recorder import UNFINISHED, Recorder
 from analysis.readers.flow_exchange import exchange_from_flow
 from analysis.store import Store, load_exchanges
 
@@ -102,6 +102,40 @@ def test_error_killed_websocket_streamed_and_http2_flows_are_recorded_once(recor
     assert by_url.loc[failed.request.pretty_url, "error"] == failed.error.msg
     assert pd.isna(by_url.loc["http://shop.test/stream", "body_size"])  # never buffered
     assert by_url.loc["https://shop.test/h2", "http_version"] == "HTTP/2"
+
+
+def test_a_response_cut_short_ends_in_the_error_hook_and_is_recorded_once(recording):
+    """mitmproxy's flow when the origin hangs up mid-body: response headers, no body, an error,
+    and only the error hook (tests/e2e/test_proxy_upstream_cut.py has the real thing)."""
+    _tctx, rec, db = recording
+    cut = validator_flow("http://shop.test/cut")
+    cut.response.data.content = None
+    cut.error = tflow.terr("peer closed connection (received 3 bytes, expected 14)")
+    rec.error(cut)
+    rec.error(cut)  # a hook more for the same flow is still one exchange
+    df = rows(rec, db)
+    assert len(df) == 1
+    got = df.iloc[0]
+    assert (got["status"], got["etag"], got["error"]) == (200, '"abc"', cut.error.msg)
+    assert pd.isna(got["body_size"]) and got["content_hash"] is None
+
+
+def test_flows_in_flight_when_the_recorder_stops_are_stored_once_with_why(recording):
+    _tctx, rec, db = recording
+    ended, headers_only, waiting = validator_flow("http://shop.test/ended"), validator_flow(
+        "http://shop.test/half"), tflow.tflow()
+    headers_only.response.data.content = None
+    for f in (ended, headers_only, waiting):
+        rec.requestheaders(f)
+    rec.response(ended)
+    rec.done()
+    rec.error(waiting)  # a hook after the stop: the flow is stored already
+    by_url = load_exchanges(db).set_index("url")
+    assert sorted(by_url.index) == sorted(f.request.pretty_url for f in (ended, headers_only, waiting))
+    assert pd.isna(by_url.loc["http://shop.test/ended", "error"])
+    assert by_url.loc["http://shop.test/half", "status"] == 200
+    assert by_url.loc["http://shop.test/half", "error"] == UNFINISHED
+    assert by_url.loc[waiting.request.pretty_url, "error"] == UNFINISHED
 
 
 def test_a_failing_flow_passes_untouched_and_is_logged_once(recording, caplog):
