@@ -22,6 +22,7 @@ import msgspec
 from analysis.digests import digest_match
 from analysis.etag import parse_etag
 from analysis.exchange import COLUMNS, DEFAULT_BACKEND_HEADERS, REQUEST_FIELDS, Exchange, from_row
+from analysis.privacy import DEFAULT_PRIVACY, Privacy, sanitise_url
 from analysis.readers.flow_exchange import decode_header, header_fields
 from analysis.readers.record import build_row
 from analysis.urlparts import split_url
@@ -65,6 +66,7 @@ class RecordConfig(msgspec.Struct, frozen=True):
     backend_headers: tuple[str, ...] = DEFAULT_BACKEND_HEADERS
     redact_validators: bool = False
     judge: bool = False
+    privacy: Privacy = DEFAULT_PRIVACY
 
 
 def take(flow: http.HTTPFlow, client: str) -> Snapshot:
@@ -169,6 +171,7 @@ def to_row(snap: Snapshot, config: RecordConfig) -> tuple:
         backend_headers=config.backend_headers,
         redact_validators=config.redact_validators,
         etag_digest=snap.etag_digest,
+        privacy=config.privacy,
     )
     if snap.content_hash is None:
         return row
@@ -233,7 +236,7 @@ def light_exchange(snap: Snapshot, config: RecordConfig) -> Exchange:
         client=snap.client,
         started=snap.started,
         method=snap.method,
-        url=snap.url,
+        url=sanitise_url(snap.url, config.key, config.privacy.keep_query)[0],
         host=_url_host(snap.url),
         status=status,
         error=error,

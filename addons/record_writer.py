@@ -22,6 +22,7 @@ listener thread here and handed to ``on_verdicts``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import select
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
@@ -44,6 +45,7 @@ from addons.live_detectors import resource_detector
 from addons.writer_judge import WriterJudge
 from analysis.exchange import Exchange
 from analysis.framing import end_child, read_frame, write_frame
+from analysis.privacy import Privacy
 
 #: Seconds between frames sent to the child (the bound on what a kill -9 can lose, with one
 #: commit in the child).
@@ -69,12 +71,18 @@ class RecordWriter:
     """
 
     def __init__(
-        self, path: str | Path | None, on_verdicts: Callable[[list[list[str]]], None] | None = None
+        self,
+        path: str | Path | None,
+        on_verdicts: Callable[[list[list[str]]], None] | None = None,
+        *,
+        keep_query: bool = False,
+        secret_headers: Sequence[str] = (),
     ) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "addons.record_writer", *([str(path)] if path is not None else [])],
+            [sys.executable, "-m", "addons.record_writer",
+             *([str(path), json.dumps([keep_query, list(secret_headers)])] if path is not None else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -89,7 +97,8 @@ class RecordWriter:
         self._error: str | None = None
         self.sent = 0
         self.host_counters: dict[str, dict[str, int]] = {}  # the child judge's, as of the last flush
-        self.key = self._opened()
+        #: the store's key and privacy settings (``Store.privacy_policy`` of what was asked)
+        self.key, self.privacy = self._opened()
         self._on_verdicts = on_verdicts
         self._replies: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
         self._listener = threading.Thread(target=self._listen, name="etagwatch-listener", daemon=True)
@@ -98,9 +107,9 @@ class RecordWriter:
         self._sender = threading.Thread(target=self._run, name="etagwatch-sender", daemon=True)
         self._sender.start()
 
-    def _opened(self) -> bytes | None:
-        """The store's key (None without a store), from the child's first frame (or its
-        reason for failing)."""
+    def _opened(self) -> tuple[bytes | None, Privacy | None]:
+        """The store's key and privacy settings (None without a store), from the child's first
+        frame (or its reason for failing)."""
         try:
             frame = self._read(OPEN_TIMEOUT)
             if frame[0] != OPENED:
@@ -112,7 +121,8 @@ class RecordWriter:
         if reply[0] != "ok":
             end_child(self._proc, timeout=5)
             raise RecordWriterError(reply[1])
-        return reply[1]
+        privacy = msgspec.convert(reply[2], Privacy) if reply[2] is not None else None
+        return reply[1], privacy
 
     def put(self, exchange: Exchange) -> None:
         """Queue one finished record; never blocks (a deque append)."""
@@ -281,7 +291,7 @@ class _Rows:
                   f"further such failures are counted, not shown", file=sys.stderr, flush=True)
 
 
-def serve(path: str | None, src: BinaryIO, out: BinaryIO) -> None:
+def serve(path: str | None, src: BinaryIO, out: BinaryIO, asked: str = "[false, []]") -> None:
     """The child's loop: turn each frame into rows, insert and commit them (without a
     ``path``: judge them only), answer syncs, stop at EOF.
 
@@ -291,15 +301,17 @@ def serve(path: str | None, src: BinaryIO, out: BinaryIO) -> None:
     from analysis.store import INSERT_SQL, Store, connect
 
     encode = msgspec.msgpack.Encoder().encode
-    key = None
+    key = privacy = None
     if path is not None:
         try:
             with Store(path) as store:  # creates or migrates it
                 key = store.key
+                keep_query, parts = json.loads(asked)
+                privacy = msgspec.structs.asdict(store.privacy_policy(keep_query, parts))
         except Exception as exc:  # answered, never a silent death: the proxy reports it
             write_frame(out, OPENED, encode(["error", str(exc)]))
             return
-    write_frame(out, OPENED, encode(["ok", key]))
+    write_frame(out, OPENED, encode(["ok", key, privacy]))
     out_lock = threading.Lock()  # the frame loop answers syncs, the judge's thread sends verdicts
     gone = False  # the proxy stopped reading: keep storing what arrived, send nothing more
 
@@ -355,4 +367,5 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(BrokenPipeError):
-        serve(sys.argv[1] if len(sys.argv) > 1 else None, sys.stdin.buffer, sys.stdout.buffer)
+        serve(sys.argv[1] if len(sys.argv) > 1 else None, sys.stdin.buffer, sys.stdout.buffer,
+              *sys.argv[2:3])

@@ -49,6 +49,7 @@ from addons.guard import never_raise, report
 from addons.live_checks import Verdict
 from addons.record_writer import RecordWriter, RecordWriterError
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
+from analysis.privacy import SECRET_HEADER_PARTS, Privacy
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ class Recorder:
         self._client_mode = "address"
         self._backend_headers: tuple[str, ...] = DEFAULT_BACKEND_HEADERS
         self._redact = False
+        self._keep_query = False
+        self._secret_parts: tuple[str, ...] = ()
+        self._store_privacy: Privacy | None = None
         self._config = RecordConfig(source=SOURCE, source_kind="live", key=self._key)
 
     def load(self, loader) -> None:
@@ -126,6 +130,21 @@ class Recorder:
             bool,
             False,
             "Store ETag and If-None-Match values only as keyed hashes (they can be identifiers).",
+        )
+        loader.add_option(
+            "etagwatch_keep_query",
+            bool,
+            False,
+            "Store query values in clear (default: keyed hashes, names kept). A store keeps one "
+            "setting: this needs a store without exchanges or one made with it.",
+        )
+        loader.add_option(
+            "etagwatch_secret_headers",
+            Sequence[str],
+            [],
+            "Parts of header names whose values are stored as keyed hashes, beyond Cookie, "
+            "Set-Cookie, Authorization and names containing token, key, secret, auth, session, "
+            "csrf, xsrf, signature, password or credential (remembered by the store).",
         )
         loader.add_option(
             "etagwatch_backend_headers",
@@ -180,8 +199,10 @@ class Recorder:
         self._client_mode = ctx.options.etagwatch_client
         self._backend_headers = tuple(ctx.options.etagwatch_backend_headers)
         self._redact = ctx.options.etagwatch_redact_validators
-        if "etagwatch_db" in updated:
-            self._open(ctx.options.etagwatch_db)
+        self._keep_query = ctx.options.etagwatch_keep_query
+        self._secret_parts = tuple(ctx.options.etagwatch_secret_headers)
+        if updated & {"etagwatch_db", "etagwatch_keep_query", "etagwatch_secret_headers"}:
+            self._open(ctx.options.etagwatch_db)  # the store decides what these become
         self._choose_judge(may_start=True)
         self._reconfigure()
         if "anticache" in updated and getattr(ctx.options, "anticache", False):
@@ -200,12 +221,14 @@ class Recorder:
             return
         store_path = os.path.abspath(os.path.expanduser(path))
         try:
-            writer = RecordWriter(store_path, on_verdicts=self._from_writer)
+            writer = RecordWriter(store_path, on_verdicts=self._from_writer,
+                                  keep_query=self._keep_query, secret_headers=self._secret_parts)
         except (OSError, RecordWriterError) as exc:
             raise exceptions.OptionsError(f"etagwatch_db: cannot open {path}: {exc}") from exc
         assert writer.key is not None  # a store has its key
         self.store_path, self.writer = store_path, writer
         self._key = writer.key
+        self._store_privacy = writer.privacy
         self._config = RecordConfig(source=SOURCE, source_kind="live", key=b"")  # sent below
         logger.info(f"etagwatch: recording exchanges into {store_path}")
 
@@ -218,11 +241,19 @@ class Recorder:
             backend_headers=self._backend_headers,
             redact_validators=self._redact,
             judge=self.judged_in_writer,
+            privacy=self._privacy(),
         )
         if config != self._config:
             self._config = config
             if self.writer is not None:
                 self.writer.configure(config)
+
+    def _privacy(self) -> Privacy:
+        """The store's settings when recording, else those the options ask for."""
+        if self.writer is not None and self._store_privacy is not None:
+            return self._store_privacy
+        return Privacy(keep_query=self._keep_query,
+                       secret_headers=tuple(dict.fromkeys((*SECRET_HEADER_PARTS, *self._secret_parts))))
 
     @property
     def key(self) -> bytes:

@@ -5,8 +5,11 @@ record, the store keeps it as one row of the ``exchanges`` table (same column na
 detectors read those columns from a DataFrame. Nothing downstream knows where a row came from.
 
 Privacy: a record never holds Cookie, Set-Cookie, Authorization or Proxy-Authorization values,
-nor bodies. Cookie values appear only as keyed hashes (``analysis.privacy.keyed_hash``), so a
-detector can test ``ETag == cookie value`` by comparing ``etag_hash`` with ``cookie_hashes``.
+values of other credential headers (``analysis.privacy.is_secret_header``), query values
+(unless kept on request), URL userinfo or fragments, nor bodies. Cookie and query values appear
+only as keyed hashes (``analysis.privacy.keyed_hash``), so a detector can test ``ETag == cookie
+value`` or ``ETag == query value`` by comparing ``etag_hash`` with ``cookie_hashes`` and
+``query_hashes``.
 List- and mapping-valued fields are JSON text, so the record maps 1:1 onto SQLite columns.
 """
 
@@ -154,6 +157,9 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
     # --- checked while the body was at hand (analysis.digests; nothing of the body is kept)
     etag_digest: str | None = None  # 'sha1:hex', 'md5:base64', ...; 'none': no match; None: untested
     response_id: str | None = None  # keyed hash of the response's per-request id headers
+
+    # --- query values (the URL keeps them keyed-hashed unless --keep-query)
+    query_hashes: str | None = None  # JSON list of keyed hashes of the URL's query values
 
 
 #: Column names in record order, for the store and for DataFrames built without a store.

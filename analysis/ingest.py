@@ -21,6 +21,7 @@ import msgspec
 from tqdm import tqdm
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
+from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
 from analysis.readers.record import HOST
 from analysis.readers.result import FileError, Note, ReadError, Skip
@@ -110,6 +111,8 @@ def ingest_paths(
     backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
     redact_validators: bool = False,
     jobs: int = 1,
+    keep_query: bool = False,
+    secret_headers: Sequence[str] = (),
 ) -> IngestReport:
     """Read every capture under ``paths`` into ``store``; never raises for bad input files.
 
@@ -122,6 +125,7 @@ def ingest_paths(
     more, ``jobs`` - 1 processes also convert the entries of large HAR files.
     """
     report = IngestReport()
+    privacy = store.privacy_policy(keep_query, secret_headers)  # StoreError on a conflict
     found: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -151,7 +155,7 @@ def ingest_paths(
             if client is None and store.client_taken(default_client, str(path)):
                 default_client = str(path.resolve())  # an earlier run's file has that id
             _ingest_file(path, client or default_client, store, report, force,
-                         backend_headers, redact_validators, bar, converters, writer)
+                         backend_headers, redact_validators, bar, converters, writer, privacy)
         done = True
     finally:
         bar.close()
@@ -178,6 +182,7 @@ def _ingest_file(
     bar: tqdm,
     jobs: int = 1,
     writer: WriterProcess | None = None,
+    privacy: Privacy = DEFAULT_PRIVACY,
 ) -> None:
     source = str(path)
     size = path.stat().st_size
@@ -223,6 +228,7 @@ def _ingest_file(
             items = open_capture(
                 path, client=client, key=store.key, source=source, kind=kind,
                 backend_headers=backend_headers, redact_validators=redact_validators,
+                privacy=privacy,
                 on_read=bar.update, workers=jobs, offload=writer, rows=True,
             )
             for item in items:

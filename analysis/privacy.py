@@ -13,6 +13,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from functools import lru_cache
+from urllib.parse import unquote_plus
+
+import msgspec
+
+from analysis.exchange import SECRET_HEADERS
 
 #: Digest size in bytes (128 bits, ample for equality tests within one store).
 DIGEST_BYTES = 16
@@ -47,3 +52,100 @@ def _hash(data: bytes, key: bytes) -> str:
 def redacted(value: str, key: bytes) -> str:
     """The stored stand-in for a secret header value: ``hmac:<keyed hash>``."""
     return HASH_PREFIX + keyed_hash(value, key)
+
+
+# --- what a record keeps of URLs and credential headers --------------------------------------
+#: Header names containing any of these (lower case) carry credentials by convention
+#: (X-Api-Key, X-Auth-Token, X-CSRF-Token, X-Amz-Security-Token, Signature, X-Session-Id...):
+#: their values are stored as keyed hashes, like Cookie and Authorization.
+SECRET_HEADER_PARTS: tuple[str, ...] = (
+    "token", "key", "secret", "auth", "session", "csrf", "xsrf", "signature", "password",
+    "credential",
+)
+#: Headers whose values are URLs: sanitised as the request URL is (``sanitise_url``).
+URL_HEADERS = frozenset({"referer", "location", "content-location"})
+#: Longest URL whose sanitised form is memoised (longer ones are rare and would bloat the memo).
+_MEMO_URL = 2048
+
+
+class Privacy(msgspec.Struct, frozen=True):
+    """What a record keeps in clear beyond the fixed rules (cookies, credentials and bodies are
+    never kept): query values (hashed unless ``keep_query``) and which header names count as
+    credentials (``secret_headers``: parts of names; a store should keep one setting, or the
+    same URL is stored two ways)."""
+
+    keep_query: bool = False
+    secret_headers: tuple[str, ...] = SECRET_HEADER_PARTS
+
+
+DEFAULT_PRIVACY = Privacy()
+
+
+@lru_cache(maxsize=4096)
+def is_secret_header(name: str, parts: tuple[str, ...] = SECRET_HEADER_PARTS) -> bool:
+    """Whether a (lower-case) header name carries credentials: one of the fixed secret fields,
+    or a name containing one of ``parts``. Pseudo-headers (``:authority``) never do."""
+    if name in _FIXED_SECRETS:
+        return True
+    return not name.startswith(":") and any(p in name for p in parts)
+
+
+_FIXED_SECRETS = SECRET_HEADERS
+
+
+def _hashed_value(value: str, key: bytes) -> str:
+    return HASH_PREFIX + keyed_hash(value, key)
+
+
+def _query(query: str, key: bytes, hashes: set[str]) -> str:
+    """Each value replaced by its keyed hash, names kept; a part without '=' counts as a value
+    (``?SESSIONTOKEN`` is as secret as ``?s=SESSIONTOKEN``). ``hashes`` gets the hashes of the
+    values as sent and percent-decoded, for equality with ETags (``query_hashes``)."""
+    out = []
+    for part in query.split("&"):
+        name, eq, value = part.partition("=")
+        if not eq:
+            name, value = "", name
+        if value:
+            hashes.add(keyed_hash(value, key))
+            decoded = unquote_plus(value)
+            if decoded != value:
+                hashes.add(keyed_hash(decoded, key))
+            value = _hashed_value(value, key)
+        out.append(f"{name}={value}" if eq else value)
+    return "&".join(out)
+
+
+def _sanitise(url: str, key: bytes, keep_query: bool) -> tuple[str, tuple[str, ...]]:
+    hashes: set[str] = set()
+    url = url.partition("#")[0]  # a fragment never reaches the server; it may hold a token
+    scheme_end = url.find("//")
+    if scheme_end >= 0:
+        start = scheme_end + 2
+        end = len(url)
+        for c in "/?":
+            at = url.find(c, start)
+            if 0 <= at < end:
+                end = at
+        at = url.rfind("@", start, end)
+        if at >= 0:  # user:password@ goes, the host stays
+            url = url[:start] + url[at + 1 :]
+    base, q, query = url.partition("?")
+    if q and query:
+        hashed = _query(query, key, hashes)  # the hashes are wanted with keep_query too
+        url = f"{base}?{query if keep_query else hashed}"
+    return url, tuple(sorted(hashes))
+
+
+@lru_cache(maxsize=16384)
+def _sanitise_memo(url: str, key: bytes, keep_query: bool) -> tuple[str, tuple[str, ...]]:
+    return _sanitise(url, key, keep_query)
+
+
+def sanitise_url(url: str, key: bytes, keep_query: bool = False) -> tuple[str, tuple[str, ...]]:
+    """(URL as stored, keyed hashes of its query values): userinfo and fragment dropped, query
+    values keyed-hashed (names and order kept, so the same URL stays the same resource and
+    ``--ignore-param`` still works) unless ``keep_query``. The hashes are returned either way."""
+    if len(url) <= _MEMO_URL:
+        return _sanitise_memo(url, key, keep_query)
+    return _sanitise(url, key, keep_query)

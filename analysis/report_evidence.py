@@ -21,6 +21,7 @@ _CONTEXT = (
     ("small_body", "small body (<= 5 kB)"),
     ("forced_revalidation", "forced revalidation (no-cache / max-age=0)"),
     ("cookie_match", "ETag equals a cookie value"),
+    ("query_match", "ETag equals a query-string value"),
 )
 
 

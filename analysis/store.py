@@ -10,20 +10,21 @@ an existing store on open. The full schema is documented in docs/schema.md.
 
 from __future__ import annotations
 
+import json
 import queue
 import sqlite3
 import threading
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
 from analysis.exchange import COLUMNS, Exchange
-from analysis.privacy import new_key
+from analysis.privacy import Privacy, new_key
 
 if typing.TYPE_CHECKING:
     import pandas as pd
@@ -208,6 +209,38 @@ class Store:
     def key(self) -> bytes:
         """The store's keyed-hash key (random per store, kept in ``meta``)."""
         return self._key
+
+    def privacy_policy(self, keep_query: bool = False, secret_headers: Sequence[str] = ()
+                       ) -> Privacy:
+        """The store's privacy settings for new rows, after recording what a writer asks.
+
+        Whether query values are hashed or kept is fixed once the store holds an exchange:
+        one URL stored two ways would be two resources, so ``keep_query`` on a store that
+        hashes them is a StoreError (an empty store takes it). Parts of credential header
+        names only ever grow (``secret_headers`` adds to the store's own and the defaults).
+        """
+        from analysis.privacy import SECRET_HEADER_PARTS
+
+        conn = self._conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            stored = self._meta("query_values")
+            asked = "kept" if keep_query else None
+            if asked and stored == "hashed" and not self.is_empty():
+                raise StoreError(
+                    f"{self.path}: this store keeps query values hashed; --keep-query (or "
+                    "etagwatch_keep_query) needs a store without exchanges: choose another one"
+                )
+            mode = asked or stored or "hashed"
+            parts = json.loads(self._meta("secret_headers") or "[]")
+            extra = sorted({*parts, *(p.strip().lower() for p in secret_headers if p.strip())})
+            if mode != stored:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('query_values', ?)", (mode,))
+            if extra != parts:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('secret_headers', ?)",
+                             (json.dumps(extra),))
+        parts_all = tuple(dict.fromkeys((*SECRET_HEADER_PARTS, *extra)))
+        return Privacy(keep_query=mode == "kept", secret_headers=parts_all)
 
     @property
     def schema_version(self) -> int:

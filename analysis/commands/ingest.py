@@ -62,6 +62,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="store ETag and date-validator values as keyed hashes (for sharing a store)",
     )
     p.add_argument(
+        "--keep-query",
+        action="store_true",
+        help="store query values in clear (default: keyed hashes, names kept; a store keeps "
+        "one setting, so this needs a store without exchanges or one made with it)",
+    )
+    p.add_argument(
+        "--secret-header",
+        action="append",
+        default=[],
+        metavar="PART",
+        help="also store the values of headers whose name contains PART as keyed hashes "
+        "(repeatable; remembered by the store; always: Cookie, Set-Cookie, Authorization and "
+        "names containing token, key, secret, auth, session, csrf, xsrf, signature, "
+        "password, credential)",
+    )
+    p.add_argument(
         "--backend-header",
         action="append",
         metavar="NAME",
@@ -103,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
             backend_headers=tuple(args.backend_header or DEFAULT_BACKEND_HEADERS),
             redact_validators=args.redact_validators,
             jobs=max(1, args.jobs if args.jobs is not None else default_jobs()),
+            keep_query=args.keep_query,
+            secret_headers=args.secret_header,
         )
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
     finally:
         store.close()
     print(format_summary(report, args.db))

@@ -20,7 +20,7 @@ _COUNTS = [
     "validator", "clients", "exchanges", "values", "fetches_2xx", "n304", "clients_304",
     "stable_clients", "reidentified_clients", "max_clients_per_value", "shared_values", "content_values",
     "content_identical", "content_derived", "backends", "tied_to_backends", "overlapping_values",
-    "shape", "min_bits", "third_party", "cookie_match", "forced_revalidation", "small_body",
+    "shape", "min_bits", "third_party", "cookie_match", "query_match", "forced_revalidation", "small_body",
     "body_size",
     "wasted_revalidations", "wasted_bytes", "reflected_304s", "reflected_values",
     "kind", "content_basis", "digest_verified", "digest_kind", "digest_unverified",

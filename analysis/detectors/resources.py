@@ -85,8 +85,10 @@ def observations(ex: pd.DataFrame) -> pd.DataFrame:
     tp = ex["third_party"].to_numpy(dtype=object)[row]
     obs["third_party"] = np.where(pd.isna(tp), False, tp).astype(bool)
     obs["body_size"] = pd.to_numeric(ex["body_size"], errors="coerce").to_numpy(dtype=float)[row]
-    cookie = _cookie_match(ex)
+    cookie = _hash_match(ex, "cookie_hashes")
     obs["cookie_match"] = np.where(v == 0, cookie[row], False)
+    query = _hash_match(ex, "query_hashes")
+    obs["query_match"] = np.where(v == 0, query[row], False)
     forced = C.map_distinct(ex["cache_control"].to_numpy(dtype=object),
                             lambda s: s.str.contains(_FORCED_REVALIDATION, case=False))
     obs["forced"] = (forced[row] == True)  # noqa: E712 (None / NaN are False)
@@ -128,11 +130,14 @@ def representation_sizes(ex: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _cookie_match(ex: pd.DataFrame) -> np.ndarray:
-    """ETag value equal to a cookie value, through the keyed hashes (never the values)."""
+def _hash_match(ex: pd.DataFrame, column: str) -> np.ndarray:
+    """ETag value equal to a cookie value (``cookie_hashes``) or to a query value of the URL
+    (``query_hashes``), through the keyed hashes (never the values)."""
     out = np.zeros(len(ex), dtype=bool)
+    if column not in ex:
+        return out
     h = ex["etag_hash"].to_numpy(dtype=object)
-    c = ex["cookie_hashes"].to_numpy(dtype=object)
+    c = ex[column].to_numpy(dtype=object)
     both = np.flatnonzero(~pd.isna(h) & ~pd.isna(c))
     out[both] = [h[i] in c[i] for i in both]
     return out
@@ -271,6 +276,7 @@ def resource_features(ex: pd.DataFrame, *, obs: pd.DataFrame | None = None) -> p
         "third_party": C.count(g, n, obs["third_party"].to_numpy()) > 0,
         "body_size": representation_sizes(ex)[ks // 2],
         "cookie_match": C.count(g, n, obs["cookie_match"].to_numpy()) > 0,
+        "query_match": C.count(g, n, obs["query_match"].to_numpy()) > 0,
         "backends": C.nunique(g, bkid, n),
         "clients_304": C.nunique(g, cid, n, is304),
         "issued_values": C.nunique(g, val, n, issued),

@@ -94,7 +94,7 @@ def classify(f: pd.DataFrame) -> pd.DataFrame:
     f["unique_across_clients"] = f["max_clients_per_value"] <= 1
     f["small_body"] = _col(f, "body_size", np.nan).astype(float).le(SMALL_BODY)
     f["context_signals"] = (
-        f["third_party"].astype(int) + f["cookie_match"].astype(int)
+        f["third_party"].astype(int) + (f["cookie_match"] | _col(f, "query_match", False)).astype(int)
         + f["forced_revalidation"].astype(int) + f["small_body"].astype(int)
     )
     reflected = f["reflected_304s"] > 0

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
+from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers.flows import looks_like_flow_file, read_flows
 from analysis.readers.har import HarReader, RunOffload, open_maybe_gzip
 from analysis.readers.result import FileError, Note, ReadError, Skip
@@ -55,6 +56,7 @@ def open_capture(
     kind: str | None = None,
     backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
     redact_validators: bool = False,
+    privacy: Privacy = DEFAULT_PRIVACY,
     on_read: Callable[[int], None] | None = None,
     workers: int = 1,
     offload: RunOffload | None = None,
@@ -75,6 +77,7 @@ def open_capture(
         source=source,
         backend_headers=backend_headers,
         redact_validators=redact_validators,
+        privacy=privacy,
     )
     if kind == "flow":
         return read_flows(path, **common)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.headers import Headers, normalise
+from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers.record import build_exchange
 
 if TYPE_CHECKING:  # mitmproxy is only needed by whoever hands us a flow
@@ -36,6 +37,7 @@ def exchange_from_flow(
     entry_index: int | None = None,
     backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
     redact_validators: bool = False,
+    privacy: Privacy = DEFAULT_PRIVACY,
 ) -> Exchange:
     """The exchange record of one HTTP flow (with or without a response).
 
@@ -71,4 +73,5 @@ def exchange_from_flow(
         server_ip=peer[0] if peer else None,
         backend_headers=backend_headers,
         redact_validators=redact_validators,
+        privacy=privacy,
     )

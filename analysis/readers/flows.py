@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
+from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers.result import ReadError, Skip
 
 
@@ -48,6 +49,7 @@ def read_flows(
     source: str | None = None,
     backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
     redact_validators: bool = False,
+    privacy: Privacy = DEFAULT_PRIVACY,
 ) -> Iterator[Exchange | Skip]:
     """Exchanges from a flow file, in file order; ``entry_index`` is the flow's position."""
     # mitmproxy takes a quarter of a second to import: only flow files pay for it
@@ -76,6 +78,7 @@ def read_flows(
                         entry_index=index,
                         backend_headers=backend_headers,
                         redact_validators=redact_validators,
+                        privacy=privacy,
                     )
                 except (ValueError, TypeError, UnicodeError, AttributeError) as exc:
                     yield Skip(source, index, f"unusable flow: {exc}")

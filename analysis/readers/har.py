@@ -27,6 +27,7 @@ import msgspec
 
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.headers import split_pseudo
+from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers.jsonreduce import Reduced, StreamedText
 from analysis.readers.jsonstream import JSONStream, JSONStreamError
 from analysis.readers.model import Entry, NameValue, Page
@@ -112,6 +113,7 @@ class HarReader:
         source: str | None = None,
         backend_headers: Sequence[str] = DEFAULT_BACKEND_HEADERS,
         redact_validators: bool = False,
+        privacy: Privacy = DEFAULT_PRIVACY,
         on_read: Callable[[int], None] | None = None,
         workers: int = 1,
         offload: RunOffload | None = None,
@@ -130,6 +132,7 @@ class HarReader:
         self.key = key
         self.backend_headers = backend_headers
         self.redact_validators = redact_validators
+        self.privacy = privacy
         self.pages: dict[str, str | None] = {}
         self.creator = ""
         self.entries_seen = 0
@@ -245,7 +248,7 @@ class HarReader:
             path=str(self.path), source=self.source, client=self.client, key=self.key,
             backend_headers=tuple(self.backend_headers),
             redact_validators=self.redact_validators, pages=self.pages, creator=self.creator,
-            rows=self.rows,
+            rows=self.rows, privacy=msgspec.structs.asdict(self.privacy),
         )
 
     def _read_pages(self, span: memoryview | bytes | None) -> None:
@@ -440,6 +443,7 @@ class HarReader:
             extra_cookies_set=[(c.name, c.value) for c in resp.cookies] if resp else (),
             backend_headers=self.backend_headers,
             redact_validators=self.redact_validators,
+            privacy=self.privacy,
         )
 
 
@@ -494,6 +498,7 @@ def reader_from_config(config: dict) -> HarReader:
     config = dict(config)
     pages, creator = config.pop("pages"), config.pop("creator")
     config["backend_headers"] = tuple(config["backend_headers"])
+    config["privacy"] = msgspec.convert(config.get("privacy", {}), Privacy)
     reader = HarReader(config.pop("path"), **config)
     reader.pages, reader.creator = pages, creator
     return reader

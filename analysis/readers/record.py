@@ -1,8 +1,11 @@
 """Assemble one :class:`~analysis.exchange.Exchange` from normalised request/response parts.
 
 Every reader (HAR, flow file) and the live addon end here, so privacy rules live in one place:
-Cookie, Set-Cookie and Authorization values leave this module only as keyed hashes, bodies only
-as a sha256 digest, and with ``redact_validators`` ETag and date-validator values too.
+Cookie, Set-Cookie, Authorization and other credential headers' values leave this module only
+as keyed hashes, URLs (the request's, the page's, Referer, Location, Content-Location) without
+userinfo and fragment and with query values keyed-hashed (``analysis.privacy.sanitise_url``),
+bodies only as a sha256 digest, and with ``redact_validators`` ETag and date-validator values
+too.
 """
 
 from __future__ import annotations
@@ -23,14 +26,21 @@ from analysis.exchange import (
     REQUEST_FIELDS,
     RESPONSE_FIELDS,
     RESPONSE_ID_HEADERS,
-    SECRET_HEADERS,
     Exchange,
     from_row,
 )
 from analysis.headers import Headers, NameMatcher, to_dict
 from analysis.httpdate import parse_http_date
 from analysis.limits import FIELD_CAP, MARKER_ROOM, cap_text, finite_or_none, int64_or_none
-from analysis.privacy import keyed_hash, redacted
+from analysis.privacy import (
+    DEFAULT_PRIVACY,
+    URL_HEADERS,
+    Privacy,
+    is_secret_header,
+    keyed_hash,
+    redacted,
+    sanitise_url,
+)
 from analysis.readers.cookies import sent_cookies, set_cookies
 from analysis.sites import registrable_domain, site_of_url
 from analysis.urlparts import split_url
@@ -111,25 +121,43 @@ def _redact_etag_value(value: str, key: bytes) -> str:
     return ", ".join(tags) if tags else redacted(value, key)
 
 
+@lru_cache(maxsize=256)
+def _special_names(names: frozenset[str], parts: tuple[str, ...]) -> frozenset[str]:
+    """The names of a header set whose values are not stored as sent: credentials and URLs
+    (memoised: a capture has few distinct header name sets)."""
+    return frozenset(n for n in names if n in URL_HEADERS or is_secret_header(n, parts))
+
+
+def _special(index: dict[str, str], parts: tuple[str, ...]) -> frozenset[str]:
+    if len(index) > 64:  # an odd set: not worth a memo slot
+        return _special_names.__wrapped__(frozenset(index), parts)
+    return _special_names(frozenset(index), parts)
+
+
 def _safe_headers(
     headers: Headers,
     index: dict[str, str],
     key: bytes,
     redact_validators: bool,
     etag_fields: frozenset[str],
+    special: frozenset[str],
+    keep_query: bool,
 ) -> str | None:
-    """JSON [[name, value], ...] with secret values (and optionally validators) keyed-hashed.
+    """JSON [[name, value], ...] with secret values (and optionally validators) keyed-hashed
+    and URL values sanitised.
 
-    ``index`` holds the same headers by name: when it shows no secret (the common case) the
-    list is encoded as it is, without copying it pair by pair.
+    ``special`` (from ``_special``) names the headers that are secrets or URLs: when there is
+    none (the common case) the list is encoded as it is, without copying it pair by pair.
     """
     if not headers:
         return None
-    if not redact_validators and SECRET_HEADERS.isdisjoint(index):
+    if not redact_validators and not special:
         return _encode_text(headers)
     out = []
     for name, value in headers:
-        if name in SECRET_HEADERS:
+        if name in URL_HEADERS:
+            value = sanitise_url(value, key, keep_query)[0]
+        elif name in special:
             value = redacted(value, key)
         elif redact_validators and name in etag_fields:
             value = _redact_etag_value(value, key)
@@ -211,6 +239,7 @@ def build_row(
     encoded_body: bytes | None = None,
     etag_digest: str | None = None,
     body_digest: tuple[str, int] | None = None,
+    privacy: Privacy = DEFAULT_PRIVACY,
 ) -> Row:
     """One exchange as a store row: the values of :class:`Exchange`'s fields in COLUMNS order
     (what ``msgspec.structs.astuple`` gives for the record ``build_exchange`` returns).
@@ -251,9 +280,13 @@ def build_row(
         error = cap_text(error, _SHORT_CAP)
     body_size, content_size = int64_or_none(body_size), int64_or_none(content_size)
     started = finite_or_none(started)
+    keep_query = privacy.keep_query
+    url, query_hashes = sanitise_url(url, key, keep_query)
     scheme, host, port, path, query = split_url(url)
     req, req_multi = _index(req_headers)
     resp, resp_multi = _index(resp_headers)
+    req_special = _special(req, privacy.secret_headers)
+    resp_special = _special(resp, privacy.secret_headers)
 
     req_values = list(map(req.get, _REQUEST_NAMES))
     if redact_validators:
@@ -317,10 +350,14 @@ def build_row(
         cookie_hashes = _json.encode(hashes).decode() if hashes else None
 
     picked = _matcher(tuple(backend_headers)).pick(resp)
-    backend = _json.encode({n: resp[n] for n in picked}).decode() if picked else None
+    backend = _json.encode(
+        {n: redacted(resp[n], key) if n in resp_special else resp[n] for n in picked}
+    ).decode() if picked else None
 
     # context: page and first party
     page_url = page_url or req.get("referer") or _origin(req)
+    if page_url:
+        page_url = sanitise_url(cap_text(page_url), key, keep_query)[0]
     page_site = _site_of_url(page_url) if page_url else None
     req_site = registrable_domain(host)
 
@@ -360,7 +397,8 @@ def build_row(
         query,
         normalise_version(http_version),
         *req_values,
-        _safe_headers(req_headers, req, key, redact_validators, ETAG_REQUEST_FIELDS),
+        _safe_headers(req_headers, req, key, redact_validators, ETAG_REQUEST_FIELDS, req_special,
+                      keep_query),
         status,
         error,
         raw_etag,
@@ -373,8 +411,9 @@ def build_row(
         last_modified_ts,
         date,
         date_ts,
-        *map(resp.get, _RESPONSE_NAMES),
-        _safe_headers(resp_headers, resp, key, redact_validators, _ETAG_ONLY),
+        *_response_values(resp, resp_special, key, keep_query),
+        _safe_headers(resp_headers, resp, key, redact_validators, _ETAG_ONLY, resp_special,
+                      keep_query),
         body_size,
         content_size,
         content_hash,
@@ -387,7 +426,25 @@ def build_row(
         cookie_hashes,
         etag_digest,
         response_id,
+        _json.encode(query_hashes).decode() if query_hashes else None,
     )
+
+
+def _response_values(resp: dict[str, str], special: frozenset[str], key: bytes,
+                     keep_query: bool) -> list[str | None]:
+    """The response fields kept as columns, Content-Location sanitised as a URL and any the
+    credential pattern names keyed-hashed."""
+    values = list(map(resp.get, _RESPONSE_NAMES))
+    if special:
+        for i, name in enumerate(_RESPONSE_NAMES):
+            value = values[i]
+            if value is None or name not in special:
+                continue
+            if name in URL_HEADERS:
+                values[i] = sanitise_url(value, key, keep_query)[0]
+            else:
+                values[i] = redacted(value, key)
+    return values
 
 
 #: build_row's layout, checked once: the row must follow COLUMNS.
@@ -399,7 +456,7 @@ _ROW_LAYOUT = (
     "last_modified_ts", "date", "date_ts", *(RESPONSE_FIELDS[n] for n in _RESPONSE_NAMES),
     "resp_headers", "body_size", "content_size", "content_hash", "from_cache", "cache_kind",
     "server_ip", "backend", "cookies_sent", "cookies_set", "cookie_hashes", "etag_digest",
-    "response_id",
+    "response_id", "query_hashes",
 )
 if _ROW_LAYOUT != COLUMNS:  # pragma: no cover - a field added to Exchange but not here
     raise ImportError("analysis.readers.record.build_row is out of step with Exchange's fields")
