@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 import msgspec
 
 from analysis.exchange import SECRET_HEADERS
+from analysis.urlparts import authority_span
 
 #: Digest size in bytes (128 bits, ample for equality tests within one store).
 DIGEST_BYTES = 16
@@ -119,17 +120,11 @@ def _query(query: str, key: bytes, hashes: set[str]) -> str:
 def _sanitise(url: str, key: bytes, keep_query: bool) -> tuple[str, tuple[str, ...]]:
     hashes: set[str] = set()
     url = url.partition("#")[0]  # a fragment never reaches the server; it may hold a token
-    scheme_end = url.find("//")
-    if scheme_end >= 0:
-        start = scheme_end + 2
-        end = len(url)
-        for c in "/?":
-            at = url.find(c, start)
-            if 0 <= at < end:
-                end = at
-        at = url.rfind("@", start, end)
+    span = authority_span(url)
+    if span is not None:
+        at = url.rfind("@", *span)
         if at >= 0:  # user:password@ goes, the host stays
-            url = url[:start] + url[at + 1 :]
+            url = url[: span[0]] + url[at + 1 :]
     base, q, query = url.partition("?")
     if q and query:
         hashed = _query(query, key, hashes)  # the hashes are wanted with keep_query too

@@ -46,6 +46,30 @@ def split_url_slow(url: str) -> UrlParts:
     return scheme, parts.hostname, port, parts.path or None, parts.query or None
 
 
+def authority_end(url: str, start: int) -> int:
+    """Where the authority that begins at ``start`` ends: at the first '/', '?' or '#'."""
+    end = len(url)
+    for c in "/?#":
+        at = url.find(c, start)
+        if 0 <= at < end:
+            end = at
+    return end
+
+
+def authority_span(url: str) -> tuple[int, int] | None:
+    """(start, end) of the authority of ``scheme://authority...`` or ``//authority...``;
+    None for a URL without one (a path, ``data:``)."""
+    if url.startswith("//"):
+        start = 2
+    else:
+        i = url.find(":")
+        if i <= 0 or url[i + 1 : i + 3] != "//" or not url[:i].replace("+", "").replace(
+                "-", "").replace(".", "").isalnum():
+            return None
+        start = i + 3
+    return start, authority_end(url, start)
+
+
 def split_url(url: str) -> UrlParts:
     """(scheme, host, port, path, query) of a URL; raises ValueError where urlsplit does."""
     i = url.find(":", 0, 6)
@@ -60,11 +84,7 @@ def split_url(url: str) -> UrlParts:
     ):
         return split_url_slow(url)
     start = i + 3
-    end = len(url)
-    for c in "/?#":
-        at = url.find(c, start)
-        if 0 <= at < end:
-            end = at
+    end = authority_end(url, start)
     netloc = url[start:end]
     if "[" in netloc or "]" in netloc or not netloc.isascii():
         return split_url_slow(url)
