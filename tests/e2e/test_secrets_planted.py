@@ -97,7 +97,7 @@ def _flows(s: dict[str, str], path: Path) -> Path:
 
 def _origin(s: dict[str, str]) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             body = f"<p>{s['response_body']}</p>".encode()
             self.send_response(200)
             for name, value in [("ETag", f'"{QUERY_TAG}"'), *_response_headers(s)]:
