@@ -164,3 +164,36 @@ def test_flow_file_with_a_huge_length_prefix_is_one_clear_error(tmp_path):
     assert report.stored == 0
     assert [e.file for e in report.errors] == [str(path)]
     assert "stopped at flow 0" in report.errors[0].message
+
+
+def test_nan_and_infinity_are_read_as_null_with_a_note(tmp_path):
+    # Python's json.dumps writes NaN / Infinity; before, the first one ended the file there
+    entries = [make_entry(f"https://a.test/{i}", resp_headers=[("X-Doc", "NaN, -Infinity")])
+               for i in range(30)]
+    entries[1]["time"] = float("nan")
+    entries[2]["response"]["bodySize"] = float("inf")
+    entries[20]["timings"] = {"wait": float("-inf")}
+    path = write_har(tmp_path / "nan.har", json.dumps(make_har(entries)).encode())
+    items = read_all(path)
+    assert [e.entry_index for e in exchanges(items)] == list(range(30))
+    assert exchanges(items)[2].body_size is None
+    assert ["x-doc", "NaN, -Infinity"] in json.loads(exchanges(items)[2].resp_headers)  # strings kept
+    notes = [i.message for i in items if isinstance(i, Note)]
+    assert notes == [f"entry {i}: NaN or Infinity (not JSON numbers) read as null" for i in (1, 2, 20)]
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_an_entry_that_is_not_json_costs_that_entry_alone(tmp_path, jobs, monkeypatch):
+    from analysis.readers import har
+
+    monkeypatch.setattr(har, "PARALLEL_MIN_BYTES", 0)  # the worker path too, on a small file
+    text = json.dumps(make_har([make_entry(f"https://a.test/{i}") for i in range(30)]))
+    at = text.index('"https://a.test/5"')
+    text = text[: at + 5] + "\x01\\q" + text[at + 5 :]  # a control byte and a broken escape
+    path = write_har(tmp_path / "bad.har", text.encode())
+    with Store(tmp_path / "s.sqlite") as store:
+        report = ingest_paths([path], store, jobs=jobs)
+    assert report.stored == 29 and not report.errors
+    (skip,) = report.skipped
+    assert skip.entry_index == 5 and skip.file == str(path)
+    assert skip.reason.startswith("entry is not valid JSON: ") and "(at byte " in skip.reason

@@ -29,7 +29,7 @@ from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.headers import split_pseudo
 from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers.jsonreduce import Reduced, StreamedText
-from analysis.readers.jsonstream import JSONStream, JSONStreamError
+from analysis.readers.jsonstream import JSONStream, JSONStreamError, Malformed
 from analysis.readers.model import Entry, NameValue, Page
 from analysis.readers.record import Row, build_exchange, build_row
 from analysis.readers.result import Note, ReadError, Skip
@@ -196,11 +196,20 @@ class HarReader:
         """The entries array: runs decoded at once (or handed to ``offload``), odd entries
         one by one (see JSONStream.array_batches), oversized ones reduced."""
         index = 0
+        nonfinite = stream.nonfinite
         for span, run in stream.array_batches(self._run_decoder()):
             if isinstance(span, Reduced):
                 yield from self.reduced_entry(span, index)
                 index += 1
+            elif isinstance(span, Malformed):
+                yield Skip(self.source, index, f"entry is not valid JSON: {span.message} "
+                                               f"(at byte {span.offset})")
+                index += 1
             elif span is not None:
+                if stream.nonfinite != nonfinite:
+                    nonfinite = stream.nonfinite
+                    yield Note(self.source, f"entry {index}: NaN or Infinity (not JSON numbers) "
+                                            "read as null")
                 yield from self._entry_or_reduced(span, index)
                 index += 1
             elif isinstance(run, Offloaded):
@@ -465,7 +474,18 @@ def convert_in_workers(
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         for index, _ in enumerate(stream.array_items()):
-            span = stream.bounded_value()
+            span = stream.item_value()
+            if isinstance(span, Malformed):  # a skip in its place in file order
+                skip = Skip(reader.source, index, f"entry is not valid JSON: {span.message} "
+                                                  f"(at byte {span.offset})")
+                if batch:
+                    pending.append(pool.submit(_convert_batch, config, batch))
+                    batch, size = [], 0
+                done_skip: Future = Future()
+                done_skip.set_result([skip])
+                pending.append(done_skip)
+                reader.entries_seen = index + 1
+                continue
             if isinstance(span, Reduced):  # converted here, in its place in file order
                 if batch:
                     pending.append(pool.submit(_convert_batch, config, batch))

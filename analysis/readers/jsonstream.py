@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, NamedTuple, TypeVar
 
 import msgspec
 
@@ -32,6 +32,11 @@ MAX_RUN_FAILURES = 3
 _WS = b" \t\r\n"
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
 _BYTE = re.compile(r"\(byte (\d+)\)")
+#: Strings (kept) or the literals Python's json.dumps and some JavaScript exporters write for
+#: non-finite numbers, which JSON has not (possessive repeats: linear on any input).
+_NONFINITE = re.compile(rb'"(?:[^"\\]++|\\.)*+"|(-?Infinity|NaN)')
+#: Strings (skipped) and brackets, to find where a value that msgspec refuses ends.
+_BRACKETS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|([\[\]{}])')
 _raw = msgspec.json.Decoder(msgspec.Raw)
 _str = msgspec.json.Decoder(str)
 T = TypeVar("T")
@@ -43,6 +48,13 @@ class JSONStreamError(Exception):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(f"{message} at byte {offset}")
         self.offset = offset
+
+
+class Malformed(NamedTuple):
+    """An array item that is not JSON but whose end its brackets show (``item_value``)."""
+
+    message: str
+    offset: int
 
 
 class _TooLarge(Exception):
@@ -59,6 +71,8 @@ class JSONStream:
         self._pos = 0
         self._base = 0  # file offset of _buf[0]
         self._eof = False
+        #: values read with NaN / Infinity / -Infinity taken as null (``value``)
+        self.nonfinite = 0
         self._fill()
         if self._buf.startswith(b"\xef\xbb\xbf"):  # UTF-8 BOM (Fiddler, Edge)
             self._pos = 3
@@ -135,6 +149,32 @@ class JSONStream:
         except ReduceError as exc:
             raise JSONStreamError(str(exc).rsplit(" at byte ", 1)[0], exc.offset) from None
 
+    def item_value(self) -> memoryview | Reduced | Malformed:
+        """An array item as ``bounded_value`` gives it; an object item that is not JSON (a
+        stray byte, a broken escape) but whose brackets close before the next ',' or ']' is
+        stepped over and comes back as ``Malformed``, so it costs that item alone. Anything
+        else (a file cut short, brackets that never close) still ends the array."""
+        try:
+            return self.bounded_value()
+        except JSONStreamError as exc:
+            if self.peek() != b"{":
+                raise
+            at = self.offset
+            while (end := _value_end(self._buf, self._pos)) is None:
+                size = len(self._buf) - self._pos
+                if size > VALUE_LIMIT or not self._fill(need=size):
+                    raise exc from None
+            rest = self._buf[end : end + 64].lstrip(_WS)
+            if rest[:1] not in (b",", b"]"):
+                raise
+            self._pos = end
+            message = str(exc).rsplit(" at byte ", 1)[0]
+            where = _BYTE.search(message)  # msgspec counts from the item's start
+            if where:
+                message = (message[: where.start()] + message[where.end() :]).strip()
+                at += int(where.group(1))
+            return Malformed(message, at)
+
     def value(self, limit: int | None = None) -> memoryview:
         """The next complete JSON value as a view of its bytes (valid until the next call).
 
@@ -161,12 +201,42 @@ class JSONStream:
                     if self._fill(need=len(self._buf) - self._pos):
                         continue
                     raise JSONStreamError("file ends inside a JSON value", self.offset) from None
+                repaired = self._nonfinite_as_null(limit)
+                if repaired is not None:
+                    return repaired
                 raise JSONStreamError(_short(msg), self.offset) from None
             # The value runs to the end of the buffer: it may continue (a number, say).
             if not self._fill():
                 span = memoryview(self._buf)[self._pos :]
                 self._pos = len(self._buf)
                 return span
+
+    def _nonfinite_as_null(self, limit: int | None) -> memoryview | None:
+        """The next object or array with NaN / Infinity / -Infinity (outside strings) read as
+        null, when those literals are all that keeps it from being JSON; else None. One such
+        field (Python-made HARs write ``"time": NaN``) must not cost the rest of the file."""
+        if self.peek() not in (b"{", b"["):
+            return None
+        while True:
+            end = _value_end(self._buf, self._pos)
+            if end is not None:
+                break
+            size = len(self._buf) - self._pos
+            if (limit is not None and size > limit) or not self._fill(need=size):
+                return None
+        original = self._buf[self._pos : end]
+        found = []
+        fixed = _NONFINITE.sub(lambda m: found.append(1) or b"null" if m.group(1) else m.group(0),
+                               original)
+        if not found:
+            return None
+        try:
+            _raw.decode(fixed)
+        except msgspec.DecodeError:
+            return None
+        self._pos = end
+        self.nonfinite += 1
+        return memoryview(fixed)
 
     def string(self) -> str:
         """The next value, which must be a JSON string (an object key, say)."""
@@ -211,7 +281,7 @@ class JSONStream:
 
     def array_batches(
         self, decode_run: Callable[[bytes], T | None]
-    ) -> Iterator[tuple[memoryview | Reduced, None] | tuple[None, T]]:
+    ) -> Iterator[tuple[memoryview | Reduced | Malformed, None] | tuple[None, T]]:
         """Iterate an array of objects as (span, None) for one item or (None, run) for a
         run of items decoded at once, in order. An item too large or too deep to hold comes
         as its ``Reduced`` copy instead of a span.
@@ -251,7 +321,7 @@ class JSONStream:
                 stop = self.offset + 1  # one item
             while self.offset < stop:
                 buf, start = self._buf, self._pos
-                span = self.bounded_value()
+                span = self.item_value()
                 end = self._pos
                 yield span, None
                 if self.expect(b",]") == b"]":
@@ -285,6 +355,20 @@ class _SeparatorLearner:
         head = _common_prefix(self.heads)
         key_end = head.find(b'":')  # the first key, when every item starts with the same one
         self.pattern = sep + (head[1 : key_end + 2] if key_end > 0 else b"")
+
+
+def _value_end(buf: bytes, pos: int) -> int | None:
+    """End of the object or array starting at ``pos`` by its brackets (strings skipped, the
+    rest unchecked), or None when it does not end within ``buf``."""
+    depth = 0
+    for m in _BRACKETS.finditer(buf, pos):
+        bracket = m.group(1)
+        if bracket is None:
+            continue
+        depth += 1 if bracket in b"[{" else -1
+        if depth == 0:
+            return m.end()
+    return None
 
 
 def _at_end(msg: str, size: int) -> bool:
