@@ -44,11 +44,19 @@ OFFLOAD_SHARE = 0.5
 DIGEST_BLOCK = 16 * 1024 * 1024
 
 
+def not_http(skip: Skip) -> bool:
+    """An entry that is no HTTP exchange (``data:`` and ``blob:`` URLs, a flow file's TCP or
+    DNS flows): every Chrome HAR has some; nothing is wrong with the file."""
+    return skip.reason.endswith(("no HTTP exchange", "not an HTTP exchange"))
+
+
 @dataclass
 class IngestReport:
-    """What an ingest run did; ``exit_status`` is 0 when everything was read, else 1."""
+    """What an ingest run did; ``exit_status`` is 0 when everything was read (entries that
+    are no HTTP exchange do not count against it), else 1."""
 
     files: int = 0
+    failed: int = 0  # files of which nothing could be read
     entries: int = 0
     stored: int = 0
     skipped: list[Skip] = field(default_factory=list)
@@ -60,7 +68,17 @@ class IngestReport:
 
     @property
     def exit_status(self) -> int:
-        return EXIT_SKIPPED if (self.skipped or self.errors) else EXIT_OK
+        broken = any(not not_http(s) for s in self.skipped)
+        return EXIT_SKIPPED if (broken or self.errors) else EXIT_OK
+
+    @property
+    def read(self) -> int:
+        """Files read now, whole or up to a damage (not those ingested before)."""
+        return self.files - self.failed - len(self.duplicates)
+
+    @property
+    def not_http(self) -> int:
+        return sum(1 for s in self.skipped if not_http(s))
 
     def skip_reasons(self) -> Counter[str]:
         return Counter(s.reason for s in self.skipped)
@@ -191,6 +209,7 @@ def _ingest_file(
         kind = sniff(path)
     except ReadError as exc:
         report.errors.append(FileError(source, exc.message))
+        report.failed += 1
         store.add_source(SourceRow(source, "unknown", None, size, client, 0, 0, 0, exc.message))
         bar.update(size)
         return
@@ -263,6 +282,8 @@ def _ingest_file(
     error = failure[0] if failure else None
     if error:
         report.errors.append(FileError(source, error))
+        if not counts["entries"]:
+            report.failed += 1
     if stored:
         report.clients.add(client)
     report.entries += counts["entries"]
@@ -279,32 +300,51 @@ def _ingest_file(
 _DIGESTS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etagwatch-digest")
 
 
-def format_summary(report: IngestReport, db: str) -> str:
-    """The one-screen summary printed by `etagwatch ingest`."""
+def format_summary(report: IngestReport, db: str, *, verbose: int = 0) -> str:
+    """The summary printed by `etagwatch ingest` (stdout); its warnings are ``warnings``."""
+    failed = f", {report.failed} unreadable" if report.failed else ""
+    again = f", {len(report.duplicates)} already ingested" if report.duplicates else ""
+    broken = [s for s in report.skipped if not not_http(s)]
     lines = [
         f"store:     {db}",
-        f"files:     {report.files}"
-        + (f" ({len(report.duplicates)} already ingested, skipped)" if report.duplicates else ""),
+        f"files:     {report.files} ({report.read} read{failed}{again})",
         f"entries:   {report.entries}",
         f"stored:    {report.stored} exchanges",
-        f"skipped:   {len(report.skipped)} entries",
+        f"not HTTP:  {report.not_http} entries (data:, blob: URLs, TCP flows: nothing to store)",
+        f"skipped:   {len(broken)} entries",
     ]
+    counts = Counter(s.reason for s in broken)
     first: dict[str, Skip] = {}
-    for skip in report.skipped:
+    for skip in broken:
         first.setdefault(skip.reason, skip)
-    for reason, n in report.skip_reasons().most_common(8):
-        where = first.get(reason)
-        example = f" (first: {where.file} entry {where.entry_index})" if where else ""
-        lines.append(f"  {n:>7}  {reason}{example}")
-    extra = len(report.skip_reasons()) - 8
-    if extra > 0:
-        lines.append(f"  ... and {extra} more reasons (table 'skipped' in the store)")
+    shown = counts.most_common(None if verbose else 8)
+    for reason, n in shown:
+        where = first[reason]
+        lines.append(f"  {n:>7}  {reason} (first: {where.file} entry {where.entry_index})")
+    if len(counts) > len(shown):
+        lines.append(f"  ... and {len(counts) - len(shown)} more reasons (-v lists them; table "
+                     "'skipped' in the store)")
+    if broken:
+        lines.append("  (entries are numbered from 0, in file order)")
     lines.append(f"clients:   {len(report.clients)}")
     lines.append(f"hosts:     {len(report.hosts)}")
-    for note in report.notes[:5]:
-        lines.append(f"note: {note.file}: {note.message}")
-    for file, earlier in report.duplicates[:5]:
-        lines.append(f"already ingested: {file} (same bytes as {earlier}; --force to re-read)")
-    for err in report.errors:
-        lines.append(f"error: {err.file}: {err.message}")
     return "\n".join(lines)
+
+
+def warnings(report: IngestReport, *, verbose: int = 0) -> tuple[list[str], list[str]]:
+    """(warnings, notes) an ingest run writes to stderr: unreadable files and files already
+    ingested; the readers' notes (cut to 5 unless ``verbose``)."""
+    out = [f"{err.file}: {err.message}" for err in report.errors]
+    shown = report.duplicates if verbose else report.duplicates[:5]
+    for file, earlier in shown:
+        same = Path(file).resolve() == Path(earlier).resolve()
+        what = "stored before" if same else f"same bytes as {earlier}"
+        out.append(f"{file}: already ingested ({what}; --force reads it again)")
+    if len(report.duplicates) > len(shown):
+        out.append(f"{len(report.duplicates) - len(shown)} more files already ingested "
+                   "(-v lists them)")
+    notes = report.notes if verbose else report.notes[:5]
+    lines = [f"{n.file}: {n.message}" for n in notes]
+    if len(report.notes) > len(notes):
+        lines.append(f"{len(report.notes) - len(notes)} more notes (-v shows them)")
+    return out, lines

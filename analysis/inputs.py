@@ -46,3 +46,56 @@ def check_store(path: Path) -> None:
 
 __all__ = ["STORE_SUFFIXES", "StoreError", "check_store", "is_sqlite", "is_store_input",
            "split_inputs"]
+
+
+class InputError(Exception):
+    """No input could be read: one line for the user (exit 2)."""
+
+
+def ingest_captures(captures: list[Path], db: Path, *, client: str | None, progress: bool,
+                    quiet: bool = False, verbose: int = 0) -> None:
+    """Ingest the capture inputs of analyze and report into ``db`` with the same messages:
+    warnings for unreadable files and skipped entries on stderr, one informational line,
+    InputError when not one capture among them could be read."""
+    import sys
+
+    from analysis.ingest import find_captures, ingest_paths, not_http, warnings
+    from analysis.readers import CAPTURE_SUFFIXES
+    from analysis.store import Store
+
+    if not any(find_captures(p) for p in captures):
+        raise InputError(f"no capture found in {', '.join(map(str, captures))}: looked for "
+                         f"files ending in {', '.join(CAPTURE_SUFFIXES)}")
+    try:
+        store = Store(db)
+    except (StoreError, OSError) as exc:
+        raise InputError(str(exc)) from None
+    try:
+        report = ingest_paths(captures, store, client=client, progress=progress)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    finally:
+        store.close()
+
+    def warn(line: str) -> None:
+        print(f"etagwatch: warning: {line}", file=sys.stderr)
+
+    problems, notes = warnings(report, verbose=verbose)
+    for line in problems:
+        warn(line)
+    broken = [s for s in report.skipped if not not_http(s)]
+    limit = None if verbose else 20
+    for skip in broken[:limit]:
+        warn(f"{skip.file} entry {skip.entry_index}: {skip.reason}")
+    if limit is not None and len(broken) > limit:
+        warn(f"{len(broken) - limit} more skipped entries (-v lists them; the store's "
+             "'skipped' table has them all)")
+    if report.read == 0 and not report.duplicates:
+        raise InputError("no readable capture among the inputs")
+    if not quiet:
+        for line in notes:
+            print(f"etagwatch: note: {line}", file=sys.stderr)
+        failed = f", {report.failed} unreadable" if report.failed else ""
+        again = f", {len(report.duplicates)} already stored" if report.duplicates else ""
+        print(f"etagwatch: {db}: stored {report.stored} exchanges from {report.read} of "
+              f"{report.files} file(s) read{failed}{again}", file=sys.stderr)

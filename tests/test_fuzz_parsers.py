@@ -22,7 +22,12 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 @FUZZ
 @given(st.sampled_from(sorted(PARSERS)), values)
 def test_no_parser_raises_on_any_value(parser, value):
-    PARSERS[parser](value)
+    try:
+        PARSERS[parser](value)
+    except ValueError:
+        # documented: split_url raises where urlsplit does ('[' in a host); the readers make
+        # that entry a skip with the reason
+        assert parser.startswith("split_url")
 
 
 @FUZZ

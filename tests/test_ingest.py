@@ -41,10 +41,12 @@ def test_skips_exit_1_and_are_listed_by_reason(tmp_path, capsys):
     broken.write_text('{"log": {"entries": [')
     db = tmp_path / "s.sqlite"
     status = main(["ingest", str(har), str(broken), "--db", str(db), "--client", "me"])
-    out = capsys.readouterr().out
-    assert status == 1
-    assert "1  data: URL, no HTTP exchange" in out
-    assert f"error: {broken}: not valid JSON: file ends inside" in out
+    out, err = capsys.readouterr()
+    assert status == 1  # the broken file; the data: URL is no problem
+    assert "files:     2 (1 read, 1 unreadable)" in out
+    assert "not HTTP:  1 entries" in out and "skipped:   0 entries" in out
+    assert f"etagwatch: warning: {broken}: not valid JSON: file ends inside" in err
+    assert "not valid JSON" not in out  # errors and warnings go to stderr
     with Store(db) as store:
         assert set(load_exchanges(store).client) == {"me"}
         skipped = store.table("skipped")
@@ -64,7 +66,7 @@ def test_reingest_is_detected_and_force_reads_again(captures, tmp_path, capsys):
     capsys.readouterr()
     assert main(["ingest", str(captures), "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "2 already ingested" in out and "stored:    0 exchanges" in out
+    assert "(0 read, 2 already ingested)" in out and "stored:    0 exchanges" in out
     main(["ingest", str(captures), "--db", db, "--force"])
     assert len(load_exchanges(db)) == 6
 
@@ -94,8 +96,8 @@ def test_summary_names_where_each_skip_reason_first_happened(tmp_path) -> None:
 
     har = tmp_path / "x.har"
     entry = {
-        "request": {"method": "GET", "url": "data:text/plain,hi", "headers": []},
-        "response": {"status": 0, "headers": []},
+        "request": {"method": "", "url": "https://a.test/x", "headers": []},
+        "response": {"status": 200, "headers": []},
     }
     ok = {
         "request": {"method": "GET", "url": "https://a.test/", "headers": []},
@@ -109,7 +111,7 @@ def test_summary_names_where_each_skip_reason_first_happened(tmp_path) -> None:
         store.close()
     text = format_summary(report, "s.sqlite")
     assert report.stored == 1 and len(report.skipped) == 2
-    assert f"(first: {har} entry 1)" in text
+    assert f"(first: {har} entry 1)" in text and "numbered from 0" in text
 
 
 def test_clients_never_merge_files_that_share_a_base_name(tmp_path):

@@ -178,3 +178,28 @@ def test_a_file_registered_by_a_live_process_is_left_alone(tmp_path):
             assert owner == liveness.token()
     finally:
         other.kill()
+
+
+@pytest.mark.timeout(600)
+def test_two_ingests_of_different_files_into_one_store_at_once(capture, empty_store, tmp_path):
+    other = Har()
+    for i in range(20_000):
+        other.get(f"https://other.test/{i % 500}.png", at=1_700_000_000 + i, etag=f'"o{i % 500}"',
+                  body="y" * 200)
+    second_file = other.write(tmp_path / "other.har")
+    db = tmp_path / "both.sqlite"
+    shutil.copy(empty_store, db)
+    runs = [subprocess.Popen(_command(f, db, 2), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for f in (capture, second_file)]
+    for run in runs:
+        _out, err = run.communicate(timeout=300)
+        assert run.returncode in (0, 1), err
+    with sqlite3.connect(db) as con:
+        per_source = dict(con.execute("SELECT source, count(*) FROM exchanges GROUP BY source"))
+        distinct = con.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT source, entry_index FROM exchanges)").fetchone()[0]
+        sources = con.execute("SELECT path, stored, complete FROM sources ORDER BY path").fetchall()
+    assert per_source == {str(capture): ENTRIES - len(DATA_URLS), str(second_file): 20_000}
+    assert distinct == sum(per_source.values())  # no entry twice
+    assert sorted(sources) == sorted([(str(capture), ENTRIES - len(DATA_URLS), 1),
+                                      (str(second_file), 20_000, 1)])

@@ -8,8 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from analysis.cli import CliError
-from analysis.inputs import STORE_SUFFIXES, split_inputs
+from analysis.cli import CliError, show_progress
+from analysis.inputs import STORE_SUFFIXES, InputError, ingest_captures, split_inputs
 
 DEFAULT_DB = "etagwatch.sqlite"
 FAIL_ON = ("identifier", "likely-identifier", "churn", "changed", "unstable", "undetermined",
@@ -122,8 +122,7 @@ def _fail_on(text: str) -> list[str]:
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     import pandas as pd
 
-    from analysis.ingest import ingest_paths
-    from analysis.store import Store, StoreError, load_exchanges
+    from analysis.store import StoreError, load_exchanges
 
     try:
         stores, captures = split_inputs(args.paths)
@@ -133,26 +132,10 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if captures:
         db = Path(args.db or DEFAULT_DB)
         try:
-            store = Store(db)
-        except (StoreError, OSError) as exc:
+            ingest_captures(captures, db, client=args.client, progress=show_progress(args),
+                            quiet=args.quiet, verbose=args.verbose)
+        except InputError as exc:
             raise CliError(str(exc)) from None
-        try:
-            report = ingest_paths(captures, store, client=args.client, progress=False)
-        finally:
-            store.close()
-        for err in report.errors:
-            print(f"etagwatch: warning: {err.file}: {err.message}", file=sys.stderr)
-        for skip in report.skipped[:20]:
-            print(f"etagwatch: warning: {skip.file} entry {skip.entry_index}: {skip.reason}",
-                  file=sys.stderr)
-        if len(report.skipped) > 20:
-            print(f"etagwatch: warning: {len(report.skipped) - 20} more skipped entries "
-                  f"(see the store's 'skipped' table)", file=sys.stderr)
-        if report.errors and not report.entries and not report.duplicates:
-            raise CliError("no readable capture among the inputs")
-        again = f"; {len(report.duplicates)} already stored" if report.duplicates else ""
-        print(f"etagwatch: {db}: stored {report.stored} exchanges from {report.files} "
-              f"file(s){again}", file=sys.stderr)
         stores.append(db)
     elif args.db:
         stores.append(Path(args.db))
@@ -181,6 +164,8 @@ def found(analysis, wanted: list[str]) -> list[str]:  # type: ignore[no-untyped-
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from analysis.detectors import run_all
     from analysis.report_json import analysis_to_json, write_json
     from analysis.report_text import render
@@ -189,16 +174,28 @@ def run(args: argparse.Namespace) -> int:
     exchanges = _load(args)
     if exchanges.empty:
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
-    analysis = run_all(exchanges, ignore_params=args.ignore_param)
-    text_out = sys.stderr if args.json == "-" else sys.stdout
-    print(render(analysis, limit=args.limit), file=text_out)
-    if args.json:
-        try:
-            write_json(analysis_to_json(analysis), args.json)
-        except OSError as exc:
-            raise CliError(f"--json {args.json}: {exc.strerror}") from None
-    if args.csv:
-        write_csv(analysis, Path(args.csv))
+    steps = 2 + bool(args.json) + bool(args.csv)
+    with tqdm(total=steps, desc="detectors", unit="step", file=sys.stderr, leave=False,
+              disable=not show_progress(args)) as bar:
+        analysis = run_all(exchanges, ignore_params=args.ignore_param)
+        bar.update()
+        bar.set_description("report")
+        text = render(analysis, limit=args.limit)
+        bar.update()
+        if args.json:
+            bar.set_description("json")
+            try:
+                write_json(analysis_to_json(analysis), args.json)
+            except BrokenPipeError:
+                raise  # a closed pipe on stdout: quiet (analysis.cli)
+            except OSError as exc:
+                raise CliError(f"--json {args.json}: {exc.strerror}") from None
+            bar.update()
+        if args.csv:
+            bar.set_description("csv")
+            write_csv(analysis, Path(args.csv))
+            bar.update()
+    print(text, file=sys.stderr if args.json == "-" else sys.stdout)
     hits = found(analysis, wanted)
     if hits:
         print(f"etagwatch: found {', '.join(hits)} (--fail-on)", file=sys.stderr)

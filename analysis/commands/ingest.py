@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
-from analysis.cli import CliError
+from analysis.cli import CliError, info, show_progress, warn
 from analysis.exchange import DEFAULT_BACKEND_HEADERS
-from analysis.ingest import LARGE_FILE, format_summary, ingest_paths
+from analysis.ingest import find_captures, format_summary, ingest_paths, warnings
+from analysis.readers import CAPTURE_SUFFIXES
 from analysis.store import Store, StoreError
 
 DEFAULT_DB = "etagwatch.sqlite"
@@ -93,7 +93,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "second one writes the store while this one reads; more = also N-1 converting HAR "
         f"entries (default: {default_jobs()}, the smaller of 2 and the CPUs available)",
     )
-    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="never show a progress bar (bars show only when stderr is a terminal)")
     p.set_defaults(run=run)
 
 
@@ -102,19 +103,19 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise CliError(f"no such file or folder: {', '.join(missing)}")
+    if not any(find_captures(p) for p in paths):
+        raise CliError(f"no capture found in {', '.join(map(str, paths))}: looked for files "
+                       f"ending in {', '.join(CAPTURE_SUFFIXES)}")
     try:
         store = Store(args.db)
     except (StoreError, OSError) as exc:
         raise CliError(str(exc)) from None
-    many = len(paths) > 1 or any(p.is_dir() for p in paths)
-    large = any(p.is_file() and p.stat().st_size >= LARGE_FILE for p in paths)
-    progress = not args.no_progress and (sys.stderr.isatty() or many or large)
     try:
         report = ingest_paths(
             paths,
             store,
             client=args.client,
-            progress=progress,
+            progress=show_progress(args),
             force=args.force,
             backend_headers=tuple(args.backend_header or DEFAULT_BACKEND_HEADERS),
             redact_validators=args.redact_validators,
@@ -126,5 +127,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     finally:
         store.close()
-    print(format_summary(report, args.db))
+    problems, notes = warnings(report, verbose=args.verbose)
+    for line in problems:
+        warn(line)
+    for line in notes:
+        info(args, f"note: {line}")
+    if not args.quiet:
+        print(format_summary(report, args.db, verbose=args.verbose))
     return report.exit_status

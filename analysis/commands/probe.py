@@ -147,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         report["probe"] = probe_json(result)
         try:
             write_json(report, args.json)
+        except BrokenPipeError:
+            raise  # a closed pipe on stdout: quiet (analysis.cli)
         except OSError as exc:
             raise CliError(f"--json {args.json}: {exc.strerror}") from None
     return result.exit_status

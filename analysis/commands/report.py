@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
 from pathlib import Path
 
-from analysis.cli import CliError
+from analysis.cli import CliError, info, show_progress
 
 EPILOG = """\
 examples:
   etagwatch report sample_captures -o report.html
   etagwatch report etagwatch.sqlite -o report.html --notebook report.ipynb
   etagwatch report captures/*.har --db captures.sqlite -o report.html --show-code
+  etagwatch report etagwatch.sqlite -o - > report.html   # '-' is stdout, as everywhere
 
 Inputs are SQLite stores (recognised by content) or HAR / mitmproxy flow files and folders,
-which are ingested first: into --db when given, else into a temporary store.
+which are ingested first, with analyze's messages: into --db when given, else into a
+temporary store. A store of a newer etagwatch, a file that is not a store, or inputs of which
+not one capture can be read stop the run with one line (exit 2).
 The HTML is self-contained (figures embedded as PNG, no external scripts); code cells are
-hidden unless --show-code. Progress (the section being executed) goes to stderr.
+hidden unless --show-code. Progress (the section being executed) goes to stderr when it is a
+terminal; -q drops it and the closing line.
 exit status: 0 report written, 2 usage or input errors, or a report cell failed
 (with --notebook the executed notebook is still written, traceback included).
 """
@@ -36,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="PATH_OR_DB",
                    help="HAR / flow files or folders, or SQLite stores")
     p.add_argument("-o", "--output", type=Path, default=Path("report.html"), metavar="HTML",
-                   help="HTML file to write (default: report.html)")
+                   help="HTML file to write, '-' for stdout (default: report.html)")
     p.add_argument("--notebook", type=Path, metavar="IPYNB",
                    help="also keep the executed notebook here")
     p.add_argument("--db", type=Path, metavar="FILE",
@@ -52,46 +58,63 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="rows per table before it is cut (default: 30)")
     p.add_argument("--show-code", action="store_true",
                    help="keep the notebook's code cells in the HTML (hidden by default)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no informational lines (errors still go to stderr)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.inputs import StoreError, check_store, is_sqlite, split_inputs
+    from analysis.inputs import (
+        InputError,
+        StoreError,
+        check_store,
+        ingest_captures,
+        is_sqlite,
+        split_inputs,
+    )
     from analysis.reporting.runner import ReportError, run_report
 
     inputs = [Path(p) for p in args.inputs]
+    to_stdout = str(args.output) == "-"
     try:
-        stores, _captures = split_inputs(inputs)
+        stores, captures = split_inputs(inputs)
         for store in stores:  # refused here, in one line, not in a notebook cell
             check_store(store)
         if args.db is not None and is_sqlite(args.db):
             check_store(args.db)
     except (FileNotFoundError, StoreError) as exc:
         raise CliError(str(exc)) from None
-    for out in (args.output, args.notebook):
+    for out in (None if to_stdout else args.output, args.notebook):
         if out is not None and not out.resolve().parent.is_dir():
             raise CliError(f"{out}: its folder does not exist")
     if args.max_rows < 1:
         raise CliError("--max-rows must be at least 1")
-    params = {
-        "inputs": [str(p.resolve()) for p in inputs],
-        "db": str(args.db.resolve()) if args.db else None,
-        "client": args.client,
-        "ignore_params": list(args.ignore_params),
-        "title": args.title,
-        "max_rows": args.max_rows,
-    }
-    try:
-        run_report(
-            params,
-            args.output,
-            notebook_path=args.notebook,
-            show_code=args.show_code,
-            progress=not args.quiet,
-        )
-    except ReportError as exc:
-        raise CliError(str(exc)) from exc
+    with tempfile.TemporaryDirectory(prefix="etagwatch-report-") as tmp:
+        if captures:  # ingested here, with analyze's messages; the notebook reads stores
+            db = args.db or Path(tmp) / "report.sqlite"
+            try:
+                ingest_captures(captures, db, client=args.client, progress=show_progress(args),
+                                quiet=args.quiet, verbose=args.verbose)
+            except InputError as exc:
+                raise CliError(str(exc)) from None
+            stores.append(db)
+        params = {
+            "inputs": [str(p.resolve()) for p in dict.fromkeys(stores)],
+            "db": None,
+            "client": args.client,
+            "ignore_params": list(args.ignore_params),
+            "title": args.title,
+            "max_rows": args.max_rows,
+        }
+        html = Path(tmp) / "report.html" if to_stdout else args.output
+        try:
+            run_report(params, html, notebook_path=args.notebook, show_code=args.show_code,
+                       progress=show_progress(args))
+        except ReportError as exc:
+            raise CliError(str(exc)) from exc
+        if to_stdout:
+            sys.stdout.write(html.read_text(encoding="utf-8"))
+            return 0
     kept = f" (executed notebook: {args.notebook})" if args.notebook else ""
-    print(f"report written to {args.output}{kept}")
+    info(args, f"report written to {args.output}{kept}")
     return 0

@@ -63,7 +63,16 @@ def read_flows(
     try:
         with Path(path).open("rb") as raw:
             fh = _Clamped(raw, os.fstat(raw.fileno()).st_size)
-            for flow in io.FlowReader(fh).stream():
+            flows = io.FlowReader(fh).stream()
+            while True:
+                try:
+                    flow = next(flows)
+                except StopIteration:
+                    break
+                except (FlowReadException, OSError):
+                    raise
+                except Exception as exc:  # mitmproxy lets others through on damaged data
+                    raise FlowReadException(f"{type(exc).__name__}: {exc}") from None
                 if not isinstance(flow, http.HTTPFlow):
                     yield Skip(source, index, f"{type(flow).__name__}: not an HTTP exchange")
                     index += 1
@@ -80,8 +89,8 @@ def read_flows(
                         redact_validators=redact_validators,
                         privacy=privacy,
                     )
-                except (ValueError, TypeError, UnicodeError, AttributeError) as exc:
-                    yield Skip(source, index, f"unusable flow: {exc}")
+                except Exception as exc:  # a damaged flow costs that flow alone
+                    yield Skip(source, index, f"unusable flow: {type(exc).__name__}: {exc}")
                 index += 1
     except FlowReadException as exc:
         raise ReadError(source, f"not a readable flow file (stopped at flow {index}): {exc}") from None

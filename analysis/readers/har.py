@@ -72,6 +72,42 @@ class _Counting(io.RawIOBase):
         super().close()
 
 
+_JSON_KINDS = {b"{": "an object", b'"': "a string", b"n": "null", b"t": "a boolean",
+               b"f": "a boolean"}
+
+
+class _TolerantGzip(io.RawIOBase):
+    """gunzipped bytes that end where the compressed data does: ``GzipFile.read`` raises
+    EOFError on a truncated stream and drops what it had decompressed in that call, so a cut
+    ``.har.gz`` lost the entries before the cut (a cut ``.har`` keeps them). Reading in small
+    pieces keeps all but the last piece; ``truncated`` says it happened."""
+
+    PIECE = 256 * 1024
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._gz = gzip.GzipFile(fileobj=fileobj, mode="rb")
+        self.truncated = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        if self.truncated:
+            return 0
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._gz.read1(min(len(view), self.PIECE))
+        except EOFError:
+            self.truncated = True
+            return 0
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._gz.close()
+        super().close()
+
+
 def open_maybe_gzip(path: Path, on_read: Callable[[int], None] | None = None) -> BinaryIO:
     """A binary file object, transparently gunzipping (gzip magic, whatever the name)."""
     raw: BinaryIO = path.open("rb")
@@ -80,7 +116,7 @@ def open_maybe_gzip(path: Path, on_read: Callable[[int], None] | None = None) ->
     if on_read is not None:
         raw = io.BufferedReader(_Counting(raw, on_read), buffer_size=1 << 20)  # type: ignore[assignment]
     if gz:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return io.BufferedReader(_TolerantGzip(raw), buffer_size=1 << 20)  # type: ignore[return-value]
     return raw
 
 
@@ -140,7 +176,13 @@ class HarReader:
     def __iter__(self) -> Iterator[Exchange | Row | Skip | Note]:
         try:
             with open_maybe_gzip(self.path, self.on_read) as fh:
-                yield from self._walk(JSONStream(fh))
+                try:
+                    yield from self._walk(JSONStream(fh))
+                except JSONStreamError as exc:
+                    if getattr(getattr(fh, "raw", None), "truncated", False):
+                        raise ReadError(self.source, "the gzip data ends early (cut short?); "
+                                        f"entries before the cut were read ({exc})") from None
+                    raise
         except JSONStreamError as exc:
             raise ReadError(self.source, f"not valid JSON: {exc}") from None
         except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
@@ -171,8 +213,12 @@ class HarReader:
 
     def _log(self, stream: JSONStream) -> Iterator[Exchange | Row | Skip | Note]:
         saw_entries = False
+        odd_entries = ""
         for key in stream.object_keys():
-            if key == "entries" and stream.peek() == b"[":
+            if key == "entries" and stream.peek() != b"[":
+                odd_entries = _JSON_KINDS.get(stream.peek(), "not a list")
+                stream.skip()
+            elif key == "entries":
                 saw_entries = True
                 if self.workers > 1 and self._size() >= PARALLEL_MIN_BYTES:
                     yield from convert_in_workers(self, stream, self.workers)
@@ -189,8 +235,9 @@ class HarReader:
                     pass
             else:
                 stream.skip()
-        if not saw_entries:
-            yield Note(self.source, "log has no 'entries' list; nothing to read")
+        if not saw_entries:  # a malformed shape, as a top-level array is: an error
+            what = f"log.entries is {odd_entries}" if odd_entries else "log has no 'entries'"
+            raise ReadError(self.source, f"not a HAR file: {what}, expected a list of entries")
 
     def _entries(self, stream: JSONStream) -> Iterator[Exchange | Row | Skip | Note]:
         """The entries array: runs decoded at once (or handed to ``offload``), odd entries

@@ -48,6 +48,31 @@ class ReportData:
         return self.exchanges.empty
 
 
+#: Skipped entries read back from one store (the rest are counted, not listed).
+STORE_SKIPS_SHOWN = 10_000
+
+
+def _store_problems(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The store's own record of entries skipped (not the no-HTTP ones: data: URLs and the
+    like are no problem) and files that could not be read."""
+    from analysis.store import open_for_reading
+
+    conn = open_for_reading(path)
+    try:
+        skipped = [
+            {"file": f, "entry_index": i, "reason": r}
+            for f, i, r in conn.execute(
+                "SELECT file, entry_index, reason FROM skipped WHERE reason NOT LIKE "
+                "'%no HTTP exchange' AND reason NOT LIKE '%not an HTTP exchange' ORDER BY id "
+                "LIMIT ?", (STORE_SKIPS_SHOWN,))
+        ]
+        errors = [{"file": f, "message": m} for f, m in conn.execute(
+            "SELECT path, error FROM sources WHERE error IS NOT NULL ORDER BY id")]
+    finally:
+        conn.close()
+    return skipped, errors
+
+
 def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
 
@@ -101,6 +126,10 @@ def load_report_data(
     frames = [load_exchanges(p) for p in stores]
     skipped: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    for path in stores:  # what ingesting into them skipped, whenever that was
+        more_skipped, more_errors = _store_problems(path)
+        skipped += more_skipped
+        errors += more_errors
     if captures:
         from analysis.ingest import ingest_paths
 

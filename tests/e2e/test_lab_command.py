@@ -27,7 +27,10 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_lab_command_serves_until_ctrl_c_then_stops_everything():
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_lab_command_serves_until_ctrl_c_then_stops_everything(signum):
+    """Ctrl-C, a service manager's SIGTERM and a closed terminal's SIGHUP all stop every server
+    (SIGTERM left nginx, apache2 and haproxy running)."""
     need_program("nginx", "apache2", "haproxy")
     proc = subprocess.Popen(
         [*ETAGWATCH, "lab"],
@@ -53,8 +56,8 @@ def test_lab_command_serves_until_ctrl_c_then_stops_everything():
         ports = [int(p) for p in urls.values()]
         r = httpx.get(f"http://127.0.0.1:{urls['pixel.tracker.test']}/pixel.gif")
         assert r.status_code == 200 and r.headers["etag"]
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 130
+        proc.send_signal(signum)
+        assert proc.wait(timeout=20) == 128 + signum
         assert not any(_listening(p) for p in ports)
     finally:
         if proc.poll() is None:
