@@ -142,3 +142,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def ingest_inputs(args: argparse.Namespace, captures: list, db: os.PathLike[str]) -> None:
+    """analyze's and report's ingest of their capture inputs (``analysis.inputs``), with the
+    command's --client, -q and -v; a CliError when nothing could be read."""
+    from analysis.inputs import InputError, ingest_captures
+
+    try:
+        ingest_captures(captures, db, client=args.client, progress=show_progress(args),
+                        quiet=args.quiet, verbose=args.verbose)
+    except InputError as exc:
+        raise CliError(str(exc)) from None

@@ -8,8 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from analysis.cli import CliError, show_progress
-from analysis.inputs import STORE_SUFFIXES, InputError, ingest_captures, split_inputs
+from analysis.cli import CliError, ingest_inputs, show_progress
+from analysis.inputs import STORE_SUFFIXES, split_inputs
 
 DEFAULT_DB = "etagwatch.sqlite"
 FAIL_ON = ("identifier", "likely-identifier", "churn", "changed", "unstable", "undetermined",
@@ -131,11 +131,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     frames = []
     if captures:
         db = Path(args.db or DEFAULT_DB)
-        try:
-            ingest_captures(captures, db, client=args.client, progress=show_progress(args),
-                            quiet=args.quiet, verbose=args.verbose)
-        except InputError as exc:
-            raise CliError(str(exc)) from None
+        ingest_inputs(args, captures, db)
         stores.append(db)
     elif args.db:
         stores.append(Path(args.db))

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from analysis.cli import CliError, info, show_progress
+from analysis.cli import CliError, info, ingest_inputs, show_progress
 
 EPILOG = """\
 examples:
@@ -64,14 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.inputs import (
-        InputError,
-        StoreError,
-        check_store,
-        ingest_captures,
-        is_sqlite,
-        split_inputs,
-    )
+    from analysis.inputs import StoreError, check_store, is_sqlite, split_inputs
     from analysis.reporting.runner import ReportError, run_report
 
     inputs = [Path(p) for p in args.inputs]
@@ -92,11 +85,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="etagwatch-report-") as tmp:
         if captures:  # ingested here, with analyze's messages; the notebook reads stores
             db = args.db or Path(tmp) / "report.sqlite"
-            try:
-                ingest_captures(captures, db, client=args.client, progress=show_progress(args),
-                                quiet=args.quiet, verbose=args.verbose)
-            except InputError as exc:
-                raise CliError(str(exc)) from None
+            ingest_inputs(args, captures, db)
             stores.append(db)
         params = {
             "inputs": [str(p.resolve()) for p in dict.fromkeys(stores)],
