@@ -9,6 +9,7 @@ import html
 import pandas as pd
 
 from analysis.detectors.evidence import human_bytes
+from analysis.report_evidence import plural
 from analysis.reporting import style
 from analysis.reporting.data import ReportData
 
@@ -72,7 +73,8 @@ def worst_identifiers(data: ReportData, top: int = TOP) -> list[str]:
     out = []
     for _, row in hits.head(top).iterrows():
         facts = (f"{html.escape(str(row['verdict']))}, confidence {float(row['confidence']):.2f}, "
-                 f"{int(row.get('clients') or 0)} clients, {int(row.get('values') or 0)} values")
+                 f"{plural(int(row.get('clients') or 0), 'client')}, "
+                 f"{plural(int(row.get('values') or 0), 'value')}")
         if row.get("scope"):
             facts += f", scope {html.escape(str(row['scope']))}"
         out.append(_resource(row, facts))
@@ -85,8 +87,9 @@ def worst_churn(data: ReportData, top: int = TOP) -> list[str]:
     hits = churn_resources(data)
     out = []
     for _, row in hits.head(top).iterrows():
-        facts = (f"{int(row.get('values') or 0)} values for the same content, "
-                 f"{int(row.get('wasted_revalidations') or 0)} revalidations answered 200, "
+        facts = (f"{plural(int(row.get('values') or 0), 'value')} for the same content, "
+                 f"{plural(int(row.get('wasted_revalidations') or 0), 'revalidation')} "
+                 "answered 200, "
                  f"{html.escape(human_bytes(float(row.get('wasted_bytes') or 0)))} resent")
         out.append(_resource(row, facts))
     return out + _more(len(hits), len(out), "churn")
@@ -98,10 +101,11 @@ def conformance_line(data: ReportData) -> str:
         return "no exchange broke a rule etagwatch checks."
     sev = f["severity"].value_counts()
     counts = ", ".join(f"<strong>{int(sev.get(s, 0))}</strong> {s}" for s in style.SEVERITY_ORDER)
-    errors = f[f["severity"] == "error"]["rule"].value_counts().head(TOP)
-    rules = ", ".join(f"<code>{html.escape(str(r))}</code> ×{int(n)}" for r, n in errors.items())
-    return (_link("conformance", counts) + " findings"
-            + (f"; errors: {rules}" if rules else "") + ".")
+    # the rules of the worst severity present: errors, else warnings, ...
+    worst = next((s for s in style.SEVERITY_ORDER if sev.get(s, 0)), str(sev.index[0]))
+    top = f[f["severity"] == worst]["rule"].value_counts().head(TOP)
+    rules = ", ".join(f"<code>{html.escape(str(r))}</code> ×{int(n)}" for r, n in top.items())
+    return f"{_link('conformance', counts)} findings; {html.escape(worst)}s: {rules}."
 
 
 def headline_html(data: ReportData) -> str:

@@ -132,6 +132,8 @@ CSS = (
     " table.etagwatch-table tr.etagwatch-detail > td {max-width: none; background: #fafafa;"
     " padding: 0.2em 0.6em 0.8em 1.6em; border-bottom: 1px solid #ccc;}"
     " table.etagwatch-table tr.etagwatch-detail ul {margin: 0.2em 0 0.4em 0;}"
+    " table.etagwatch-table tr.etagwatch-resource > td {border-top: 2px solid #999;}"
+    " table.etagwatch-table tr.etagwatch-resource > td:first-child {min-width: 16em;}"
     " table.etagwatch-table table.etagwatch-table {margin: 0.3em 0;}"
     " .etagwatch-detail details pre {white-space: pre-wrap; overflow-wrap: anywhere;"
     " font-size: 85%; margin: 0.3em 0;}"
@@ -170,7 +172,9 @@ def html_table(
     rows = []
     for i, values in enumerate(df.itertuples(index=False, name=None)):
         rid = f' id="{html.escape(row_ids[i], quote=True)}"' if row_ids else ""
-        rows.append(f"<tr{rid}>" + "".join(f"<td>{cell(v)}</td>" for v in values) + "</tr>")
+        lead = ' class="etagwatch-resource"' if details else ""
+        rows.append(f"<tr{rid}{lead}>" + "".join(f"<td>{cell(v)}</td>" for v in values)
+                    + "</tr>")
         if details and details[i]:
             rows.append(f'<tr class="etagwatch-detail"><td colspan="{len(df.columns)}">'
                         f"{details[i]}</td></tr>")
