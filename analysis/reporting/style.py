@@ -7,6 +7,7 @@ import base64
 import functools
 import html
 import io
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -154,7 +155,8 @@ def cell(value: object) -> str:
     """A table cell's HTML: ``Html`` as it is, anything else escaped (empty for missing)."""
     if isinstance(value, Html):
         return str(value)
-    if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
+    if value is None or value is pd.NA or value is pd.NaT or (
+            isinstance(value, float) and math.isnan(value)):
         return ""
     return html.escape(str(value))
 
