@@ -34,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="write an HTML report (notebook) of captures or a store",
         description=(
             "Execute the report notebook on the inputs and write one self-contained HTML file: "
-            "capture overview, validator adoption per host, identifiers, churn, conformance."
+            "what was found, capture overview, validator adoption per host, identifiers (with "
+            "each client's values and 304s), churn, the other non-stable verdicts, conformance."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

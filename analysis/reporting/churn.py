@@ -50,6 +50,10 @@ def churn_table(data: ReportData) -> pd.DataFrame:
     return out
 
 
+CHURN_COLUMNS = ("url", "host", "confidence", "validator", "values", "clients", "backends",
+                 "wasted_revalidations", "wasted")
+
+
 def backend_labels(backends: Iterable[object], server_ips: Iterable[object]) -> list[str]:
     """Labels for the responses of one resource, named as the terminal report and the JSON
     evidence name them (analysis.detectors.backends.describe: the most specific hint, kept
@@ -175,14 +179,16 @@ def figures(data: ReportData) -> dict[str, Figure | None]:
 
 def show(data: ReportData, *, max_rows: int = 30) -> None:
     """The section as the notebook shows it."""
+    from analysis.reporting.evidence_rows import show_resources
+
     if data.empty:
         style.nothing_to_report("the inputs hold no exchanges.")
         return
-    table = churn_table(data)
-    if table.empty:
-        style.nothing_to_report("no resource served identical content under several validators.")
-    else:
-        style.show_table(table, max_rows=max_rows, caption="Resources with churning validators")
+    if show_resources(
+        churn_resources(data), CHURN_COLUMNS, max_rows=max_rows,
+        empty="no resource served identical content under several validators.",
+        caption="Resources with churning validators, costliest first, with their evidence",
+    ):
         fig = timeline_figure(data)
         if fig is not None:
             style.show_figure(fig)

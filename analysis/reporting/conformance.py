@@ -31,7 +31,7 @@ def by_rule(data: ReportData) -> pd.DataFrame:
         hosts=("host", "nunique"),
         example=("source", "first"),
     )
-    out["example evidence"] = g["evidence"].first().map(lambda e: evidence_text(e, 120))
+    out["example evidence"] = g["evidence"].first().map(evidence_text)  # in full: it wraps
     rank = out["severity"].map({s: i for i, s in enumerate(style.SEVERITY_ORDER)})
     out = out.assign(_rank=rank.fillna(len(style.SEVERITY_ORDER)))
     out = out.sort_values(["_rank", "findings"], ascending=[True, False]).drop(columns="_rank")
