@@ -298,7 +298,7 @@ def serve(path: str | None, src: BinaryIO, out: BinaryIO, asked: str = "[false, 
     After a failure the rows up to the next sync are dropped and the sync answers with the
     error, so the proxy reports it instead of blocking.
     """
-    from analysis.store import INSERT_SQL, Store, connect
+    from analysis.store import INSERT_SQL, Store, connect, execute_rows
 
     encode = msgspec.msgpack.Encoder().encode
     key = privacy = None
@@ -348,7 +348,7 @@ def serve(path: str | None, src: BinaryIO, out: BinaryIO, asked: str = "[false, 
                     rows = builder.rows(kind, payload)
                     if conn is not None:
                         with conn:
-                            conn.executemany(INSERT_SQL, rows)
+                            execute_rows(conn, INSERT_SQL, rows)
                         stored += len(rows)
                     if builder.judge is not None:  # verdicts after the rows are safe
                         builder.judge.send_pending()

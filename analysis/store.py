@@ -413,6 +413,31 @@ def insert_exchanges(conn: sqlite3.Connection, exchanges: Iterable[Exchange]) ->
     return insert_rows(conn, map(msgspec.structs.astuple, exchanges))
 
 
+def _storable(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: bytes mitmproxy could not decode
+            return value.encode("utf-8", "surrogateescape" if _escapes_bytes(value)
+                                else "backslashreplace").decode("utf-8", "backslashreplace")
+    return value
+
+
+def _escapes_bytes(value: str) -> bool:
+    """Surrogates from ``surrogateescape`` only (U+DC80..U+DCFF), so the bytes come back."""
+    return all("\udc80" <= c <= "\udcff" for c in value if "\ud800" <= c <= "\udfff")
+
+
+def execute_rows(conn: sqlite3.Connection, sql: str, rows: list) -> None:
+    """``executemany`` of store rows; a batch with text SQLite cannot take (lone surrogates,
+    which mitmproxy's header decoding leaves for undecodable bytes) is stored with those
+    characters escaped, instead of failing the batch and with it the file."""
+    try:
+        conn.executemany(sql, rows)
+    except UnicodeEncodeError:
+        conn.executemany(sql, [tuple(map(_storable, row)) for row in rows])
+
+
 def insert_rows(conn: sqlite3.Connection, rows: Iterable[tuple]) -> int:
     """Insert rows (COLUMNS order) in transactions of BATCH rows (one executemany each)."""
     stored = 0
@@ -421,12 +446,12 @@ def insert_rows(conn: sqlite3.Connection, rows: Iterable[tuple]) -> int:
         batch.append(row)
         if len(batch) >= BATCH:
             with conn:
-                conn.executemany(_INSERT, batch)
+                execute_rows(conn, _INSERT, batch)
             stored += len(batch)
             batch.clear()
     if batch:
         with conn:
-            conn.executemany(_INSERT, batch)
+            execute_rows(conn, _INSERT, batch)
         stored += len(batch)
     return stored
 

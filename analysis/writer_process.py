@@ -41,7 +41,7 @@ import msgspec
 import analysis
 from analysis.exchange import COLUMNS, Exchange
 from analysis.framing import HEADER, end_child, read_frame, write_frame
-from analysis.store import BATCH, BULK_CHECKPOINT_PAGES, INSERT_SQL, connect
+from analysis.store import BATCH, BULK_CHECKPOINT_PAGES, INSERT_SQL, connect, execute_rows
 
 if TYPE_CHECKING:  # the child imports the readers on use: it starts storing rows sooner
     from analysis.readers.har import HarReader
@@ -286,7 +286,7 @@ class _Child:
         """Add rows to the open transaction; commit once BATCH rows wait (frames are small,
         a commit per frame would cost more than the rows)."""
         try:
-            self.conn.executemany(INSERT_SQL, rows)
+            execute_rows(self.conn, INSERT_SQL, rows)
         except BaseException:
             self.conn.rollback()
             self.uncommitted = 0

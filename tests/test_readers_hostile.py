@@ -136,10 +136,12 @@ def test_gzip_bomb_with_a_1gib_header_value_keeps_every_entry_in_bounded_memory(
         fh.write(('"}, {"name": "ETag"' + e2 + "," + json.dumps(make_entry("https://a.test/2"))
                   + tail).encode())
     db = tmp_path / "s.sqlite"
+    # VmHWM, not ru_maxrss: Linux carries the parent's high-water mark over fork and exec into
+    # ru_maxrss, so under a long pytest run the child "peaked" at pytest's own 750 MB
     code = (
-        "import resource, sys; from analysis.cli import main; rc = main(sys.argv[1:]); "
-        "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
-        "sys.exit(rc)"
+        "import re, sys; from analysis.cli import main; rc = main(sys.argv[1:]); "
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+        "print('RSS', hwm, file=sys.stderr); sys.exit(rc)"
     )
     proc = subprocess.run([sys.executable, "-c", code, "ingest", str(path), "--db", str(db)],
                           capture_output=True, text=True)
