@@ -26,6 +26,7 @@ from functools import partial
 from mitmproxy import ctx, http
 from mitmproxy.hooks import UpdateHook
 
+from addons import option_checks
 from addons.guard import never_raise, report
 from addons.live_checks import MARKERS, SEVERITIES, Verdict, precondition_lines
 from addons.live_detectors import warm_up
@@ -79,6 +80,7 @@ class Annotator:
             True,
             "Annotate flows with etagwatch verdicts (comment and marker) as evidence appears.",
         )
+        option_checks.apply_set_values(loader, ["etagwatch_annotate"])
 
     def configure(self, updated: set[str]) -> None:
         self._enabled = ctx.options.etagwatch_annotate

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from mitmproxy import ctx, exceptions, http
 
-from addons import replay_guard
+from addons import option_checks, replay_guard
 from addons import replay_responses as responses
 from addons.guard import report
 from addons.replay_sources import load_source
@@ -76,6 +76,16 @@ def conditional_answer(request: http.Request, full: http.Response) -> http.Respo
         if part is not None:
             return part
     return full
+
+
+#: The options the replay addon adds (their --set values are applied one by one in ``load``).
+OPTIONS = (
+    "etagwatch_replay",
+    "etagwatch_replay_conditional",
+    "etagwatch_replay_stateful",
+    "etagwatch_require_preconditions",
+    "etagwatch_replay_passthrough",
+)
 
 
 class PreconditionReplay:
@@ -128,8 +138,10 @@ class PreconditionReplay:
             "cannot answer to the network. Off: they get 404 with an X-Etagwatch-Replay header "
             "saying why, and nothing leaves the proxy.",
         )
+        option_checks.apply_set_values(loader, OPTIONS)
 
     def running(self) -> None:
+        option_checks.started()
         self.guard = replay_guard.install(self.state)
         self._guard_configure()
 
@@ -140,7 +152,11 @@ class PreconditionReplay:
             if paths and paths != self._loaded:
                 flows = []
                 for path in paths:
-                    loaded = load_source(path)
+                    try:
+                        loaded = load_source(path)
+                    except exceptions.OptionsError as exc:
+                        option_checks.refuse(f"etagwatch: etagwatch_replay: {exc}")
+                        return  # starting: the proxy exits on the error line
                     logger.info(f"etagwatch replay: {loaded.summary()}")
                     flows.extend(loaded.flows)
                 self._loaded = paths
@@ -159,12 +175,24 @@ class PreconditionReplay:
                         self.state.seed(load_source(path).flows)
         replaying = bool(ctx.options.etagwatch_replay or getattr(ctx.options, "server_replay", None))
         self._guard_configure()
+        self._warn_unused(updated, replaying)
         if replaying and getattr(ctx.options, "server_replay_refresh", False):
             logger.warning(
                 "etagwatch replay: turning server_replay_refresh off: it shifts Last-Modified on "
                 "every replay, so If-Modified-Since and If-Unmodified-Since could never match."
             )
             ctx.options.update(server_replay_refresh=False)
+
+    def _warn_unused(self, updated: set[str], replaying: bool) -> None:
+        """Options that do nothing in this combination: said once, not refused (they are set one
+        at a time in mitmproxy's console, so an order of settings must not be an error)."""
+        opts = ctx.options
+        if "etagwatch_require_preconditions" in updated and opts.etagwatch_require_preconditions and not opts.etagwatch_replay_stateful:
+            logger.warning("etagwatch: etagwatch_require_preconditions does nothing without etagwatch_replay_stateful")
+        needs_replay = ("etagwatch_replay_stateful", "etagwatch_replay_passthrough")
+        for name in needs_replay:
+            if name in updated and getattr(opts, name) and not replaying:
+                logger.warning(f"etagwatch: {name} does nothing without etagwatch_replay or server_replay")
 
     def _guard_configure(self) -> None:
         replaying = bool(ctx.options.etagwatch_replay or getattr(ctx.options, "server_replay", None))
