@@ -18,6 +18,7 @@ import logging
 from mitmproxy import ctx, http
 
 from addons import replay_responses as responses
+from addons.chain_end import append_once
 from addons.guard import never_raise
 from addons.replay_state import ReplayState
 
@@ -65,12 +66,8 @@ def refusal(request: http.Request) -> http.Response:
 
 
 def install(state: ReplayState) -> HermeticReplay:
-    """Append the guard to mitmproxy's addon chain once (after server replay); a reloaded
+    """The guard at the end of mitmproxy's addon chain (after server replay), once; a reloaded
     script gets the existing guard, pointed at its own state."""
-    existing = ctx.master.addons.get(NAME)
-    if existing is not None:
-        existing.state = state
-        return existing
-    guard = HermeticReplay(state)
-    ctx.master.addons.add(guard)
+    guard = append_once(HermeticReplay(state))
+    guard.state = state
     return guard
