@@ -30,9 +30,11 @@ def origin() -> Iterator[CountingServer]:
 
 @pytest.fixture
 def recording(origin: CountingServer, tmp_path: Path) -> Path:
-    """Flows of GET /doc and GET /other through mitmdump; the origin's counters reset after."""
+    """Flows (and a HAR beside them) of GET /doc and GET /other through mitmdump; the origin's
+    counters reset after."""
     flows = tmp_path / "profile-1.flows"
-    proxy = MitmDump(scripts=(ADDON,), db=tmp_path / "rec.sqlite", flows=flows)
+    proxy = MitmDump(scripts=(ADDON,), db=tmp_path / "rec.sqlite", flows=flows,
+                     options={"hardump": str(tmp_path / "profile-1.har")})
     with proxy, httpx.Client(proxy=proxy.url, timeout=10, trust_env=False) as http:
         assert http.get(origin.url + "/doc").status_code == 200
         assert http.get(origin.url + "/other").status_code == 200
@@ -60,9 +62,12 @@ def visit(proxy: MitmDump, origin: CountingServer) -> dict[str, httpx.Response]:
     return got
 
 
-@pytest.mark.parametrize("option", ["etagwatch_replay", "server_replay"])
-def test_replay_is_hermetic_by_default(origin, recording, tmp_path, option):
-    with MitmDump(scripts=(ADDON,), db=tmp_path / "replay.sqlite", options={option: str(recording)}) as proxy:
+@pytest.mark.parametrize(("option", "source"), [
+    ("etagwatch_replay", ".flows"), ("etagwatch_replay", ".har"), ("server_replay", ".flows"),
+])
+def test_replay_is_hermetic_by_default(origin, recording, tmp_path, option, source):
+    replayed = str(recording.with_suffix(source))
+    with MitmDump(scripts=(ADDON,), db=tmp_path / "replay.sqlite", options={option: replayed}) as proxy:
         got = visit(proxy, origin)
         log = proxy.log_path.read_text()
     assert origin.connections == 0 and origin.requests == []
