@@ -8,7 +8,10 @@ end of mitmproxy's addon chain, so its ``request`` hook runs after server replay
 before it, see ``addons.replay``). A flow still without a response there is answered from the
 recording (the last recorded response of that GET or HEAD: recorded responses are reused, and
 ``addons.replay`` then evaluates the request's preconditions on it), or with a 404 that says why
-in ``X-Etagwatch-Replay`` and a log line. ``etagwatch_replay_passthrough`` turns this off.
+in ``X-Etagwatch-Replay`` and a log line. Whatever else would open a connection (a tunnel
+mitmproxy passes through, raw TCP or UDP, a WebSocket) is stopped in ``server_connect``, which
+mitmproxy fires before every upstream connection. ``etagwatch_replay_passthrough`` turns all of
+this off.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 
 from mitmproxy import ctx, http
+from mitmproxy.proxy import server_hooks
 
 from addons import replay_responses as responses
 from addons.chain_end import append_once
@@ -53,6 +57,15 @@ class HermeticReplay:
             f"etagwatch replay: no recorded response for {flow.request.method} {flow.request.pretty_url}: "
             "answered 404, nothing sent to the network (etagwatch_replay_passthrough=true forwards such requests)"
         )
+
+
+    @never_raise("replay.hermetic.server_connect")
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        if not self.active or data.server.error is not None:
+            return
+        host, port = (data.server.address or ("?", 0))[:2]
+        data.server.error = "etagwatch replay is hermetic (etagwatch_replay_passthrough is off)"
+        logger.warning(f"etagwatch replay: refused a connection to {host}:{port}: nothing is sent to the network")
 
 
 def refusal(request: http.Request) -> http.Response:

@@ -84,6 +84,19 @@ def test_replay_is_hermetic_by_default(origin, recording, tmp_path, option, sour
     assert f"no recorded response for GET {origin.url}/missing" in log
 
 
+def test_hermetic_replay_opens_no_connection_for_a_tunnel_it_passes_through(origin, recording, tmp_path):
+    """ignore_hosts makes mitmproxy relay the CONNECT tunnel as raw TCP, never seeing a request:
+    the connection itself is refused."""
+    options = {"etagwatch_replay": str(recording), "ignore_hosts": r"127\.0\.0\.1"}
+    with MitmDump(scripts=(ADDON,), db=tmp_path / "replay.sqlite", options=options) as proxy:
+        with httpx.Client(proxy=proxy.url, timeout=10, trust_env=False, verify=False) as http, \
+                pytest.raises(httpx.HTTPError):
+            http.get(origin.url.replace("http://", "https://") + "/doc")
+        log = proxy.log_path.read_text()
+    assert origin.connections == 0 and origin.requests == []
+    assert f"refused a connection to 127.0.0.1:{origin.server_address[1]}" in log
+
+
 def test_passthrough_sends_what_the_recording_lacks_to_the_network(origin, recording, tmp_path):
     options = {"etagwatch_replay": str(recording), "etagwatch_replay_passthrough": "true"}
     with MitmDump(scripts=(ADDON,), db=tmp_path / "replay.sqlite", options=options) as proxy:
