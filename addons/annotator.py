@@ -9,12 +9,14 @@ to :meth:`Annotator.annotate_flows`; here, on the event loop, when verdicts must
 before the next addon sees it (flows streamed to a file as they finish), or when the writer
 process cannot start. Here, detector re-runs happen on a worker thread, at most once per
 ``RERUN_INTERVAL`` seconds, and their verdicts are applied on the event loop, with an update so
-mitmweb redraws the flows.
+mitmweb redraws the flows. Those reach flows already saved to a file through
+``addons.saved_verdicts``, after one last detector run at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import multiprocessing
@@ -26,14 +28,21 @@ from functools import partial
 from mitmproxy import ctx, http
 from mitmproxy.hooks import UpdateHook
 
+from addons import option_checks
+from addons.chain_end import append_once
 from addons.guard import never_raise, report
 from addons.live_checks import MARKERS, SEVERITIES, Verdict, precondition_lines
 from addons.live_detectors import warm_up
 from addons.live_judge import Judge, Rerunner, ResourceDetector, detect
 from addons.live_state import LiveState
+from addons.saved_verdicts import SavedVerdicts
 from analysis.exchange import Exchange
 
 logger = logging.getLogger(__name__)
+
+#: At most this long for the detectors at shutdown when flows are saved to a file (mitmproxy's
+#: callers wait a few seconds after SIGTERM).
+FINAL_PASS_SECONDS = 3.0
 
 
 def annotate(flow: http.HTTPFlow, verdicts: Iterable[Verdict]) -> bool:
@@ -69,6 +78,8 @@ class Annotator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rerunner = Rerunner(self.judge, self._rerun, partial(report, "annotator.detectors"), "etagwatch-detectors")
         self._enabled = True
+        self._pending: collections.deque[dict[str, list[Verdict]]] = collections.deque()  # re-run results
+        self.saved: SavedVerdicts | None = None
         self.detector_runs = 0
         self.detector_seconds = 0.0
 
@@ -79,6 +90,7 @@ class Annotator:
             True,
             "Annotate flows with etagwatch verdicts (comment and marker) as evidence appears.",
         )
+        option_checks.apply_set_values(loader, ["etagwatch_annotate"])
 
     def configure(self, updated: set[str]) -> None:
         self._enabled = ctx.options.etagwatch_annotate
@@ -89,9 +101,16 @@ class Annotator:
 
     def running(self) -> None:
         self._loop = asyncio.get_running_loop()  # detector re-runs start from now on
+        self.saved = append_once(SavedVerdicts())  # late verdicts into the files of ``mitmdump -w``
 
     def done(self) -> None:
         self._rerunner.close()
+        try:
+            self._apply_pending()  # what the re-run thread found and the loop has not applied
+            if self.saved is not None and self.saved.saving:
+                self._final_pass()
+        except Exception as exc:
+            report("annotator.done", exc)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -107,6 +126,8 @@ class Annotator:
             return
         lines = precondition_lines(flow.request.headers.fields)
         verdicts = self.judge.observe(ex, lines, weakref.ref(flow), full)
+        if self.saved is not None:
+            self.saved.seen(flow.id, ex.url)
         if verdicts:
             annotate(flow, verdicts)
         if self.detector is not None and self._loop is not None and self.judge.changed:
@@ -150,25 +171,43 @@ class Annotator:
 
     def _apply(self, results: dict[str, list[Verdict]]) -> None:
         updated: list[http.HTTPFlow] = []
-        for refs, verdicts in self.judge.fresh(results):
-            for ref in refs:
-                flow = ref()
-                if flow is not None and annotate(flow, verdicts):
-                    updated.append(flow)
+        for url, found in results.items():
+            for refs, verdicts in self.judge.fresh({url: found}):
+                if self.saved is not None:  # for every saved flow of the resource, kept or not
+                    self.saved.add(url, verdicts)
+                for ref in refs:
+                    flow = ref()
+                    if flow is not None and annotate(flow, verdicts):
+                        updated.append(flow)
         if updated:
             ctx.master.addons.trigger(UpdateHook(updated))
 
     def _rerun(self) -> None:
-        """On the re-run thread: detect, then apply on the event loop."""
+        """On the re-run thread: detect, then apply on the event loop (or in ``done``, when the
+        loop stops first)."""
         results = self._detect()
         if results and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._apply_safely, results)
+            self._pending.append(results)
+            self._loop.call_soon_threadsafe(self._apply_safely)
 
-    def _apply_safely(self, results: dict[str, list[Verdict]]) -> None:
+    def _apply_safely(self) -> None:
         try:
-            self._apply(results)
+            self._apply_pending()
         except Exception as exc:
             report("annotator.apply", exc)
+
+    def _apply_pending(self) -> None:
+        while self._pending:
+            self._apply(self._pending.popleft())
+
+    def _final_pass(self) -> None:
+        """At shutdown, with flows saved to a file: judge the evidence no re-run has seen yet,
+        here (no detector process to start), so the file gets those verdicts too."""
+        if self.detector is None:
+            return
+        deadline = time.monotonic() + FINAL_PASS_SECONDS
+        while self.judge.changed and time.monotonic() < deadline:
+            self._apply(detect(self.detector, self.judge.take_changed()))
 
     # --- for the report command
     def host_counters(self) -> dict[str, dict[str, int]]:

@@ -1,7 +1,7 @@
 """etagwatch for mitmproxy, mitmweb and mitmdump:
 
     mitmdump -s addons/etagwatch.py --set etagwatch_db=capture.sqlite
-    mitmdump -s addons/etagwatch.py --set etagwatch_replay=site.har --set server_replay_reuse=true
+    mitmdump -s addons/etagwatch.py --set etagwatch_replay=site.har   # hermetic: nothing leaves
 
 Records every exchange into the etagwatch store, annotates flows with live verdicts, offers
 ``etagwatch.report`` / ``etagwatch.export PATH``, and makes server replay honour preconditions.

@@ -42,8 +42,9 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 import msgspec
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, http
 
+from addons import option_checks
 from addons.flow_snapshot import RecordConfig, light_exchange, take, to_exchange
 from addons.guard import never_raise, report
 from addons.live_checks import Verdict
@@ -78,6 +79,17 @@ def client_id(flow: http.HTTPFlow, mode: str) -> str:
     if mode == "connection":
         return flow.client_conn.id
     return mode
+
+
+#: The options the recorder adds (their --set values are applied one by one in ``load``).
+OPTIONS = (
+    "etagwatch_db",
+    "etagwatch_client",
+    "etagwatch_redact_validators",
+    "etagwatch_keep_query",
+    "etagwatch_secret_headers",
+    "etagwatch_backend_headers",
+)
 
 
 class Recorder:
@@ -152,6 +164,7 @@ class Recorder:
             list(DEFAULT_BACKEND_HEADERS),
             "Response headers that tell which backend answered (a trailing * matches a prefix).",
         )
+        option_checks.apply_set_values(loader, OPTIONS)
 
     def subscribe(self, listener: Listener, *, verdicts: VerdictConsumer | None = None) -> None:
         """Call ``listener`` with each flow's light record; a judge also gives ``verdicts``,
@@ -196,7 +209,12 @@ class Recorder:
         self._config = RecordConfig(source=SOURCE, source_kind="live", key=b"")  # sent next
 
     def configure(self, updated: set[str]) -> None:
-        self._client_mode = ctx.options.etagwatch_client
+        if "etagwatch_client" in updated and not ctx.options.etagwatch_client.strip():
+            option_checks.refuse("etagwatch: etagwatch_client is empty: use 'address', 'connection' or a client name")
+        else:
+            self._client_mode = ctx.options.etagwatch_client
+        option_checks.header_names("etagwatch_backend_headers", ctx.options.etagwatch_backend_headers, prefix_star=True)
+        option_checks.header_names("etagwatch_secret_headers", ctx.options.etagwatch_secret_headers)
         self._backend_headers = tuple(ctx.options.etagwatch_backend_headers)
         self._redact = ctx.options.etagwatch_redact_validators
         self._keep_query = ctx.options.etagwatch_keep_query
@@ -220,11 +238,16 @@ class Recorder:
         if not path:
             return
         store_path = os.path.abspath(os.path.expanduser(path))
-        try:
-            writer = RecordWriter(store_path, on_verdicts=self._from_writer,
-                                  keep_query=self._keep_query, secret_headers=self._secret_parts)
-        except (OSError, RecordWriterError) as exc:
-            raise exceptions.OptionsError(f"etagwatch_db: cannot open {path}: {exc}") from exc
+        problem = option_checks.store_path_problem(store_path)
+        if problem is None:
+            try:
+                writer = RecordWriter(store_path, on_verdicts=self._from_writer,
+                                      keep_query=self._keep_query, secret_headers=self._secret_parts)
+            except (OSError, RecordWriterError) as exc:
+                problem = str(exc).removeprefix(f"{store_path}: ")  # say the path once
+        if problem is not None:
+            option_checks.refuse(f"etagwatch: etagwatch_db={path}: {problem}; nothing is recorded")
+            return
         assert writer.key is not None  # a store has its key
         self.store_path, self.writer = store_path, writer
         self._key = writer.key
@@ -342,6 +365,7 @@ class Recorder:
     # the two; `record` keeps a flow that sees both to one row)
     def running(self) -> None:
         self._loop = asyncio.get_running_loop()
+        option_checks.started()
 
     @never_raise("recorder.requestheaders")
     def requestheaders(self, flow: http.HTTPFlow) -> None:

@@ -15,6 +15,10 @@ resource we hold) and restore our answer in ``response`` if server replay overwr
 ``server_replay_refresh`` (on by default) shifts Last-Modified by the time since recording on
 every replay, so If-Modified-Since could never match; while this addon replays, it turns that
 option off and says so in the event log.
+
+Replay is hermetic unless ``etagwatch_replay_passthrough`` is on: what server replay leaves
+unanswered is answered by ``addons.replay_guard`` (from the recording, or 404), never by the
+network, and ``connection_strategy`` is lazy, so no upstream connection opens ahead of a request.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from collections.abc import Sequence
 
 from mitmproxy import ctx, exceptions, http
 
+from addons import option_checks, replay_guard
 from addons import replay_responses as responses
 from addons.guard import report
 from addons.replay_sources import load_source
-from addons.replay_state import ReplayState, resource_key
+from addons.replay_state import ReplayState, head_of, resource_key
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +78,16 @@ def conditional_answer(request: http.Request, full: http.Response) -> http.Respo
     return full
 
 
+#: The options the replay addon adds (their --set values are applied one by one in ``load``).
+OPTIONS = (
+    "etagwatch_replay",
+    "etagwatch_replay_conditional",
+    "etagwatch_replay_stateful",
+    "etagwatch_require_preconditions",
+    "etagwatch_replay_passthrough",
+)
+
+
 class PreconditionReplay:
     """Answers replayed requests as an origin that evaluates preconditions would."""
 
@@ -84,6 +99,7 @@ class PreconditionReplay:
         self._loaded: tuple[str, ...] = ()
         self._seeded_from_server_replay: tuple[str, ...] = ()
         self._stateful = False  # cached in configure: the request hook runs on every flow
+        self.guard = replay_guard.HermeticReplay(self.state)  # installed in running
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -114,6 +130,20 @@ class PreconditionReplay:
             False,
             "In stateful replay, answer 428 to an unconditional write to an existing resource.",
         )
+        loader.add_option(
+            "etagwatch_replay_passthrough",
+            bool,
+            False,
+            "While replaying (etagwatch_replay or server_replay), send requests the recording "
+            "cannot answer to the network. Off: they get 404 with an X-Etagwatch-Replay header "
+            "saying why, and nothing leaves the proxy.",
+        )
+        option_checks.apply_set_values(loader, OPTIONS)
+
+    def running(self) -> None:
+        option_checks.started()
+        self.guard = replay_guard.install(self.state)
+        self._guard_configure()
 
     def configure(self, updated: set[str]) -> None:
         self._stateful = ctx.options.etagwatch_replay_stateful
@@ -122,7 +152,11 @@ class PreconditionReplay:
             if paths and paths != self._loaded:
                 flows = []
                 for path in paths:
-                    loaded = load_source(path)
+                    try:
+                        loaded = load_source(path)
+                    except exceptions.OptionsError as exc:
+                        option_checks.refuse(f"etagwatch: etagwatch_replay: {exc}")
+                        return  # starting: the proxy exits on the error line
                     logger.info(f"etagwatch replay: {loaded.summary()}")
                     flows.extend(loaded.flows)
                 self._loaded = paths
@@ -140,12 +174,37 @@ class PreconditionReplay:
                     with contextlib.suppress(exceptions.OptionsError):
                         self.state.seed(load_source(path).flows)
         replaying = bool(ctx.options.etagwatch_replay or getattr(ctx.options, "server_replay", None))
+        self._guard_configure()
+        self._warn_unused(updated, replaying)
         if replaying and getattr(ctx.options, "server_replay_refresh", False):
             logger.warning(
                 "etagwatch replay: turning server_replay_refresh off: it shifts Last-Modified on "
                 "every replay, so If-Modified-Since and If-Unmodified-Since could never match."
             )
             ctx.options.update(server_replay_refresh=False)
+
+    def _warn_unused(self, updated: set[str], replaying: bool) -> None:
+        """Options that do nothing in this combination: said once, not refused (they are set one
+        at a time in mitmproxy's console, so an order of settings must not be an error)."""
+        opts = ctx.options
+        if "etagwatch_require_preconditions" in updated and opts.etagwatch_require_preconditions and not opts.etagwatch_replay_stateful:
+            logger.warning("etagwatch: etagwatch_require_preconditions does nothing without etagwatch_replay_stateful")
+        needs_replay = ("etagwatch_replay_stateful", "etagwatch_replay_passthrough")
+        for name in needs_replay:
+            if name in updated and getattr(opts, name) and not replaying:
+                logger.warning(f"etagwatch: {name} does nothing without etagwatch_replay or server_replay")
+
+    def _guard_configure(self) -> None:
+        replaying = bool(ctx.options.etagwatch_replay or getattr(ctx.options, "server_replay", None))
+        hermetic = replaying and not ctx.options.etagwatch_replay_passthrough
+        if hermetic and not self.guard.active:
+            logger.info("etagwatch replay: hermetic: requests the recording cannot answer get 404 "
+                        "(etagwatch_replay_passthrough=true sends them to the network)")
+        self.guard.active = hermetic
+        if hermetic and getattr(ctx.options, "connection_strategy", "lazy") == "eager":
+            logger.info("etagwatch replay: connection_strategy=lazy, so no upstream connection "
+                        "opens before a request the recording cannot answer")
+            ctx.options.update(connection_strategy="lazy")
 
     # --- stateful answers, decided before server replay runs
     def request(self, flow: http.HTTPFlow) -> None:
@@ -242,11 +301,4 @@ class PreconditionReplay:
 
 
 def _head(response: http.Response) -> http.Response:
-    """The same header section without the body, Content-Length kept as the GET's."""
-    if not response.raw_content:
-        return response
-    length = len(response.raw_content)
-    head = response.copy()
-    head.raw_content = b""
-    head.headers["content-length"] = str(length)
-    return head
+    return head_of(response) if response.raw_content else response

@@ -62,11 +62,16 @@ class ReplayState:
 
     resources: dict[ResourceKey, Representation] = field(default_factory=dict)
     deleted: set[ResourceKey] = field(default_factory=set)
+    #: the last recorded response of each GET and HEAD, any status: what hermetic replay
+    #: reuses once server replay has none left (``addons.replay_guard``)
+    recorded: dict[tuple[str, ResourceKey], http.Response] = field(default_factory=dict)
 
     def seed(self, flows: Iterable[http.HTTPFlow]) -> int:
         """Take each resource's representation from the last recorded successful GET."""
         seeded = 0
         for f in flows:
+            if isinstance(f, http.HTTPFlow) and f.response is not None and f.request.method in ("GET", "HEAD"):
+                self.recorded[(f.request.method, resource_key(f.request))] = f.response
             if (
                 isinstance(f, http.HTTPFlow)
                 and f.request.method == "GET"
@@ -77,6 +82,24 @@ class ReplayState:
                 self.resources[resource_key(f.request)] = Representation(f.response.copy())
                 seeded += 1
         return seeded
+
+    def recorded_answer(self, request: http.Request) -> http.Response | None:
+        """A copy of the last recorded response to this GET or HEAD (a HEAD falls back to the
+        GET's, without its body), or None: other methods are answered from the recording only
+        when server replay matched their body too."""
+        method = request.method.upper()
+        if method not in ("GET", "HEAD"):
+            return None
+        key = resource_key(request)
+        rep = self.resources.get(key)
+        if rep is not None and method == "GET":  # stateful writes change it
+            return rep.response.copy()
+        response = self.recorded.get((method, key))
+        if response is None and method == "HEAD":
+            response = rep.response if rep is not None else self.recorded.get(("GET", key))
+            if response is not None:
+                return head_of(response)
+        return response.copy() if response is not None else None
 
     def get(self, key: ResourceKey) -> Representation | None:
         return self.resources.get(key)
@@ -145,6 +168,16 @@ class ReplayState:
         self.resources[key] = rep
         self.deleted.discard(key)
         return rep
+
+
+def head_of(response: http.Response) -> http.Response:
+    """The same header section without the body, Content-Length kept as the GET's."""
+    head = response.copy()
+    if head.raw_content:
+        length = len(head.raw_content)
+        head.raw_content = b""
+        head.headers["content-length"] = str(length)
+    return head
 
 
 def merge_patch(target: object, patch: object) -> object:

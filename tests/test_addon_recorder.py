@@ -16,7 +16,7 @@ from mitmproxy import http
 from mitmproxy.addons import anticache
 from mitmproxy.test import taddons, tflow
 
-from addons import guard
+from addons import guard, option_checks
 from addons.recorder import UNFINISHED, Recorder
 from analysis.readers.flow_exchange import exchange_from_flow
 from analysis.store import Store, load_exchanges
@@ -203,12 +203,15 @@ def test_anticache_warns_at_start(tmp_path, caplog):
     assert any("anticache" in r.getMessage() and "If-None-Match" in r.getMessage() for r in caplog.records)
 
 
-def test_unopenable_store_is_an_option_error(tmp_path):
+def test_unopenable_store_at_startup_is_one_error_line_and_no_recording(tmp_path, caplog):
     rec = Recorder()
     bad = tmp_path / "not-a-store.sqlite"
     bad.write_text("this is not sqlite" * 100)
-    with taddons.context(rec) as tctx, pytest.raises(Exception, match=r"not-a-store\.sqlite"):
+    with taddons.context(rec) as tctx, caplog.at_level(logging.ERROR):
         tctx.configure(rec, etagwatch_db=str(bad))
+        assert rec.store_path is None and rec.writer is None
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [f"etagwatch: etagwatch_db={bad}: not an etagwatch store (file is not a database); nothing is recorded"]
 
 
 def test_a_store_that_cannot_be_opened_is_an_option_error_naming_it(tmp_path: Path, monkeypatch) -> None:
@@ -219,6 +222,7 @@ def test_a_store_that_cannot_be_opened_is_an_option_error_naming_it(tmp_path: Pa
     bad.write_text("these are notes, not a database\n" * 100)
     rec = Recorder()
     with taddons.context(rec) as tctx:
+        option_checks.started()  # a running proxy: mitmproxy rolls the option back
         with pytest.raises(exceptions.OptionsError, match=r"notes\.sqlite.*not a database"):
             tctx.options.update(etagwatch_db=str(bad))
         assert tctx.options.etagwatch_db == "etagwatch.sqlite"
