@@ -155,10 +155,10 @@ def test_run_all_in_jupyterlab_shows_the_verdict_table(lab_server) -> None:
                 has=page.locator("th", has_text="scope basis")).first
             table.scroll_into_view_if_needed(timeout=30_000)
             expect(table).to_be_visible()
-            text = table.inner_text()
             for expected in ("identifier", "tracker.test", "evercookie.test", "lab.test",
                              "per-site"):
-                assert expected in text
+                # JupyterLab renders outputs out of view lazily: wait for the text
+                expect(table).to_contain_text(expected, timeout=30_000)
             news = page.get_by_text("Would you like to get notified about official Jupyter news")
             assert news.count() == 0
             assert page.locator("text=Third parties that identify clients, by first-party site"
