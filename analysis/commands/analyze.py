@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from analysis.detectors import run_all
-    from analysis.report_json import analysis_to_json, write_json
+    from analysis.report_json import encode_analysis, write_json
     from analysis.report_text import render
 
     wanted = _fail_on(args.fail_on)
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             bar.set_description("json")
             try:
-                write_json(analysis_to_json(analysis), args.json)
+                write_json(encode_analysis(analysis), args.json)
             except BrokenPipeError:
                 raise  # a closed pipe on stdout: quiet (analysis.cli)
             except OSError as exc:
