@@ -5,38 +5,23 @@ sample captures, on the real corpus and on a synthetic store with NaN, NA and nu
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
 from analysis.detectors import run_all
 from analysis.ingest import ingest_paths
-from analysis.report_json import analysis_to_json, dump_json, encode_analysis
+from analysis.report_json import _clean, analysis_to_json, dump_json, encode_analysis
 from analysis.store import Store, load_exchanges
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def _clean(value: Any) -> Any:  # the former encoder's value pass, as the oracle
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
-
-
 def _oracle(analysis) -> str:  # type: ignore[no-untyped-def]
+    """The former writer: ``_clean`` over every record, then json.dumps with indent."""
     def records(frame: pd.DataFrame) -> list:
         cols = [c for c in frame.columns if not str(c).startswith("_")]
         return [_clean(r) for r in frame[cols].astype(object).to_dict("records")]
