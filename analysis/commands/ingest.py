@@ -18,9 +18,18 @@ EPILOG = """\
 Reads HAR files (.har, .har.gz; Chrome, Firefox, Safari, mitmproxy, Charles, Fiddler) and
 mitmproxy flow files (mitmdump -w), or folders of them, into the SQLite store.
 
-Exit status: 0 every entry of every file was stored; 1 some entries or files were skipped
+Privacy: query values, credential headers (Cookie, Authorization, names with token, key,
+secret, auth, session, csrf, ...) and URL userinfo are stored as keyed hashes or dropped;
+bodies never (README: Privacy). Safe to re-run: a file already stored is not stored twice,
+and an ingest killed midway is replaced, not doubled, by the next run of the same file.
+
+Output: the summary on stdout (entries are numbered from 0); unreadable files, notes and
+files already ingested on stderr; a progress bar only when stderr is a terminal.
+
+Exit status: 0 every entry of every file was stored (entries that are no HTTP exchange, such
+as data: URLs, are counted as "not HTTP" and are fine); 1 some entries or files were skipped
 (the summary and the store's 'skipped' and 'sources' tables say which and why); 2 usage error
-(no such path, unusable store).
+(no such path, no capture in a folder, unusable store or one of a newer etagwatch).
 
 examples:
   etagwatch ingest ~/captures --db site.sqlite
