@@ -112,3 +112,24 @@ def test_store_bytes_hold_no_plain_sqlite_copy_of_secrets_after_vacuum(tmp_path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     assert b"SECRETSETCOOKIE3" not in _all_store_bytes(db)
+
+
+def test_hashed_query_values_keep_resources_and_ignore_param_working(tmp_path, capsys):
+    """The same URL is the same resource (the keyed hash is stable), --ignore-param still
+    drops a cache-buster by name, and --keep-query is refused by a store that hashes."""
+    from analysis.cli import main
+
+    entries = [make_entry(f"https://a.test/app.js?v={i % 3}&id=SECRET42",
+                          resp_headers=[("ETag", '"same"')]) for i in range(6)]
+    path = write_har(tmp_path / "q.har", make_har(entries))
+    db = tmp_path / "s.sqlite"
+    out = tmp_path / "a.json"
+    assert main(["analyze", str(path), "--db", str(db), "--json", str(out), "-q"]) == 0
+    urls = {r["url"] for r in json.loads(out.read_text())["resources"]}
+    assert len(urls) == 3 and not any("SECRET42" in u for u in urls)
+    assert all("id=hmac:" in u for u in urls)
+    assert main(["analyze", str(db), "--json", str(out), "--ignore-param", "v", "-q"]) == 0
+    assert len(json.loads(out.read_text())["resources"]) == 1
+    capsys.readouterr()
+    assert main(["ingest", str(path), "--db", str(db), "--keep-query", "--force"]) == 2
+    assert "keeps query values hashed" in capsys.readouterr().err
