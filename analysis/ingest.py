@@ -23,6 +23,7 @@ from tqdm import tqdm
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
+from analysis.readers.openwpm import is_openwpm
 from analysis.readers.record import HOST
 from analysis.readers.result import FileError, Note, ReadError, Skip
 from analysis.store import SourceBusy, SourceRow, Store
@@ -88,7 +89,9 @@ def find_captures(path: Path) -> list[Path]:
     """Capture files: a file as given, or the capture files under a folder (sorted)."""
     if path.is_dir():
         return sorted(
-            p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES)
+            p for p in path.rglob("*") if p.is_file() and (
+                p.name.lower().endswith(CAPTURE_SUFFIXES)
+                or (p.suffix.lower() in (".sqlite", ".sqlite3", ".db") and is_openwpm(p)))
         )
     return [path]
 
@@ -275,7 +278,7 @@ def _ingest_file(
         skips.extend(Skip(source, index, reason) for index, reason in writer.runs.skips)
         skips.sort(key=lambda s: s.entry_index)
         report.hosts.update(writer.runs.hosts)
-    if kind == "flow":
+    if kind in ("flow", "openwpm"):
         bar.update(size)
     if pending is not None:
         digest = pending.result()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from analysis.readers import SQLITE_MAGIC
 from analysis.store import StoreError, open_for_reading
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 #: A file with one of these names is meant as a store: when it is not one, that is the error
 #: (not "not a HAR").
 STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
@@ -24,8 +24,12 @@ def is_sqlite(path: Path) -> bool:
 
 
 def is_store_input(path: Path) -> bool:
-    """Read as a store: a SQLite file, or a file named like one."""
-    return path.is_file() and (path.suffix.lower() in STORE_SUFFIXES or is_sqlite(path))
+    """Read as a store: a SQLite file, or a file named like one, unless it is an OpenWPM
+    crawl database (a capture, ingested like a HAR)."""
+    from analysis.readers.openwpm import is_openwpm
+
+    return (path.is_file() and (path.suffix.lower() in STORE_SUFFIXES or is_sqlite(path))
+            and not (is_sqlite(path) and is_openwpm(path)))
 
 
 def split_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:

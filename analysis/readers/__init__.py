@@ -1,7 +1,7 @@
 """Readers: captures on disk -> exchange records (plus skips, notes and file errors).
 
 ``open_capture`` sniffs a file's content (not its name) and returns the matching reader's
-iterator: HAR (.har, .har.gz, any name) or a mitmproxy flow file.
+iterator: HAR (.har, .har.gz, any name), a mitmproxy flow file or an OpenWPM crawl database.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
+from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange, from_row
 from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers.flows import looks_like_flow_file, read_flows
 from analysis.readers.har import HarReader, RunOffload, open_maybe_gzip
+from analysis.readers.openwpm import is_openwpm, read_openwpm
 from analysis.readers.result import FileError, Note, ReadError, Skip
 
 __all__ = [
@@ -26,12 +27,13 @@ __all__ = [
     "sniff",
 ]
 
-#: Names picked up when a folder is ingested.
+#: Names picked up when a folder is ingested (and SQLite files that are OpenWPM crawls).
 CAPTURE_SUFFIXES: tuple[str, ...] = (".har", ".har.gz", ".flow", ".flows", ".mitm", ".dump")
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def sniff(path: Path) -> str:
-    """'har' or 'flow' from the first bytes; raises ReadError for anything else."""
+    """'har', 'flow' or 'openwpm' from the content; raises ReadError for anything else."""
     try:
         with open_maybe_gzip(path) as fh:
             head = fh.read(64)
@@ -44,7 +46,13 @@ def sniff(path: Path) -> str:
         return "har"
     if looks_like_flow_file(head):
         return "flow"
-    raise ReadError(str(path), "not a HAR (JSON) or mitmproxy flow file")
+    if head.startswith(SQLITE_MAGIC):
+        if is_openwpm(path):
+            return "openwpm"
+        raise ReadError(str(path), "a SQLite file that is no OpenWPM crawl (no http_requests "
+                                   "and http_responses tables); an etagwatch store is read by "
+                                   "analyze and report directly")
+    raise ReadError(str(path), "not a HAR (JSON), mitmproxy flow file or OpenWPM crawl database")
 
 
 def open_capture(
@@ -81,5 +89,8 @@ def open_capture(
     )
     if kind == "flow":
         return read_flows(path, **common)  # type: ignore[arg-type]
+    if kind == "openwpm":
+        items = read_openwpm(path, **common)  # type: ignore[arg-type]
+        return items if rows else (from_row(i) if type(i) is tuple else i for i in items)
     return iter(HarReader(path, on_read=on_read, workers=workers, offload=offload, rows=rows,  # type: ignore[arg-type]
                           **common))
