@@ -278,7 +278,7 @@ def _ingest_file(
         skips.extend(Skip(source, index, reason) for index, reason in writer.runs.skips)
         skips.sort(key=lambda s: s.entry_index)
         report.hosts.update(writer.runs.hosts)
-    if kind in ("flow", "openwpm"):
+    if kind in ("flow", "openwpm", "warc"):
         bar.update(size)
     if pending is not None:
         digest = pending.result()

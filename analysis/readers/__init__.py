@@ -1,7 +1,8 @@
 """Readers: captures on disk -> exchange records (plus skips, notes and file errors).
 
 ``open_capture`` sniffs a file's content (not its name) and returns the matching reader's
-iterator: HAR (.har, .har.gz, any name), a mitmproxy flow file or an OpenWPM crawl database.
+iterator: HAR (.har, .har.gz, any name), a mitmproxy flow file, a WARC archive (.warc,
+.warc.gz) or an OpenWPM crawl database.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from analysis.readers.flows import looks_like_flow_file, read_flows
 from analysis.readers.har import HarReader, RunOffload, open_maybe_gzip
 from analysis.readers.openwpm import is_openwpm, read_openwpm
 from analysis.readers.result import FileError, Note, ReadError, Skip
+from analysis.readers.warc import looks_like_warc, read_warc
 
 __all__ = [
     "FileError",
@@ -28,7 +30,8 @@ __all__ = [
 ]
 
 #: Names picked up when a folder is ingested (and SQLite files that are OpenWPM crawls).
-CAPTURE_SUFFIXES: tuple[str, ...] = (".har", ".har.gz", ".flow", ".flows", ".mitm", ".dump")
+CAPTURE_SUFFIXES: tuple[str, ...] = (".har", ".har.gz", ".flow", ".flows", ".mitm", ".dump",
+                                     ".warc", ".warc.gz")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -46,13 +49,16 @@ def sniff(path: Path) -> str:
         return "har"
     if looks_like_flow_file(head):
         return "flow"
+    if looks_like_warc(head):
+        return "warc"
     if head.startswith(SQLITE_MAGIC):
         if is_openwpm(path):
             return "openwpm"
         raise ReadError(str(path), "a SQLite file that is no OpenWPM crawl (no http_requests "
                                    "and http_responses tables); an etagwatch store is read by "
                                    "analyze and report directly")
-    raise ReadError(str(path), "not a HAR (JSON), mitmproxy flow file or OpenWPM crawl database")
+    raise ReadError(str(path), "not a HAR (JSON), mitmproxy flow file, WARC archive or OpenWPM "
+                               "crawl database")
 
 
 def open_capture(
@@ -89,6 +95,9 @@ def open_capture(
     )
     if kind == "flow":
         return read_flows(path, **common)  # type: ignore[arg-type]
+    if kind == "warc":
+        items = read_warc(path, **common)  # type: ignore[arg-type]
+        return items if rows else (from_row(i) if type(i) is tuple else i for i in items)
     if kind == "openwpm":
         items = read_openwpm(path, **common)  # type: ignore[arg-type]
         return items if rows else (from_row(i) if type(i) is tuple else i for i in items)
