@@ -15,12 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
-from addons.live_checks import Lines, Verdict, check_exchange
+from addons.live_checks import Lines, Update, Verdict, check_exchange
 from addons.live_state import LiveState
 from analysis.exchange import Exchange
 
-#: Seconds between detector re-runs (see :class:`Rerunner`).
+#: Seconds between the starts of detector re-runs (see :class:`Rerunner`).
 RERUN_INTERVAL = 1.0
+#: Seconds: the bound on how long after a flow the verdict its evidence supports is on every
+#: recent flow of its resource (RERUN_INTERVAL, a run, delivery), while a detector run takes
+#: at most a third of a second; tests hold the live annotator to it.
+VERDICT_DELAY = 2.0
 #: Resources per detector run; the rest stay queued for the next run.
 RESOURCES_PER_RUN = 200
 
@@ -34,27 +38,32 @@ class Judge:
     """Per-host and per-resource state, and the verdicts it supports."""
 
     def __init__(self, rerun_detectors: bool = True) -> None:
-        """``rerun_detectors``: remember which resources showed new evidence (for
-        :meth:`take_changed`); off when no detector will ever run."""
+        """``rerun_detectors``: remember which resources have exchanges no detector run has
+        seen (for :meth:`take_changed`); off when no detector will ever run."""
         self.state = LiveState()
         self.rerun_detectors = rerun_detectors
         self._changed: set[str] = set()
         self._lock = threading.Lock()  # the annotator's worker thread takes changed resources
 
-    def observe(self, ex: Exchange, lines: Lines, handle: Hashable, full: Record | None = None) -> list[Verdict]:
-        """The verdicts ``ex`` settles on its own; ``lines``: the request's precondition lines.
-        ``full`` (the full record or its builder) is what detector re-runs get instead of
-        ``ex`` when ``ex`` is a light record."""
+    def observe(self, ex: Exchange, lines: Lines, handle: Hashable, full: Record | None = None) -> Update:
+        """What ``ex``'s flow shows now: the verdicts ``ex`` settles on its own, and its
+        resource's current detector verdicts (a flow that comes after the verdict gets it at
+        once); ``lines``: the request's precondition lines. ``full`` (the full record or its
+        builder) is what detector re-runs get instead of ``ex`` when ``ex`` is a light record.
+
+        Every exchange marks its resource for a re-run, not only new values or clients: the
+        detectors' verdicts also count 304s and exchanges (``unstable``, ``changed``), and the
+        live verdict must be the one ``etagwatch analyze`` reaches on the same records."""
         self.state.host(ex.host or "").add(ex)
         resource = self.state.resource(ex.url)
         verdicts = check_exchange(ex, resource, lines)
-        new_evidence = resource.add(handle, ex, full)
-        if verdicts:
-            resource.verdicts.update(v.sentence for v in verdicts)
-        if new_evidence and self.rerun_detectors:
+        held = len(resource.handles)
+        resource.add(handle, ex, full)
+        self.state.held(len(resource.handles) - held)
+        if self.rerun_detectors:
             with self._lock:
                 self._changed.add(ex.url)
-        return verdicts
+        return Update(tuple(verdicts), resource.current or None)
 
     @property
     def changed(self) -> bool:
@@ -68,18 +77,17 @@ class Judge:
             self._changed -= urls
         return [ex for url in urls if (r := self.state.resources.get(url)) for ex in list(r.exchanges)]
 
-    def fresh(self, results: dict[str, list[Verdict]]) -> list[tuple[list[Hashable], list[Verdict]]]:
-        """Detector verdicts not shown yet, each with the handles of its resource's recent
-        flows; remembered as shown."""
+    def revise(self, results: dict[str, list[Verdict]]) -> list[tuple[str, list[Hashable], tuple[Verdict, ...]]]:
+        """``(url, handles, verdicts)`` for each resource whose detector verdicts differ from
+        those on its flows (``results`` from :func:`detect`: an empty list withdraws them),
+        with the handles of its recent flows; remembered as current."""
         out = []
         for url, verdicts in results.items():
             resource = self.state.resources.get(url)
-            if resource is None:
+            if resource is None or tuple(verdicts) == resource.current:
                 continue
-            new = [v for v in verdicts if v.sentence not in resource.verdicts]
-            if new:
-                resource.verdicts.update(v.sentence for v in new)
-                out.append((list(resource.handles), new))
+            resource.current = tuple(verdicts)
+            out.append((url, list(resource.handles), resource.current))
         return out
 
     def host_counters(self) -> dict[str, dict[str, int]]:
@@ -87,9 +95,11 @@ class Judge:
 
 
 class Rerunner:
-    """A daemon thread that calls ``run`` when poked, batching what arrives meanwhile: at most
-    once per ``RERUN_INTERVAL``, or twice the last run's duration when that is longer, so
-    detectors never take most of a CPU. Exceptions go to ``failed``; the thread goes on."""
+    """A daemon thread that calls ``run`` when poked, batching what arrives meanwhile: runs
+    start at most once per ``RERUN_INTERVAL``, or three times the last run's duration when
+    that is longer, so detectors never take more than a third of a CPU. A poke after a quiet
+    spell runs at once; so a flow's evidence is judged within ``RERUN_INTERVAL`` plus a run or
+    two (see :data:`VERDICT_DELAY`). Exceptions go to ``failed``; the thread goes on."""
 
     def __init__(self, judge: Judge, run: Callable[[], object], failed: Callable[[Exception], None], name: str) -> None:
         self.judge, self.run, self.failed, self.name = judge, run, failed, name
@@ -107,18 +117,18 @@ class Rerunner:
         self._wake.set()
 
     def _loop(self) -> None:
-        pause = RERUN_INTERVAL
+        next_start = time.monotonic()
         while not self._stop.is_set():
             self._wake.wait()
-            self._wake.clear()
-            if self._stop.wait(pause):  # throttle: batch what changes meanwhile
+            if self._stop.wait(max(0.0, next_start - time.monotonic())):  # throttle: batch
                 return
+            self._wake.clear()
             started = time.monotonic()
             try:
                 self.run()
             except Exception as exc:
                 self.failed(exc)
-            pause = max(RERUN_INTERVAL, 2 * (time.monotonic() - started))
+            next_start = started + max(RERUN_INTERVAL, 3 * (time.monotonic() - started))
             if self.judge.changed:
                 self._wake.set()
 
@@ -131,5 +141,10 @@ class Rerunner:
 
 
 def detect(detector: ResourceDetector, records: list[Record]) -> dict[str, list[Verdict]]:
-    """Run ``detector`` on full records, building those kept as builders first."""
-    return detector([r if isinstance(r, Exchange) else r() for r in records])
+    """Run ``detector`` on full records, building those kept as builders first: the verdicts
+    of every resource among them, an empty list for those with none worth showing (so a
+    verdict the evidence no longer supports is withdrawn)."""
+    built = [r if isinstance(r, Exchange) else r() for r in records]
+    results: dict[str, list[Verdict]] = {ex.url: [] for ex in built}
+    results.update(detector(built))
+    return results
