@@ -25,6 +25,9 @@ RERUN_INTERVAL = 1.0
 #: recent flow of its resource (RERUN_INTERVAL, a run, delivery), while a detector run takes
 #: at most a third of a second; tests hold the live annotator to it.
 VERDICT_DELAY = 2.0
+#: Seconds between sweeps: resources with exchanges that brought no new evidence (steady
+#: revisits) are re-judged then, so the live verdict keeps up with analyze's counts too.
+SWEEP_INTERVAL = 10.0
 #: Resources per detector run; the rest stay queued for the next run.
 RESOURCES_PER_RUN = 200
 
@@ -38,11 +41,12 @@ class Judge:
     """Per-host and per-resource state, and the verdicts it supports."""
 
     def __init__(self, rerun_detectors: bool = True) -> None:
-        """``rerun_detectors``: remember which resources have exchanges no detector run has
-        seen (for :meth:`take_changed`); off when no detector will ever run."""
+        """``rerun_detectors``: remember which resources showed new evidence (for
+        :meth:`take_changed`); off when no detector will ever run."""
         self.state = LiveState()
         self.rerun_detectors = rerun_detectors
         self._changed: set[str] = set()
+        self._stale: set[str] = set()  # exchanges since the last run, none of them new evidence
         self._lock = threading.Lock()  # the annotator's worker thread takes changed resources
 
     def observe(self, ex: Exchange, lines: Lines, handle: Hashable, full: Record | None = None) -> Update:
@@ -50,24 +54,29 @@ class Judge:
         resource's current detector verdicts (a flow that comes after the verdict gets it at
         once); ``lines``: the request's precondition lines. ``full`` (the full record or its
         builder) is what detector re-runs get instead of ``ex`` when ``ex`` is a light record.
-
-        Every exchange marks its resource for a re-run, not only new values or clients: the
-        detectors' verdicts also count 304s and exchanges (``unstable``, ``changed``), and the
-        live verdict must be the one ``etagwatch analyze`` reaches on the same records."""
+        An exchange that may change the verdict (``ResourceState.add``) marks its resource
+        for a re-run."""
         self.state.host(ex.host or "").add(ex)
         resource = self.state.resource(ex.url)
         verdicts = check_exchange(ex, resource, lines)
         held = len(resource.handles)
-        resource.add(handle, ex, full)
+        evidence = resource.add(handle, ex, full)
         self.state.held(len(resource.handles) - held)
         if self.rerun_detectors:
             with self._lock:
-                self._changed.add(ex.url)
+                (self._changed if evidence else self._stale).add(ex.url)
         return Update(tuple(verdicts), resource.current or None)
 
     @property
     def changed(self) -> bool:
         return bool(self._changed)
+
+    def sweep(self) -> bool:
+        """Mark the resources revisited since their last run as changed; True if any were."""
+        with self._lock:
+            self._changed |= self._stale
+            self._stale.clear()
+        return self.changed
 
     def take_changed(self, limit: int = RESOURCES_PER_RUN) -> list[Record]:
         """The recent records of up to ``limit`` resources that showed new evidence since the
@@ -75,6 +84,7 @@ class Judge:
         with self._lock:
             urls = set(list(self._changed)[:limit])
             self._changed -= urls
+            self._stale -= urls
         return [ex for url in urls if (r := self.state.resources.get(url)) for ex in list(r.exchanges)]
 
     def revise(self, results: dict[str, list[Verdict]]) -> list[tuple[str, list[Hashable], tuple[Verdict, ...]]]:
@@ -98,8 +108,9 @@ class Rerunner:
     """A daemon thread that calls ``run`` when poked, batching what arrives meanwhile: runs
     start at most once per ``RERUN_INTERVAL``, or three times the last run's duration when
     that is longer, so detectors never take more than a third of a CPU. A poke after a quiet
-    spell runs at once; so a flow's evidence is judged within ``RERUN_INTERVAL`` plus a run or
-    two (see :data:`VERDICT_DELAY`). Exceptions go to ``failed``; the thread goes on."""
+    spell runs at once; so a flow's new evidence is judged within ``RERUN_INTERVAL`` plus a run
+    or two (see :data:`VERDICT_DELAY`); steady revisits, every ``SWEEP_INTERVAL``. Exceptions
+    go to ``failed``; the thread goes on."""
 
     def __init__(self, judge: Judge, run: Callable[[], object], failed: Callable[[Exception], None], name: str) -> None:
         self.judge, self.run, self.failed, self.name = judge, run, failed, name
@@ -118,8 +129,14 @@ class Rerunner:
 
     def _loop(self) -> None:
         next_start = time.monotonic()
+        next_sweep = next_start + SWEEP_INTERVAL
         while not self._stop.is_set():
-            self._wake.wait()
+            woken = self._wake.wait(max(0.0, next_sweep - time.monotonic()))
+            if time.monotonic() >= next_sweep:  # also under steady new evidence
+                next_sweep = time.monotonic() + SWEEP_INTERVAL
+                woken = self.judge.sweep() or woken
+            if not woken:
+                continue
             if self._stop.wait(max(0.0, next_start - time.monotonic())):  # throttle: batch
                 return
             self._wake.clear()

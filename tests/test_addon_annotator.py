@@ -478,3 +478,47 @@ def test_every_flow_of_a_burst_is_annotated_within_the_bound():
     flows, delay = asyncio.run(scenario())
     assert [f.comment for f in flows] == ["12 distinct ETags."] * 30
     assert delay <= VERDICT_DELAY
+
+
+def _by_exchange_count(exchanges):
+    """A stand-in detector whose verdict counts exchanges, as real verdicts weigh 304s."""
+    counts: dict[str, int] = {}
+    for ex in exchanges:
+        counts[ex.url] = counts.get(ex.url, 0) + 1
+    return {url: [Verdict(WASTE, f"{n} exchanges.")] for url, n in counts.items()}
+
+
+def test_steady_revisits_are_judged_by_the_sweep(monkeypatch):
+    """Revisits that bring no new value or client re-run the detectors only at the 2nd, 4th,
+    8th and 16th exchange, and then at the next sweep: the count ends up right everywhere."""
+    from addons import live_judge
+
+    monkeypatch.setattr(live_judge, "SWEEP_INTERVAL", 0.5)
+
+    async def scenario() -> list[http.HTTPFlow]:
+        rec, ann = _proxy_judged(_by_exchange_count)
+        with taddons.context(rec, ann) as tctx:
+            tctx.configure(rec, etagwatch_db="")
+            ann.running()
+            try:
+                async def until(comment: str) -> None:
+                    for _ in range(100):
+                        if all(f.comment == comment for f in flows):
+                            return
+                        await asyncio.sleep(0.05)
+
+                flows = [flow(resp={"ETag": '"v1"'})]
+                rec.response(flows[0])
+                for i in range(19):
+                    if i == 15:  # the 16th exchange was the last to bring evidence
+                        await until("16 exchanges.")
+                    flows.append(flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'}))
+                    rec.response(flows[-1])
+                assert flows[-1].comment == "16 exchanges."  # the current verdict, at once
+                await until("20 exchanges.")
+                return flows
+            finally:
+                ann.done()
+
+    flows = asyncio.run(scenario())
+    assert [f.comment for f in flows] == ["20 exchanges."] * 20
