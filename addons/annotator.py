@@ -162,8 +162,8 @@ class Annotator:
         if not self._enabled:
             return
         updated = [flow for flow, update in judged if annotate(flow, update.own, update.resource)]
-        if updated:
-            ctx.master.addons.trigger(UpdateHook(updated))
+        if updated:  # a flow revised twice in one batch is redrawn once
+            ctx.master.addons.trigger(UpdateHook(list(dict.fromkeys(updated))))
 
     # --- detector re-runs
     def rerun_now(self) -> dict[str, list[Verdict]]:
@@ -227,6 +227,7 @@ class Annotator:
         if self.detector is None:
             return
         deadline = time.monotonic() + FINAL_PASS_SECONDS
+        self.judge.sweep()  # steady revisits since the last sweep count too
         while self.judge.changed and time.monotonic() < deadline:
             self._apply(detect(self.detector, self.judge.take_changed()))
 
