@@ -1,5 +1,11 @@
 """Live verdicts in the flow list: comments and markers as evidence appears.
 
+Each flow carries one current verdict: the sentences its own exchange settled, and its
+resource's current detector verdict, which a later re-run *replaces* (comment rewritten in
+place, marker changed or removed) when the evidence changes, so the flow says what
+``etagwatch analyze`` would say of the records so far. A flow that comes after its resource's
+verdict gets it at once.
+
 The verdicts come from a :class:`addons.live_judge.Judge`: single-exchange checks with the RFC
 core (``addons.live_checks``) at once, and the detectors' multi-exchange verdicts (an ETag that
 identifies clients, load-balancer churn) from re-runs on one resource's recent exchanges when
@@ -31,7 +37,7 @@ from mitmproxy.hooks import UpdateHook
 from addons import option_checks
 from addons.chain_end import append_once
 from addons.guard import never_raise, report
-from addons.live_checks import MARKERS, SEVERITIES, Verdict, precondition_lines
+from addons.live_checks import MARKERS, SEVERITIES, Update, Verdict, precondition_lines
 from addons.live_detectors import warm_up
 from addons.live_judge import Judge, Rerunner, ResourceDetector, detect
 from addons.live_state import LiveState
@@ -45,22 +51,38 @@ logger = logging.getLogger(__name__)
 FINAL_PASS_SECONDS = 3.0
 
 
-def annotate(flow: http.HTTPFlow, verdicts: Iterable[Verdict]) -> bool:
-    """Add each new sentence to the flow's comment and mark it by the most serious verdict."""
-    changed = False
-    for verdict in verdicts:
-        if verdict.sentence in flow.comment:
-            continue
-        flow.comment = f"{flow.comment} {verdict.sentence}".strip()
-        changed = True
-        ours = {m: s for s, m in MARKERS.items()}
-        if flow.marked and flow.marked not in ours:
-            continue  # never overwrite a marker the user set
-        current = ours.get(flow.marked)
-        if verdict.severity in MARKERS and (
-                current is None or SEVERITIES.index(verdict.severity) < SEVERITIES.index(current)):
-            flow.marked = MARKERS[verdict.severity]
-    return changed
+#: ``flow.metadata`` key of what etagwatch put on the flow: its own verdicts, its resource's
+#: current ones, the comment text and the marker written (so a revision replaces exactly
+#: those, and a user's own comment or marker stays).
+META = "etagwatch"
+
+
+def annotate(flow: http.HTTPFlow, own: Iterable[Verdict] = (), resource: Iterable[Verdict] | None = None) -> bool:
+    """Give the flow one current verdict: ``own`` verdicts added (its exchange settled them),
+    the resource's detector verdicts replaced by ``resource`` (unless None); the comment
+    rewritten in place, the marker set by the most serious verdict or removed. True when the
+    flow changed."""
+    meta = flow.metadata.get(META) or {}
+    mine: list[list[str]] = [list(v) for v in meta.get("own", ())]
+    for v in own:
+        if [v.severity, v.sentence] not in mine:
+            mine.append([v.severity, v.sentence])
+    theirs = [list(v) for v in meta.get("resource", ())] if resource is None else [[v.severity, v.sentence] for v in resource]
+    text = " ".join(dict.fromkeys(sentence for _, sentence in mine + theirs))  # each sentence once
+    severities = [SEVERITIES.index(sev) for sev, _ in mine + theirs if sev in MARKERS]
+    marker = MARKERS[SEVERITIES[min(severities)]] if severities else ""
+    written, comment = meta.get("comment", ""), flow.comment
+    if written:  # what the user wrote around ours stays
+        head, found, tail = comment.rpartition(written)
+        comment = f"{head.strip()} {tail.strip()}" if found else comment
+    comment = f"{comment.strip()} {text}".strip()
+    ours = flow.marked in ("", meta.get("marked", ""))  # never overwrite a marker the user set
+    new_marker = marker if ours else flow.marked
+    if comment == flow.comment and new_marker == flow.marked and mine == meta.get("own", []) and theirs == meta.get("resource", []):
+        return False
+    flow.comment, flow.marked = comment, new_marker
+    flow.metadata[META] = {"own": mine, "resource": theirs, "comment": text, "marked": marker if ours else ""}
+    return True
 
 
 class Annotator:
@@ -125,31 +147,31 @@ class Annotator:
         if not self._enabled:
             return
         lines = precondition_lines(flow.request.headers.fields)
-        verdicts = self.judge.observe(ex, lines, weakref.ref(flow), full)
+        update = self.judge.observe(ex, lines, weakref.ref(flow), full)
         if self.saved is not None:
             self.saved.seen(flow.id, ex.url)
-        if verdicts:
-            annotate(flow, verdicts)
+        if update.own or update.resource:
+            annotate(flow, update.own, update.resource)
         if self.detector is not None and self._loop is not None and self.judge.changed:
             self._rerunner.poke()
 
     # --- or with verdicts judged in the store's writer process
     @never_raise("annotator.annotate_flows")
-    def annotate_flows(self, judged: list[tuple[http.HTTPFlow, list[Verdict]]]) -> None:
+    def annotate_flows(self, judged: list[tuple[http.HTTPFlow, Update]]) -> None:
         """Write verdicts the writer process found onto their flows (on the event loop)."""
         if not self._enabled:
             return
-        updated = [flow for flow, verdicts in judged if annotate(flow, verdicts)]
-        if updated:
-            ctx.master.addons.trigger(UpdateHook(updated))
+        updated = [flow for flow, update in judged if annotate(flow, update.own, update.resource)]
+        if updated:  # a flow revised twice in one batch is redrawn once
+            ctx.master.addons.trigger(UpdateHook(list(dict.fromkeys(updated))))
 
     # --- detector re-runs
     def rerun_now(self) -> dict[str, list[Verdict]]:
         """Run the detector over every changed resource and apply its verdicts (synchronous;
-        the worker thread uses the same path, tests call it directly)."""
+        the worker thread uses the same path, tests call it directly); those it found."""
         results = self._detect()
         self._apply(results)
-        return results
+        return {url: found for url, found in results.items() if found}
 
     def _detect(self) -> dict[str, list[Verdict]]:
         records = self.judge.take_changed()
@@ -171,14 +193,13 @@ class Annotator:
 
     def _apply(self, results: dict[str, list[Verdict]]) -> None:
         updated: list[http.HTTPFlow] = []
-        for url, found in results.items():
-            for refs, verdicts in self.judge.fresh({url: found}):
-                if self.saved is not None:  # for every saved flow of the resource, kept or not
-                    self.saved.add(url, verdicts)
-                for ref in refs:
-                    flow = ref()
-                    if flow is not None and annotate(flow, verdicts):
-                        updated.append(flow)
+        for url, refs, verdicts in self.judge.revise(results):
+            if self.saved is not None:  # for every saved flow of the resource, kept or not
+                self.saved.revise(url, verdicts)
+            for ref in refs:
+                flow = ref()
+                if flow is not None and annotate(flow, resource=verdicts):
+                    updated.append(flow)
         if updated:
             ctx.master.addons.trigger(UpdateHook(updated))
 
@@ -206,6 +227,7 @@ class Annotator:
         if self.detector is None:
             return
         deadline = time.monotonic() + FINAL_PASS_SECONDS
+        self.judge.sweep()  # steady revisits since the last sweep count too
         while self.judge.changed and time.monotonic() < deadline:
             self._apply(detect(self.detector, self.judge.take_changed()))
 

@@ -36,6 +36,15 @@ class Verdict(NamedTuple):
     sentence: str
 
 
+class Update(NamedTuple):
+    """What one flow's annotation becomes: ``own`` verdicts (its exchange settled them; added
+    once, never withdrawn) and its resource's current detector verdicts (``None``: unchanged;
+    they *replace* the previous ones, an empty tuple withdraws them)."""
+
+    own: tuple[Verdict, ...] = ()
+    resource: tuple[Verdict, ...] | None = None
+
+
 def etag_syntax(ex: Exchange) -> list[Verdict]:
     if not ex.etag_violations:
         return []

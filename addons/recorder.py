@@ -47,7 +47,7 @@ from mitmproxy import ctx, http
 from addons import option_checks
 from addons.flow_snapshot import RecordConfig, light_exchange, take, to_exchange
 from addons.guard import never_raise, report
-from addons.live_checks import Verdict
+from addons.live_checks import Update, Verdict
 from addons.record_writer import RecordWriter, RecordWriterError
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.privacy import SECRET_HEADER_PARTS, Privacy
@@ -61,8 +61,8 @@ SOURCE = "live:mitmproxy"
 #: ``listener(flow, light_record)`` or ``listener(flow, light_record, full_record)``, where
 #: ``full_record()`` builds the complete record (see the module docstring).
 Listener = Callable[..., None]
-#: ``consumer([(flow, [Verdict, ...]), ...])``: verdicts the writer process judged.
-VerdictConsumer = Callable[[list[tuple[http.HTTPFlow, list[Verdict]]]], None]
+#: ``consumer([(flow, Update), ...])``: verdicts the writer process judged.
+VerdictConsumer = Callable[[list[tuple[http.HTTPFlow, Update]]], None]
 #: The error of a flow that had not ended when the recorder stopped.
 UNFINISHED = "unfinished: the proxy stopped before the exchange ended"
 #: Flows remembered (weakly) for verdicts from the writer process; these come within a second
@@ -329,23 +329,23 @@ class Recorder:
             alive = [(k, r) for k, r in recent.items() if r() is not None]
             self._recent = dict(alive[-RECENT_FLOWS // 2 :])
 
-    def _from_writer(self, judged: list[list[str]]) -> None:
+    def _from_writer(self, judged: list[list]) -> None:
         """On the writer's listener thread: hand the verdicts to the event loop."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         loop.call_soon_threadsafe(self._deliver, judged)
 
-    def _deliver(self, judged: list[list[str]]) -> None:
-        by_flow: dict[str, list[Verdict]] = {}
-        for flow_id, severity, sentence in judged:
-            by_flow.setdefault(flow_id, []).append(Verdict(severity, sentence))
+    def _deliver(self, judged: list[list]) -> None:
+        """``[flow id, own, resource]`` items (``addons.writer_judge``) to the consumers, in
+        order (a later revision of a flow's resource verdict wins)."""
         flows = []
-        for flow_id, verdicts in by_flow.items():
+        for flow_id, own, resource in judged:
             ref = self._recent.get(flow_id)
             flow = ref() if ref is not None else None
             if flow is not None:
-                flows.append((flow, verdicts))
+                verdicts = None if resource is None else tuple(Verdict(*v) for v in resource)
+                flows.append((flow, Update(tuple(Verdict(*v) for v in own), verdicts)))
         if not flows:
             return
         for _, _, consumer in self._judges:

@@ -10,9 +10,9 @@ mitmdump keeps no flow once its hooks have run, and the annotator keeps only a r
 few flows, so such a verdict often has no flow left to go on. This addon sits at the end of
 mitmproxy's addon chain, after Save: it notes each file Save writes to; while flows are saved,
 the annotator tells it each flow's resource (the id under the record's URL: about 100 bytes a
-flow) and hands it every late verdict by resource. In ``done``, after Save closed its file, it
-rewrites each such file once, adding those verdicts to every saved flow of the resource, to
-comment and marker as the annotator does. A
+flow) and hands it each revision of a resource's verdict. In ``done``, after Save closed its
+file, it rewrites each such file once, giving every saved flow of the resource its last verdict
+(comment and marker replaced as the annotator replaces them). A
 mitmdump killed with SIGKILL never gets there: its file keeps the verdicts known at write time,
 and the store has them all.
 """
@@ -40,7 +40,7 @@ class SavedVerdicts:
 
     def __init__(self) -> None:
         self.paths: set[str] = set()  # files Save has written to (strftime rotation gives several)
-        self.late: dict[str, list[Verdict]] = {}  # resource URL -> verdicts found late
+        self.late: dict[str, tuple[Verdict, ...]] = {}  # resource URL -> its current verdicts
         self.flows: dict[str, list[str]] = {}  # resource URL -> ids of its flows
         self._spec: str | None = None  # save_stream_file, "+" (append) and ~ resolved
         self._dated = False  # the path holds strftime fields: resolve it per flow
@@ -70,17 +70,14 @@ class SavedVerdicts:
         if self._spec is not None:
             self.flows.setdefault(url, []).append(flow_id)
 
-    def add(self, url: str, verdicts: list[Verdict]) -> None:
-        """Verdicts on the resource ``url`` found after some of its flows were saved."""
+    def revise(self, url: str, verdicts: tuple[Verdict, ...]) -> None:
+        """The resource ``url``'s detector verdicts are now ``verdicts`` (found after some of
+        its flows were saved; empty: withdrawn)."""
         if self._spec is not None:
-            self.late.setdefault(url, []).extend(verdicts)
+            self.late[url] = verdicts
 
-    def by_flow(self) -> dict[str, list[Verdict]]:
-        out: dict[str, list[Verdict]] = {}
-        for url, verdicts in self.late.items():
-            for flow_id in self.flows.get(url, ()):
-                out.setdefault(flow_id, []).extend(verdicts)
-        return out
+    def by_flow(self) -> dict[str, tuple[Verdict, ...]]:
+        return {flow_id: verdicts for url, verdicts in self.late.items() for flow_id in self.flows.get(url, ())}
 
     def done(self) -> None:
         late = self.by_flow()
@@ -97,9 +94,9 @@ class SavedVerdicts:
                 logger.info(f"etagwatch: {changed} flows in {path} got the verdicts found after they were saved")
 
 
-def rewrite(path: str, late: dict[str, list[Verdict]]) -> int:
-    """Rewrite the flow file at ``path`` with the verdicts in ``late`` (by flow id) added to
-    the flows; how many flows changed. The file is replaced whole, only when one changed."""
+def rewrite(path: str, late: dict[str, tuple[Verdict, ...]]) -> int:
+    """Rewrite the flow file at ``path`` with the resource verdicts in ``late`` (by flow id)
+    replacing those the flows were saved with; how many flows changed. The file is replaced whole, only when one changed."""
     from addons.annotator import annotate  # which imports this module
 
     if not os.path.exists(path):
@@ -111,7 +108,7 @@ def rewrite(path: str, late: dict[str, list[Verdict]]) -> int:
             writer = io.FlowWriter(dst)
             for f in io.FlowReader(src).stream():
                 verdicts = late.get(f.id)
-                if verdicts and annotate(f, verdicts):
+                if verdicts is not None and annotate(f, resource=verdicts):
                     changed += 1
                 writer.add(f)
     except BaseException:

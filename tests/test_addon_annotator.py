@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -358,3 +359,166 @@ def test_redacted_validators_are_judged_as_sent(live):
     missed = live.send(flow(req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'}))
     assert revalidated.comment == "" and revalidated.marked == ""
     assert "missed 304" in missed.comment and '"v1"' in missed.comment
+
+
+# --- one current verdict per flow, revised in place (issue 15, live annotations)
+def _proxy_judged(detector) -> tuple[Recorder, Annotator]:
+    rec, ann = Recorder(), Annotator(detector=detector)
+    rec.subscribe(ann.observe)
+    return rec, ann
+
+
+def test_a_revised_verdict_replaces_the_sentence_and_keeps_the_users_comment():
+    """Re-runs whose counts moved used to append near-duplicates ('2 ... 3 ...')."""
+    rec, ann = _proxy_judged(_by_etag_count)
+    flows = [flow(resp={"ETag": f'"id-{i}"'}, peer=f"10.0.0.{i}") for i in range(4)]
+    with taddons.context(rec, ann) as tctx:
+        tctx.configure(rec, etagwatch_db="")
+        rec.response(flows[0])
+        flows[0].comment = "seen by me"  # a user's note stays, before ours
+        for f in flows[1:3]:
+            rec.response(f)
+        ann.rerun_now()
+        assert flows[2].comment == "3 distinct ETags."
+        rec.response(flows[3])
+        ann.rerun_now()
+    assert [f.comment for f in flows] == ["seen by me 4 distinct ETags."] + ["4 distinct ETags."] * 3
+    assert all(f.marked == MARKERS[IDENTIFIER] for f in flows)
+
+
+def test_a_flow_after_the_verdict_gets_it_at_once():
+    """A steady revisit brings no new value or client; it still shows the resource's verdict
+    (before, the last flows of a burst stayed blank however long the traffic went on)."""
+    rec, ann = _proxy_judged(_by_etag_count)
+    with taddons.context(rec, ann) as tctx:
+        tctx.configure(rec, etagwatch_db="")
+        rec.response(flow(resp={"ETag": '"id-A"'}))
+        rec.response(flow(resp={"ETag": '"id-B"'}, peer="10.0.0.2"))
+        ann.rerun_now()
+        later = flow(status=304, req={"If-None-Match": '"id-A"'}, resp={"ETag": '"id-A"'})
+        rec.response(later)  # no re-run in between
+    assert later.comment == "2 distinct ETags." and later.marked == MARKERS[IDENTIFIER]
+
+
+TAG = '"u0-7f3a9c2e41b8d05f6a7c"'  # high entropy, no known shape
+
+
+def _clients(send, *peers: str) -> list[http.HTTPFlow]:
+    """Each client fetches the pixel and revalidates it with a 304, all with the same ETag
+    (one client alone: a likely identifier; more: a shared value, stable)."""
+    return [send(f) for peer in peers for f in (
+        flow(resp={"ETag": TAG}, peer=peer), flow(status=304, req={"If-None-Match": TAG}, resp={"ETag": TAG}, peer=peer))]
+
+
+def test_a_withdrawn_verdict_leaves_comment_and_marker():
+    """'ETag may identify this client' on the first client's flows goes when more clients
+    got the same value: what etagwatch analyze says of the same records (stable)."""
+    from addons.live_detectors import resource_detector
+
+    rec, ann = _proxy_judged(resource_detector)
+    with taddons.context(rec, ann) as tctx:
+        tctx.configure(rec, etagwatch_db="")
+
+        def send(f: http.HTTPFlow) -> http.HTTPFlow:
+            rec.response(f)
+            return f
+
+        flows = _clients(send, "10.0.0.1")
+        ann.rerun_now()
+        assert all("may identify this client" in f.comment and f.marked == MARKERS[IDENTIFIER] for f in flows)
+        flows += _clients(send, "10.0.0.2", "10.0.0.3")
+        ann.rerun_now()
+    assert [(f.comment, f.marked) for f in flows] == [("", "")] * 6
+
+
+def test_the_writer_process_withdraws_a_verdict_within_the_bound(tmp_path):
+    from addons.live_judge import VERDICT_DELAY
+
+    def until(done, seconds: float) -> float:
+        started = time.monotonic()
+        while not done() and time.monotonic() - started < seconds:
+            live.loop.run_until_complete(asyncio.sleep(0.02))
+        return time.monotonic() - started
+
+    with wired("writer", tmp_path) as live:
+        flows = _clients(live.send, "10.0.0.1")
+        until(lambda: all(f.marked for f in flows), 30)  # the first run waits for the child's pandas
+        assert all("may identify this client" in f.comment and f.marked == MARKERS[IDENTIFIER] for f in flows)
+        flows += _clients(live.send, "10.0.0.2", "10.0.0.3")
+        delay = until(lambda: all(f.comment == "" and f.marked == "" for f in flows), VERDICT_DELAY + 5)
+    assert [(f.comment, f.marked) for f in flows] == [("", "")] * 6
+    assert delay <= VERDICT_DELAY
+
+
+def test_every_flow_of_a_burst_is_annotated_within_the_bound():
+    """The re-run thread, not the next flow, brings the verdict: a burst's last flows have it
+    within VERDICT_DELAY with no traffic after them."""
+    from addons.live_judge import VERDICT_DELAY
+
+    async def scenario() -> tuple[list[http.HTTPFlow], float]:
+        rec, ann = _proxy_judged(_by_etag_count)
+        with taddons.context(rec, ann) as tctx:
+            tctx.configure(rec, etagwatch_db="")
+            ann.running()
+            try:
+                flows = []
+                for i in range(30):  # a new ETag every 50 ms: several re-runs in the burst
+                    flows.append(flow(resp={"ETag": f'"id-{i % 12}"'}, peer=f"10.0.0.{i % 12}"))
+                    rec.response(flows[-1])
+                    await asyncio.sleep(0.05)
+                last = time.monotonic()
+                while time.monotonic() - last < VERDICT_DELAY + 5:
+                    if all(f.comment == "12 distinct ETags." for f in flows):
+                        break
+                    await asyncio.sleep(0.02)
+                return flows, time.monotonic() - last
+            finally:
+                ann.done()
+
+    flows, delay = asyncio.run(scenario())
+    assert [f.comment for f in flows] == ["12 distinct ETags."] * 30
+    assert delay <= VERDICT_DELAY
+
+
+def _by_exchange_count(exchanges):
+    """A stand-in detector whose verdict counts exchanges, as real verdicts weigh 304s."""
+    counts: dict[str, int] = {}
+    for ex in exchanges:
+        counts[ex.url] = counts.get(ex.url, 0) + 1
+    return {url: [Verdict(WASTE, f"{n} exchanges.")] for url, n in counts.items()}
+
+
+def test_steady_revisits_are_judged_by_the_sweep(monkeypatch):
+    """Revisits that bring no new value or client re-run the detectors only at the 2nd, 4th,
+    8th and 16th exchange, and then at the next sweep: the count ends up right everywhere."""
+    from addons import live_judge
+
+    monkeypatch.setattr(live_judge, "SWEEP_INTERVAL", 0.5)
+
+    async def scenario() -> list[http.HTTPFlow]:
+        rec, ann = _proxy_judged(_by_exchange_count)
+        with taddons.context(rec, ann) as tctx:
+            tctx.configure(rec, etagwatch_db="")
+            ann.running()
+            try:
+                async def until(comment: str) -> None:
+                    for _ in range(100):
+                        if all(f.comment == comment for f in flows):
+                            return
+                        await asyncio.sleep(0.05)
+
+                flows = [flow(resp={"ETag": '"v1"'})]
+                rec.response(flows[0])
+                for i in range(19):
+                    if i == 15:  # the 16th exchange was the last to bring evidence
+                        await until("16 exchanges.")
+                    flows.append(flow(status=304, req={"If-None-Match": '"v1"'}, resp={"ETag": '"v1"'}))
+                    rec.response(flows[-1])
+                assert flows[-1].comment == "16 exchanges."  # the current verdict, at once
+                await until("20 exchanges.")
+                return flows
+            finally:
+                ann.done()
+
+    flows = asyncio.run(scenario())
+    assert [f.comment for f in flows] == ["20 exchanges."] * 20

@@ -278,4 +278,4 @@ def test_writer_verdicts_reach_live_flows_only_and_old_flows_are_forgotten(tmp_p
     finally:
         loop.close()
     assert [flow for flow, _ in got] == [kept]
-    assert "ETag unquoted breaks RFC 9110" in got[0][1][0].sentence
+    assert "ETag unquoted breaks RFC 9110" in got[0][1].own[0].sentence

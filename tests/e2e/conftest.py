@@ -13,7 +13,18 @@ from pathlib import Path
 import pytest
 from support import NGINX_FILES, PROFILES, VISITS, need_program
 
+from analysis.lab.origins.tracker import TrackerOrigin
 from analysis.lab.servers import NginxOrigin
+
+
+@pytest.fixture
+def tracker() -> Iterator[TrackerOrigin]:
+    """The lab's tracking pixel: a unique ETag per client, kept with 304s."""
+    origin = TrackerOrigin().start()
+    try:
+        yield origin
+    finally:
+        origin.stop()
 
 
 @pytest.fixture

@@ -17,18 +17,8 @@ from mitmproxy import io
 from origins.counting_origin import CountingServer, serve
 
 from analysis.lab.mitm import ADDON, MitmDump
-from analysis.lab.origins.tracker import TrackerOrigin
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def tracker() -> Iterator[TrackerOrigin]:
-    origin = TrackerOrigin().start()
-    try:
-        yield origin
-    finally:
-        origin.stop()
 
 
 @pytest.fixture
