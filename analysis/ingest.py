@@ -23,7 +23,7 @@ from tqdm import tqdm
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
-from analysis.readers.openwpm import is_openwpm
+from analysis.readers.openwpm import is_openwpm, is_openwpm_parquet, parquet_files
 from analysis.readers.record import HOST
 from analysis.readers.result import FileError, Note, ReadError, Skip
 from analysis.store import SourceBusy, SourceRow, Store
@@ -88,12 +88,24 @@ class IngestReport:
 def find_captures(path: Path) -> list[Path]:
     """Capture files: a file as given, or the capture files under a folder (sorted)."""
     if path.is_dir():
-        return sorted(
-            p for p in path.rglob("*") if p.is_file() and (
+        if is_openwpm_parquet(path):
+            return [path]
+        crawls = [d for d in sorted(path.rglob("*")) if d.is_dir() and is_openwpm_parquet(d)]
+        return sorted([
+            *crawls,
+            *(p for p in path.rglob("*") if p.is_file()
+              and not any(c in p.parents for c in crawls) and (
                 p.name.lower().endswith(CAPTURE_SUFFIXES)
-                or (p.suffix.lower() in (".sqlite", ".sqlite3", ".db") and is_openwpm(p)))
-        )
+                or (p.suffix.lower() in (".sqlite", ".sqlite3", ".db") and is_openwpm(p)))),
+        ])
     return [path]
+
+
+def capture_size(path: Path) -> int:
+    """Bytes of a capture: a file, or the Parquet files of an OpenWPM crawl folder."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in parquet_files(path))
+    return path.stat().st_size
 
 
 def default_clients(files: Sequence[Path]) -> list[str]:
@@ -116,9 +128,12 @@ def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     block = bytearray(DIGEST_BLOCK)
     view = memoryview(block)
-    with path.open("rb", buffering=0) as fh:
-        while n := fh.readinto(block):
-            digest.update(view[:n])  # releases the GIL for blocks this large
+    for part in (parquet_files(path) if path.is_dir() else [path]):  # a crawl folder: its files
+        if path.is_dir():
+            digest.update(str(part.relative_to(path)).encode() + b"\0")
+        with part.open("rb", buffering=0) as fh:
+            while n := fh.readinto(block):
+                digest.update(view[:n])  # releases the GIL for blocks this large
     return digest.hexdigest()
 
 
@@ -155,7 +170,7 @@ def ingest_paths(
             continue
         found.extend(find_captures(p))
     files = list(zip(found, default_clients(found), strict=True))
-    total = sum(f.stat().st_size for f, _ in files)
+    total = sum(capture_size(f) for f, _ in files)
     bar = tqdm(
         total=total, unit="B", unit_scale=True, file=sys.stderr, disable=not progress,
         desc="ingest", leave=False,
@@ -206,7 +221,7 @@ def _ingest_file(
     privacy: Privacy = DEFAULT_PRIVACY,
 ) -> None:
     source = str(path)
-    size = path.stat().st_size
+    size = capture_size(path)
     report.files += 1
     try:
         kind = sniff(path)
@@ -278,7 +293,7 @@ def _ingest_file(
         skips.extend(Skip(source, index, reason) for index, reason in writer.runs.skips)
         skips.sort(key=lambda s: s.entry_index)
         report.hosts.update(writer.runs.hosts)
-    if kind in ("flow", "openwpm", "warc"):
+    if kind in ("flow", "openwpm", "openwpm-parquet", "warc", "httparchive"):
         bar.update(size)
     if pending is not None:
         digest = pending.result()

@@ -63,3 +63,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def sniffed_under_another_name(path: Path, folder: Path) -> str:
+    """What ``analysis.readers.sniff`` makes of a copy of ``path`` with a meaningless name:
+    formats are recognised by content, not by name."""
+    from analysis.readers import sniff
+
+    renamed = folder / f"renamed-{path.name}.bin"
+    renamed.write_bytes(path.read_bytes())
+    return sniff(renamed)
+
+
+def ingest_into(db: Path, paths: list[Path]):  # type: ignore[no-untyped-def]
+    """``ingest_paths`` into the store ``db``; the report."""
+    from analysis.ingest import ingest_paths
+    from analysis.store import Store
+
+    with Store(db) as store:
+        return ingest_paths(paths, store)

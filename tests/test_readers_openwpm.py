@@ -146,3 +146,29 @@ def test_a_folder_with_a_crawl_and_a_store_reads_the_crawl(crawl, tmp_path):
     with Store(tmp_path / "s2.sqlite") as store:
         report = ingest_paths([tmp_path], store)
     assert report.files == 1 and report.stored == 19
+
+
+def test_the_parquet_layout_reads_as_the_database_does(crawl, tmp_path):
+    """OpenWPM's Parquet storage: a folder per table. The same crawl written that way gives
+    the same rows and verdicts as its SQLite database; the folder is one capture, once."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "datadir" / "crawl"
+    conn = sqlite3.connect(crawl)
+    for table in ("http_requests", "http_responses"):
+        cur = conn.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in cur.description]
+        (root / table).mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in cur]),
+                       root / table / "part-0.parquet")
+    conn.close()
+    with Store(tmp_path / "p.sqlite") as store:
+        report = ingest_paths([tmp_path / "datadir"], store)
+    assert report.files == 1 and report.stored == 19 and len(report.skipped) == 1
+    out = tmp_path / "a.json"
+    assert main(["analyze", str(tmp_path / "p.sqlite"), "--json", str(out), "-q"]) == 0
+    verdicts = {r["url"]: r["verdict"] for r in json.loads(out.read_text())["resources"]}
+    assert verdicts[PIXEL] == "identifier" and verdicts[APP] == "churn"
+    with Store(tmp_path / "p.sqlite") as store:  # the same folder again: already ingested
+        assert ingest_paths([root], store).duplicates

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 warcio = pytest.importorskip("warcio")
+from support import ingest_into, sniffed_under_another_name  # noqa: E402
 from warcio.statusandheaders import StatusAndHeaders  # noqa: E402
 from warcio.warcwriter import WARCWriter  # noqa: E402
 
@@ -94,14 +95,11 @@ def sessions(tmp_path) -> Path:
 
 def test_archives_are_recognised_by_content(sessions, tmp_path):
     for path in sessions.iterdir():
-        renamed = tmp_path / f"renamed-{path.name}.bin"
-        renamed.write_bytes(path.read_bytes())
-        assert sniff(renamed) == "warc"
+        assert sniff(path) == sniffed_under_another_name(path, tmp_path) == "warc"
 
 
 def test_records_pair_and_revisits_are_304s(sessions, tmp_path):
-    with Store(tmp_path / "s.sqlite") as store:
-        report = ingest_paths([sessions], store)
+    report = ingest_into(tmp_path / "s.sqlite", [sessions])
     assert report.stored == 3 * 6 and not report.errors
     assert report.exit_status == 0  # warcinfo and metadata records are no HTTP exchange
     assert report.not_http == 3 * 2

@@ -130,3 +130,74 @@ def read_openwpm(path: str | Path, *, client: str, source: str | None = None, **
         raise ReadError(source, f"cannot read the OpenWPM database: {exc}") from None
     finally:
         conn.close()
+
+
+# --- OpenWPM's Parquet layout: a folder per table ---------------------------------------------
+_COLUMNS = {
+    "http_requests": ("browser_id", "visit_id", "request_id", "url", "top_level_url", "method",
+                      "referrer", "headers", "time_stamp"),
+    "http_responses": ("browser_id", "visit_id", "request_id", "url", "method",
+                       "response_status", "is_cached", "headers", "time_stamp", "content_hash"),
+}
+
+
+def is_openwpm_parquet(folder: Path) -> bool:
+    """A folder with ``http_requests`` and ``http_responses`` table folders (or files) of
+    Parquet, as OpenWPM's Parquet storage writes them."""
+    return folder.is_dir() and all(_parquet_files(folder / t) for t in TABLES)
+
+
+def _parquet_files(table: Path) -> list[Path]:
+    if table.is_file():
+        return [table]
+    if table.with_suffix(".parquet").is_file():
+        return [table.with_suffix(".parquet")]
+    return sorted(table.rglob("*.parquet")) if table.is_dir() else []
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    """Every Parquet file of the two tables (for the folder's size and digest)."""
+    return [p for t in sorted(TABLES) for p in _parquet_files(folder / t)]
+
+
+def read_openwpm_parquet(path: str | Path, *, client: str, source: str | None = None,
+                         **options: Any) -> Iterator[Row | Skip]:
+    """The Parquet layout, read batch by batch into a temporary SQLite file of the same tables
+    (on disk: the join of two tables of any size stays out of memory), then read as a crawl
+    database is."""
+    import tempfile
+
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ReadError(str(path), "an OpenWPM Parquet crawl: reading it needs pyarrow") from None
+    folder = Path(path)
+    source = source or str(folder)
+    with tempfile.TemporaryDirectory(prefix="etagwatch-openwpm-") as tmp:
+        db = Path(tmp) / "crawl-data.sqlite"
+        conn = sqlite3.connect(db)
+        try:
+            for table, columns in _COLUMNS.items():
+                conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, {', '.join(columns)})")
+                sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+                for file in _parquet_files(folder / table):
+                    parquet = pq.ParquetFile(file)
+                    present = [c for c in columns if c in parquet.schema_arrow.names]
+                    for batch in parquet.iter_batches(batch_size=8192, columns=present):
+                        data = batch.to_pydict()
+                        rows = zip(*(data.get(c, [None] * batch.num_rows) for c in columns),
+                                   strict=True)
+                        conn.executemany(sql, (tuple(_plain(v) for v in r) for r in rows))
+                conn.commit()
+        except (OSError, ValueError) as exc:
+            raise ReadError(source, f"cannot read the OpenWPM Parquet tables: {exc}") from None
+        finally:
+            conn.close()
+        yield from read_openwpm(db, client=client, source=source, **options)
+
+
+def _plain(value: object) -> object:
+    """A Parquet value as SQLite takes it (timestamps as OpenWPM's ISO text)."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
