@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from warc import ingest_timed, print_table, timed
 
 
 def build_openwpm(path: Path, n: int) -> None:
@@ -84,12 +84,6 @@ def reader(kind: str, path: Path) -> int:
     return sum(1 for item in items if type(item) is tuple)
 
 
-def timed(fn, *args) -> tuple[float, int]:  # type: ignore[no-untyped-def]
-    t = time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - t, out
-
-
 def main(argv: list[str]) -> None:
     n = int(argv[0]) if argv else 50_000
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,15 +94,10 @@ def main(argv: list[str]) -> None:
             build(path, n)
             rows = [(f"{kind}: floor", *timed(floor, path)),
                     (f"{kind}: etagwatch reader", *timed(reader, kind, path))]
-            db = Path(tmp) / f"{kind}.sqlite"
-            t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "analysis", "ingest", str(path), "--db",
-                            str(db), "-q"], check=True)
-            rows.append((f"{kind}: etagwatch ingest", time.perf_counter() - t, n))
+            rows.append(ingest_timed(path, Path(tmp) / f"{kind}.sqlite", n,
+                                     f"{kind}: etagwatch ingest"))
             print(f"{n} exchanges, {path.stat().st_size / 1e6:.1f} MB")
-            print(f"{'':32} {'seconds':>8} {'exchanges/s':>12} {'x floor':>8}")
-            for label, secs, count in rows:
-                print(f"{label:32} {secs:8.2f} {int(count) / secs:12,.0f} {secs / rows[0][1]:8.2f}")
+            print_table(rows)
 
 
 if __name__ == "__main__":
