@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -261,6 +262,8 @@ def _ingest_file(
     def rows() -> Iterator[tuple]:
         """Store rows (HAR readers build them directly; flow records are turned into them)."""
         hosts = report.hosts
+        started = time.monotonic()
+        shown = not bar.disable  # the bar's records per second, every 4096 records
         try:
             items = open_capture(
                 path, client=client, key=store.key, source=source, kind=kind,
@@ -273,6 +276,9 @@ def _ingest_file(
                     counts["entries"] += 1
                     if item[HOST]:
                         hosts.add(item[HOST])
+                    if shown and not counts["entries"] & 4095:
+                        rate = counts["entries"] / max(time.monotonic() - started, 1e-6)
+                        bar.set_postfix_str(f"{rate:,.0f} records/s", refresh=kind != "har")
                     yield item
                 elif isinstance(item, Exchange):
                     counts["entries"] += 1

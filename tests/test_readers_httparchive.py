@@ -94,3 +94,38 @@ def test_parquet_rows(tmp_path):
     assert sniff(path) == "httparchive"
     with Store(tmp_path / "s.sqlite") as store:
         assert ingest_paths([path], store).stored == len(rows)
+
+
+def _revisiting(date: str, client: str, url: str, etag: str, status: int, inm: str | None,
+                t: int, backend: str | None = None) -> dict:
+    row = _row(date, client, url, etag, status)
+    if inm:
+        row["request_headers"].append({"name": "If-None-Match", "value": inm})
+    if backend:
+        row["response_headers"].append({"name": "X-Backend", "value": backend})
+    row["response_headers"][1]["value"] = "no-cache"
+    row["summary"] = json.dumps({"status": status, "method": "GET", "startedDateTime": t,
+                                 "respBodySize": 0 if status == 304 else 900})
+    return row
+
+
+def test_an_export_with_repeat_views_shows_the_identifier_and_the_churn(tmp_path):
+    """Rows that do revalidate (repeat views of a page load) carry the evidence the verdicts
+    need: the reader passes it through like any other source."""
+    app = "https://cdn.lb.test/app.js"
+    rows = []
+    for d, date in enumerate(("2024-05-01", "2024-06-01", "2024-07-01")):
+        for client in ("desktop", "mobile"):
+            tag = f'"{date}-{client}-8f14e45fceea167a5a36dedd"'
+            t = 1_714_550_400 + d * 100
+            rows += [_revisiting(date, client, PIXEL, tag, 200, None, t),
+                     _revisiting(date, client, PIXEL, tag, 304, tag, t + 5),
+                     _revisiting(date, client, app, '"5f3a-1"', 200, None, t + 1, "web1"),
+                     _revisiting(date, client, app, '"5f3a-2"', 200, '"5f3a-1"', t + 6, "web2")]
+    path = tmp_path / "repeat.jsonl"
+    path.write_text("\n".join(map(json.dumps, rows)) + "\n")
+    out = tmp_path / "a.json"
+    assert main(["analyze", str(path), "--db", str(tmp_path / "s.sqlite"), "--json", str(out),
+                 "-q"]) == 0
+    verdicts = {r["url"]: r["verdict"] for r in json.loads(out.read_text())["resources"]}
+    assert verdicts == {PIXEL: "identifier", app: "churn"}
