@@ -94,7 +94,8 @@ def resource_table_html(
     cols = [c for c in columns if c in shown.columns]
     table = shown[cols].copy()
     if "url" in table.columns:  # long URLs wrap anywhere; the cell keeps the full text
-        table["url"] = [style.Html(f"<code>{html.escape(str(u))}</code>") for u in table["url"]]
+        table["url"] = style.markup(table.index,
+                                    [f"<code>{html.escape(str(u))}</code>" for u in table["url"]])
     details = [evidence_html(row, extra) for _, row in shown.iterrows()]
     ids = [anchor(u) for u in shown["url"]] if "url" in shown.columns else None
     parts = [f"<p><strong>{html.escape(caption)}</strong></p>"] if caption else []

@@ -216,8 +216,8 @@ def per_client_html(data: ReportData, keys: pd.Series, row: pd.Series, max_rows:
     if timeline.empty:
         return ""
     shown = timeline.head(max_rows).copy()
-    shown["values_held"] = [style.Html(" → ".join(abbreviate(v) for v in vs) or "none")
-                            for vs in shown["values_held"]]
+    shown["values_held"] = style.markup(
+        shown.index, [" → ".join(abbreviate(v) for v in vs) or "none" for vs in shown["values_held"]])
     shown = shown.rename(columns={"values_held": "value held", "n304": "304s",
                                   "responses_2xx": "full responses", "times_304": "304 at (UTC)",
                                   "sequence": "statuses in order"})

@@ -151,6 +151,13 @@ class Html(str):
     holding one is inserted as it is; every other cell is escaped."""
 
 
+def markup(index: pd.Index, items: list[str]) -> pd.Series:
+    """A column of ``Html`` cells. Object dtype on purpose: pandas 3 stores text columns as its
+    ``str`` dtype (Arrow-backed when pyarrow is installed), which turns ``Html`` back into plain
+    text, and the cell would then be escaped."""
+    return pd.Series([Html(i) for i in items], index=index, dtype=object)
+
+
 def cell(value: object) -> str:
     """A table cell's HTML: ``Html`` as it is, anything else escaped (empty for missing)."""
     if isinstance(value, Html):
