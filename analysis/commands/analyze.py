@@ -90,7 +90,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH_OR_DB",
-                   help="HAR / mitmproxy flow files, folders of them, or stores (*.sqlite)")
+                   help="HAR / mitmproxy flow files, folders of them, stores (*.sqlite) or "
+                   "Parquet datasets (folders made by `etagwatch export`)")
     p.add_argument("--db", metavar="FILE",
                    help=f"store that captures are ingested into (default: ./{DEFAULT_DB})")
     p.add_argument("--json", metavar="FILE",
@@ -122,13 +123,22 @@ def _fail_on(text: str) -> list[str]:
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     import pandas as pd
 
+    from analysis.dataset import DatasetError, is_dataset, load_dataset
     from analysis.store import StoreError, load_exchanges
 
+    datasets = [Path(p) for p in args.paths if is_dataset(Path(p))]
     try:
-        stores, captures = split_inputs(args.paths)
+        stores, captures = split_inputs([p for p in args.paths if Path(p) not in datasets])
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
     frames = []
+    for folder in datasets:
+        try:
+            frames.append(load_dataset(folder))
+        except DatasetError as exc:  # names the folder
+            raise CliError(str(exc)) from None
+        except OSError as exc:
+            raise CliError(f"{folder}: {exc}") from None
     if captures:
         db = Path(args.db or DEFAULT_DB)
         ingest_inputs(args, captures, db)
