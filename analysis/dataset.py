@@ -43,6 +43,8 @@ VERSION = 1
 DEFAULT_PARTITIONS = 64
 #: Rows read from the store at a time: memory is bounded by one batch, whatever the store.
 BATCH_ROWS = 50_000
+#: Rows fetched from SQLite at a time (as Python tuples, before they become Arrow arrays).
+FETCH_ROWS = 5_000
 #: Temporary stores of `ingest --dataset` live here, inside the dataset folder.
 INGEST_PREFIX = "_ingest-"
 
@@ -262,10 +264,66 @@ class Staging:
             self._lock.__exit__(None, None, None)
 
 
+class _Parts:
+    """One ParquetWriter per partition. Rows wait as Arrow batches (columnar: far smaller than
+    the Python tuples, which are converted every fetch) and are written as one row group per
+    partition at each ``flush``; files get their final names at ``commit``."""
+
+    def __init__(self, folder: Path, partitions: int, schema: pa.Schema) -> None:
+        self.folder, self.partitions, self.schema = folder, partitions, schema
+        self.run = uuid.uuid4().hex[:12]
+        self.writers: dict[int, Any] = {}
+        self.names: dict[int, tuple[Path, Path]] = {}
+        self.rows_of: dict[int, list[tuple]] = {}
+        self.waiting: dict[int, list[pa.RecordBatch]] = {}
+        self.buffered = self.rows = self.max_id = 0
+
+    def add(self, number: int, row: tuple) -> None:
+        self.rows_of.setdefault(number, []).append(row)
+
+    def convert(self) -> None:
+        for number, rows in self.rows_of.items():
+            self.waiting.setdefault(number, []).append(_arrow_batch(rows, self.schema))
+            self.buffered += len(rows)
+            self.rows += len(rows)
+            self.max_id = max(self.max_id, rows[-1][0])
+        self.rows_of.clear()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for number, batches in sorted(self.waiting.items()):
+            if number not in self.writers:
+                part = self.folder / _part_name(number, self.partitions)
+                part.mkdir(exist_ok=True)
+                final = part / f"{self.run}-{number}.parquet"
+                self.names[number] = (part / f".{final.name}.tmp", final)
+                self.writers[number] = pq.ParquetWriter(self.names[number][0], self.schema,
+                                                        compression="zstd")
+            self.writers[number].write_table(pa.Table.from_batches(batches, self.schema),
+                                             row_group_size=max(1, self.buffered))
+        self.waiting.clear()
+        self.buffered = 0
+
+    def commit(self) -> list[str]:
+        """Every file closed, fsynced and renamed into place: their paths in the dataset."""
+        self.flush()
+        self.close()
+        for tmp, final in self.names.values():
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        return sorted(f.relative_to(self.folder).as_posix() for _, f in self.names.values())
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
+
+
 def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
             partitions: int | None, track_store: bool, batch_rows: int) -> ExportResult:
-    import pyarrow.parquet as pq
-
     meta = _meta(conn)
     if manifest is None:
         manifest = Manifest(partitions=partitions or DEFAULT_PARTITIONS, key=meta.get("key", ""),
@@ -298,40 +356,27 @@ def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
     cur = conn.execute(f"SELECT id, {picked} FROM exchanges WHERE id > ? ORDER BY id", (after,))
     src, cli = 1 + COLUMNS.index("source"), 1 + COLUMNS.index("client")
     url = 1 + COLUMNS.index("url")
-    run = uuid.uuid4().hex[:12]
-    writers: dict[int, pq.ParquetWriter] = {}
-    names: dict[int, tuple[Path, Path]] = {}
+    parts = _Parts(folder, manifest.partitions, schema)
+    fetch = min(FETCH_ROWS, batch_rows)
     rows_out, last = 0, after
     try:
-        while batch := cur.fetchmany(batch_rows):
-            last = batch[-1][0]
-            parts: dict[int, list[tuple]] = {}
-            for row in batch:
+        while rows := cur.fetchmany(fetch):
+            last = rows[-1][0]
+            for row in rows:
                 if (row[src], row[cli]) in excluded:
                     continue
                 if shift:
                     row = (row[0] + shift, *row[1:])
-                parts.setdefault(partition_of(row[url], manifest.partitions), []).append(row)
-            for number, rows in parts.items():
-                if number not in writers:
-                    part = folder / _part_name(number, manifest.partitions)
-                    part.mkdir(exist_ok=True)
-                    final = part / f"{run}-{number}.parquet"
-                    tmp = part / f".{final.name}.tmp"
-                    names[number] = (tmp, final)
-                    writers[number] = pq.ParquetWriter(tmp, schema, compression="zstd")
-                writers[number].write_batch(_arrow_batch(rows, schema))
-                rows_out += len(rows)
-                manifest.max_id = max(manifest.max_id, rows[-1][0])
+                parts.add(partition_of(row[url], manifest.partitions), row)
+            parts.convert()
+            if parts.buffered + fetch > batch_rows:
+                parts.flush()
+        rows_out = parts.rows
+        manifest.max_id = max(manifest.max_id, parts.max_id)
+        files = parts.commit()
     finally:
-        for writer in writers.values():
-            writer.close()
-    for tmp, final in names.values():
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    manifest.files = [*(manifest.files or []),
-                      *sorted(f.relative_to(folder).as_posix() for _, f in names.values())]
+        parts.close()
+    manifest.files = [*(manifest.files or []), *files]
     seen = {(s["sha256"]) for s in manifest.sources or []}
     added = [{"sha256": d, "path": p, "client": c, "size": n} for p, c, d, n in sources
              if d not in seen]
@@ -343,7 +388,7 @@ def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
     manifest.secret_headers = sorted({*(manifest.secret_headers or []),
                                       *json.loads(meta.get("secret_headers") or "[]")})
     manifest.write(folder)
-    return ExportResult(rows_out, len(names), len(excluded))
+    return ExportResult(rows_out, len(files), len(excluded))
 
 
 def dataset_files(folder: str | Path) -> list[Path]:

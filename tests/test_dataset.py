@@ -144,7 +144,11 @@ def test_killed_export_leaves_the_dataset_as_it_was(sample_store: Path, tmp_path
     assert proc.returncode == -9
     assert len(list(folder.glob("part=*/*.parquet"))) > len(dataset_files(folder))  # orphans
     pd.testing.assert_frame_equal(load_dataset(folder), before)
-    export(db, folder)  # the next writer removes them and appends once
+    stale = folder / f"{dataset.INGEST_PREFIX}dead"  # a killed `ingest --dataset` staging store
+    stale.mkdir()
+    (stale / "staging.sqlite").write_bytes(b"half")
+    export(db, folder)  # the next writer removes what was left and appends once
+    assert not stale.exists()
     assert len(list(folder.glob("part=*/*"))) == len(dataset_files(folder))
     pd.testing.assert_frame_equal(load_dataset(folder), load_exchanges(db))
 
