@@ -7,8 +7,11 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -167,3 +170,37 @@ def test_refusals(sample_store: Path, tmp_path: Path, capsys) -> None:
         assert main(["export", str(sample_store), "--parquet", "s3://bucket/ds"]) == 2
         err = capsys.readouterr().err
         assert "pip install fsspec" in err and len(err.strip().splitlines()) == 1
+
+
+def _staged_rows(folder: Path) -> int:
+    for db in folder.glob(f"{dataset.INGEST_PREFIX}*/staging.sqlite"):
+        try:
+            with sqlite3.connect(db, timeout=0.05) as con:
+                return con.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+    return 0
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_during_ingest_dataset_then_rerun_stores_each_entry_once(tmp_path: Path) -> None:
+    folder = tmp_path / "ds"
+    assert main(["ingest", str(queries_har(tmp_path / "a.har", 30)), "--dataset", str(folder),
+                 "-q"]) == 0
+    before = load_dataset(folder)
+    big = queries_har(tmp_path / "big.har", 20_000)
+    command = [sys.executable, "-m", "analysis", "ingest", str(big), "--dataset", str(folder),
+               "--no-progress"]
+    victim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while victim.poll() is None and time.monotonic() < deadline and _staged_rows(folder) < 5_000:
+        time.sleep(0.005)
+    assert victim.poll() is None, "the ingest finished before it could be killed: enlarge it"
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    pd.testing.assert_frame_equal(load_dataset(folder), before)
+    assert subprocess.run(command, capture_output=True, timeout=240).returncode == 0
+    frame = load_dataset(folder)
+    assert len(frame) == 20_030 and frame["id"].is_unique
+    assert (frame["client"] == "big.har").sum() == 20_000
+    assert not list(folder.glob(f"{dataset.INGEST_PREFIX}*"))
