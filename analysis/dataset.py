@@ -16,7 +16,6 @@ and deleted by the next writer, which holds ``_etagwatch.lock``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -152,6 +151,8 @@ class Manifest:
 def locked(folder: Path) -> Iterator[None]:
     """The dataset's writer lock (one writer at a time; readers need none). Whoever holds it
     may delete what crashed writers left: files no manifest lists, temporary stores."""
+    import fcntl  # POSIX, like the rest of the writers
+
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / LOCK).open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

@@ -204,3 +204,23 @@ def test_kill_9_during_ingest_dataset_then_rerun_stores_each_entry_once(tmp_path
     assert len(frame) == 20_030 and frame["id"].is_unique
     assert (frame["client"] == "big.har").sum() == 20_000
     assert not list(folder.glob(f"{dataset.INGEST_PREFIX}*"))
+
+
+def test_a_dataset_is_read_as_a_store_never_ingested_as_a_capture(sample_store: Path,
+                                                                   tmp_path: Path,
+                                                                   capsys) -> None:
+    """Its Parquet files look like HTTP Archive rows to the capture readers: on the first
+    version `etagwatch ingest DIR` stored them again, one client per file."""
+    from analysis.ingest import find_captures
+    from analysis.reporting.data import load_report_data
+
+    folder = tmp_path / "top" / "ds"
+    export(sample_store, folder)
+    har = queries_har(tmp_path / "top" / "q.har", 10)
+    assert find_captures(folder) == [] and find_captures(tmp_path / "top") == [har]
+    assert main(["ingest", str(folder), "--db", str(tmp_path / "x.sqlite")]) == 2
+    assert "an etagwatch Parquet dataset" in capsys.readouterr().err
+    by_store = load_report_data([sample_store])
+    by_dataset = load_report_data([folder])
+    pd.testing.assert_frame_equal(by_dataset.resources, by_store.resources)
+    assert by_dataset.summary == by_store.summary

@@ -123,22 +123,14 @@ def _fail_on(text: str) -> list[str]:
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     import pandas as pd
 
-    from analysis.dataset import DatasetError, is_dataset, load_dataset
-    from analysis.store import StoreError, load_exchanges
+    from analysis.inputs import load_input
+    from analysis.store import StoreError
 
-    datasets = [Path(p) for p in args.paths if is_dataset(Path(p))]
     try:
-        stores, captures = split_inputs([p for p in args.paths if Path(p) not in datasets])
+        stores, captures = split_inputs(args.paths)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
     frames = []
-    for folder in datasets:
-        try:
-            frames.append(load_dataset(folder))
-        except DatasetError as exc:  # names the folder
-            raise CliError(str(exc)) from None
-        except OSError as exc:
-            raise CliError(f"{folder}: {exc}") from None
     if captures:
         db = Path(args.db or DEFAULT_DB)
         ingest_inputs(args, captures, db)
@@ -147,7 +139,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         stores.append(Path(args.db))
     for db in dict.fromkeys(stores):
         try:
-            frames.append(load_exchanges(db))
+            frames.append(load_input(db))
         except (StoreError, FileNotFoundError) as exc:  # names the file
             raise CliError(str(exc)) from None
         except OSError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from analysis.cli import CliError, info, show_progress, warn
 from analysis.commands.export import PARTITIONS_HELP, partitions
+from analysis.dataset import is_dataset
 from analysis.exchange import DEFAULT_BACKEND_HEADERS
 from analysis.ingest import find_captures, format_summary, ingest_paths, warnings
 from analysis.readers import CAPTURE_SUFFIXES
@@ -119,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise CliError(f"no such file or folder: {', '.join(missing)}")
+    datasets = [str(p) for p in paths if is_dataset(p)]
+    if datasets:
+        raise CliError(f"{', '.join(datasets)}: an etagwatch Parquet dataset, not a capture "
+                       "(analyze reads it; ingest --dataset adds captures to it)")
     if not any(find_captures(p) for p in paths):
         raise CliError(f"no capture found in {', '.join(map(str, paths))}: looked for files "
                        f"ending in {', '.join(CAPTURE_SUFFIXES)}")
