@@ -195,6 +195,7 @@ class ExportResult:
     rows: int
     files: int
     skipped_sources: int  # sources already in the dataset, whose rows were left out
+    held: int = 0  # rows at or after a file whose ingest into the store is unfinished
 
 
 def export_store(store: str | Path, folder: str | Path, *, partitions: int | None = None,
@@ -341,20 +342,29 @@ def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
     stores = dict(manifest.stores or {})
     after = stores.get(identity, 0) if track_store else 0
     known = {s["sha256"] for s in manifest.sources or []}
-    sources = conn.execute("SELECT path, client, sha256, size FROM sources WHERE complete = 1"
-                           " AND sha256 IS NOT NULL AND error IS NULL AND kind != 'dataset'"
+    versioned = "complete" in {r[1] for r in conn.execute("PRAGMA table_info(sources)")}
+    done = "complete = 1 AND" if versioned else ""  # schema 1: every source is complete
+    sources = conn.execute(f"SELECT path, client, sha256, size FROM sources WHERE {done}"
+                           " sha256 IS NOT NULL AND error IS NULL AND kind != 'dataset'"
                            " ORDER BY id").fetchall()
+    # rows of a file still being ingested (or of a killed ingest, which the next one deletes)
+    # wait: the export stops below the first of them and a later export takes them
+    upto = conn.execute("SELECT min(first_id) FROM sources WHERE complete = 0").fetchone()[0] \
+        if versioned else None
+    upto = (1 << 62) if upto is None else upto
     # rows name their file by (source, client); a pair that also stored bytes the dataset
     # lacks (the file changed) is exported whole, the watermark keeps it from repeating
     fresh = {(p, c) for p, c, d, _ in sources if d not in known}
     excluded = {(p, c) for p, c, d, _ in sources if d in known} - fresh
-    first = conn.execute("SELECT min(id) FROM exchanges WHERE id > ?", (after,)).fetchone()[0]
+    first = conn.execute("SELECT min(id) FROM exchanges WHERE id > ? AND id <= ?",
+                         (after, upto)).fetchone()[0]
     shift = max(0, manifest.max_id - first + 1) if first is not None else 0
 
     schema = arrow_schema()
     present = {r[1] for r in conn.execute("PRAGMA table_info(exchanges)")}
     picked = ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
-    cur = conn.execute(f"SELECT id, {picked} FROM exchanges WHERE id > ? ORDER BY id", (after,))
+    cur = conn.execute(f"SELECT id, {picked} FROM exchanges WHERE id > ? AND id <= ?"
+                       " ORDER BY id", (after, upto))
     src, cli = 1 + COLUMNS.index("source"), 1 + COLUMNS.index("client")
     url = 1 + COLUMNS.index("url")
     parts = _Parts(folder, manifest.partitions, schema)
@@ -389,7 +399,8 @@ def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
     manifest.secret_headers = sorted({*(manifest.secret_headers or []),
                                       *json.loads(meta.get("secret_headers") or "[]")})
     manifest.write(folder)
-    return ExportResult(rows_out, len(files), len(excluded))
+    held = conn.execute("SELECT count(*) FROM exchanges WHERE id > ?", (upto,)).fetchone()[0]
+    return ExportResult(rows_out, len(files), len(excluded), held)
 
 
 def dataset_files(folder: str | Path) -> list[Path]:

@@ -224,3 +224,31 @@ def test_a_dataset_is_read_as_a_store_never_ingested_as_a_capture(sample_store: 
     by_dataset = load_report_data([folder])
     pd.testing.assert_frame_equal(by_dataset.resources, by_store.resources)
     assert by_dataset.summary == by_store.summary
+
+
+def test_rows_of_an_unfinished_ingest_wait_for_it(sample_store: Path, tmp_path: Path,
+                                                  capsys) -> None:
+    """A file registered but not complete (an ingest running, or killed and to be replaced)
+    is not exported, nor anything after it; once complete, the next export takes it once."""
+    import msgspec
+
+    from analysis.exchange import Exchange
+    from analysis.store import SourceRow, Store
+
+    db = tmp_path / "s.sqlite"
+    shutil.copy(sample_store, db)
+    folder = tmp_path / "ds"
+    with Store(db) as store:
+        rows = [msgspec.structs.replace(Exchange(**{c: None for c in Exchange.__struct_fields__}),
+                                        url=f"https://x.test/{i}", source="late.har",
+                                        client="late.har") for i in range(3)]
+        row = SourceRow("late.har", "har", None, 1, "late.har", 0, 0, 0)
+        attempt = store.begin_source(row, str(tmp_path / "late.har"))
+        store.insert(rows)
+        assert main(["export", str(db), "--parquet", str(folder)]) == 0
+        assert "3 exchanges not exported yet" in capsys.readouterr().err
+        assert len(load_dataset(folder)) == len(load_exchanges(db)) - 3
+        store.finish_source(attempt, SourceRow("late.har", "har", "ab" * 32, 1, "late.har", 3,
+                                               3, 0), [])
+    export(db, folder)
+    pd.testing.assert_frame_equal(load_dataset(folder), load_exchanges(db))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from analysis.cli import CliError, info
+from analysis.cli import CliError, info, warn
 
 EPILOG = """\
 Writes the store's exchanges (the same columns and types, with their id) as Parquet files in
@@ -64,4 +64,8 @@ def run(args: argparse.Namespace) -> int:
     known = (f", {result.skipped_sources} file(s) left out (in the dataset already)"
              if result.skipped_sources else "")
     info(args, f"{args.parquet}: wrote {result.rows} exchanges in {result.files} file(s){known}")
+    if result.held:
+        warn(f"{args.store}: {result.held} exchanges not exported yet: they come at or after "
+             "a file whose ingest is unfinished (running, or killed: ingest it again); export "
+             "again once it is complete")
     return 0
