@@ -116,7 +116,7 @@ class Manifest:
     max_id: int = 0
     files: list[str] | None = None  # relative paths of committed files
     sources: list[dict[str, Any]] | None = None  # complete sources: sha256, path, client
-    stores: dict[str, int] | None = None  # store identity -> highest store id exported
+    stores: dict[str, dict[str, Any]] | None = None  # per store: highest id exported, its row
 
     @classmethod
     def read(cls, folder: Path) -> Manifest | None:
@@ -324,6 +324,27 @@ class _Parts:
         self.writers.clear()
 
 
+def _select(conn: sqlite3.Connection) -> str:
+    """SELECT of ``id`` and every exchange column (NULL for columns an older store lacks)."""
+    present = {r[1] for r in conn.execute("PRAGMA table_info(exchanges)")}
+    picked = ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
+    return f"SELECT id, {picked} FROM exchanges"
+
+
+def _fingerprint(row: tuple) -> str:
+    return hashlib.sha256(json.dumps(row, default=str).encode()).hexdigest()[:32]
+
+
+def _watermark(conn: sqlite3.Connection, mark: dict[str, Any] | None) -> int:
+    """The highest store id an earlier export of this store wrote, when the store still holds
+    that very row; else 0 (a copy of the store that went its own way has the same key and
+    creation time: its rows are all new, less the files the dataset holds)."""
+    if not mark:
+        return 0
+    row = conn.execute(f"{_select(conn)} WHERE id = ?", (mark["id"],)).fetchone()
+    return int(mark["id"]) if row is not None and _fingerprint(row) == mark["row"] else 0
+
+
 def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
             partitions: int | None, track_store: bool, batch_rows: int) -> ExportResult:
     meta = _meta(conn)
@@ -340,7 +361,7 @@ def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
         raise DatasetError(f"{folder}: partitions must be 1 or more")
     identity = f"{meta.get('key', '')}:{meta.get('created', '')}"
     stores = dict(manifest.stores or {})
-    after = stores.get(identity, 0) if track_store else 0
+    after = _watermark(conn, stores.get(identity)) if track_store else 0
     known = {s["sha256"] for s in manifest.sources or []}
     versioned = "complete" in {r[1] for r in conn.execute("PRAGMA table_info(sources)")}
     done = "complete = 1 AND" if versioned else ""  # schema 1: every source is complete
@@ -361,18 +382,15 @@ def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
     shift = max(0, manifest.max_id - first + 1) if first is not None else 0
 
     schema = arrow_schema()
-    present = {r[1] for r in conn.execute("PRAGMA table_info(exchanges)")}
-    picked = ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
-    cur = conn.execute(f"SELECT id, {picked} FROM exchanges WHERE id > ? AND id <= ?"
-                       " ORDER BY id", (after, upto))
+    cur = conn.execute(f"{_select(conn)} WHERE id > ? AND id <= ? ORDER BY id", (after, upto))
     src, cli = 1 + COLUMNS.index("source"), 1 + COLUMNS.index("client")
     url = 1 + COLUMNS.index("url")
     parts = _Parts(folder, manifest.partitions, schema)
     fetch = min(FETCH_ROWS, batch_rows)
-    rows_out, last = 0, after
+    rows_out, last = 0, None
     try:
         while rows := cur.fetchmany(fetch):
-            last = rows[-1][0]
+            last = rows[-1]
             for row in rows:
                 if (row[src], row[cli]) in excluded:
                     continue
@@ -393,8 +411,8 @@ def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
              if d not in seen]
     manifest.sources = [*(manifest.sources or []),
                         *{a["sha256"]: a for a in added}.values()]
-    if track_store:
-        stores[identity] = max(last, after)
+    if track_store and last is not None:
+        stores[identity] = {"id": last[0], "row": _fingerprint(last)}
     manifest.stores = stores
     manifest.secret_headers = sorted({*(manifest.secret_headers or []),
                                       *json.loads(meta.get("secret_headers") or "[]")})

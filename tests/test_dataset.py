@@ -252,3 +252,23 @@ def test_rows_of_an_unfinished_ingest_wait_for_it(sample_store: Path, tmp_path: 
                                                3, 0), [])
     export(db, folder)
     pd.testing.assert_frame_equal(load_dataset(folder), load_exchanges(db))
+
+
+def test_a_copy_of_a_store_that_went_its_own_way_loses_nothing(sample_store: Path,
+                                                                tmp_path: Path) -> None:
+    """Two copies share key and creation time; what one exported says nothing about the
+    other's later rows (the same ids, other exchanges)."""
+    one, two = tmp_path / "one.sqlite", tmp_path / "two.sqlite"
+    shutil.copy(sample_store, one)
+    shutil.copy(sample_store, two)
+    assert main(["ingest", str(queries_har(tmp_path / "a.har", 20)), "--db", str(one), "-q"]) == 0
+    assert main(["ingest", str(queries_har(tmp_path / "b.har", 30)), "--db", str(two), "-q"]) == 0
+    folder = tmp_path / "ds"
+    export(one, folder)
+    export(two, folder)
+    frame = load_dataset(folder)
+    shared = len(load_exchanges(sample_store))
+    assert len(frame) == shared + 20 + 30 and frame["id"].is_unique
+    assert sorted(frame["client"].value_counts()[["a.har", "b.har"]]) == [20, 30]
+    export(two, folder)  # its own watermark holds: nothing again
+    assert len(load_dataset(folder)) == shared + 50
