@@ -145,6 +145,16 @@ class Manifest:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, folder / MANIFEST)
+        _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """A rename is durable once its folder is synced (a power cut otherwise may undo it)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -186,7 +196,11 @@ def _arrow_batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:
     for values, field in zip(columns, schema, strict=True):
         if pa.types.is_boolean(field.type):  # SQLite keeps booleans as 0 / 1
             values = [None if v is None else bool(v) for v in values]
-        arrays.append(pa.array(values, type=field.type))
+        try:
+            arrays.append(pa.array(values, type=field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a value SQLite kept as typed
+            raise DatasetError(f"column {field.name}: a value of another type than "
+                               f"{field.type} ({exc})") from None
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -207,6 +221,7 @@ def export_store(store: str | Path, folder: str | Path, *, partitions: int | Non
     shifted above them. DatasetError when the dataset's keyed hashes come from another store
     (they would not compare)."""
     folder = local_folder(folder)
+    open_for_reading(store).close()  # a missing or foreign store leaves no dataset folder
     with locked(folder):
         manifest = Manifest.read(folder)
         _clean(folder, manifest)
@@ -316,6 +331,8 @@ class _Parts:
             with tmp.open("rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
+        for part in {final.parent for _, final in self.names.values()}:
+            _fsync_dir(part)
         return sorted(f.relative_to(self.folder).as_posix() for _, f in self.names.values())
 
     def close(self) -> None:

@@ -166,6 +166,8 @@ def test_refusals(sample_store: Path, tmp_path: Path, capsys) -> None:
     assert main(["export", str(sample_store), "--parquet", str(folder), "--partitions", "8"]) == 2
     assert "64 partitions" in capsys.readouterr().err
     assert json.loads((folder / MANIFEST).read_text())["partitions"] == 64
+    assert main(["export", str(tmp_path / "none.sqlite"), "--parquet", str(tmp_path / "d2")]) == 2
+    assert "no such store" in capsys.readouterr().err and not (tmp_path / "d2").exists()
     if importlib.util.find_spec("fsspec") is None:
         assert main(["export", str(sample_store), "--parquet", "s3://bucket/ds"]) == 2
         err = capsys.readouterr().err

@@ -15,6 +15,10 @@ in batches, whatever its size. Appending is safe: exporting the same store again
 stored since, files the dataset holds already are left out, and an export killed midway leaves
 the dataset as it was. `etagwatch analyze DIR` reads the dataset as it reads a store.
 
+Exit status: 0 the dataset holds the store's exchanges (also when nothing was new); 2 usage
+error (no such store, a store of a newer etagwatch, a dataset of another store or with another
+number of partitions, a remote path).
+
 examples:
   etagwatch export site.sqlite --parquet site-dataset/
   etagwatch export site.sqlite --parquet site-dataset/ --partitions 16
