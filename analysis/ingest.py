@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from tqdm import tqdm
 
+from analysis.dataset import MANIFEST, is_dataset
 from analysis.exchange import DEFAULT_BACKEND_HEADERS, Exchange
 from analysis.privacy import DEFAULT_PRIVACY, Privacy
 from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
@@ -91,11 +92,15 @@ def find_captures(path: Path) -> list[Path]:
     if path.is_dir():
         if is_openwpm_parquet(path):
             return [path]
-        crawls = [d for d in sorted(path.rglob("*")) if d.is_dir() and is_openwpm_parquet(d)]
+        datasets = [m.parent for m in path.rglob(MANIFEST) if is_dataset(m.parent)]
+        if path in datasets:  # etagwatch's own Parquet output: read as a store, not a capture
+            return []
+        crawls = [d for d in sorted(path.rglob("*")) if d.is_dir() and is_openwpm_parquet(d)
+                  and not any(s in d.parents for s in datasets)]
         return sorted([
             *crawls,
             *(p for p in path.rglob("*") if p.is_file()
-              and not any(c in p.parents for c in crawls) and (
+              and not any(c in p.parents for c in (*crawls, *datasets)) and (
                 p.name.lower().endswith(CAPTURE_SUFFIXES)
                 or (p.suffix.lower() in (".sqlite", ".sqlite3", ".db") and is_openwpm(p)))),
         ])

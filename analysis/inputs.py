@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analysis.readers import SQLITE_MAGIC
 from analysis.store import StoreError, open_for_reading
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: A file with one of these names is meant as a store: when it is not one, that is the error
 #: (not "not a HAR").
@@ -33,23 +37,48 @@ def is_store_input(path: Path) -> bool:
 
 
 def split_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """(stores, captures); FileNotFoundError naming the first missing path."""
+    """(stores, captures); FileNotFoundError naming the first missing path. Parquet dataset
+    folders (``analysis.dataset``, recognised by their manifest) count as stores."""
+    from analysis.dataset import is_dataset
+
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or directory")
-    stores = [p for p in paths if is_store_input(p)]
+    stores = [p for p in paths if is_store_input(p) or is_dataset(p)]
     return stores, [p for p in paths if p not in stores]
 
 
 def check_store(path: Path) -> None:
     """StoreError or FileNotFoundError (one line naming the file) unless ``path`` is a store
-    this version can read."""
+    or dataset this version can read."""
+    from analysis.dataset import DatasetError, dataset_files, is_dataset
+
+    if is_dataset(path):
+        try:
+            dataset_files(path)
+        except DatasetError as exc:
+            raise StoreError(str(exc)) from None
+        return
     open_for_reading(path).close()
 
 
+def load_input(path: Path) -> pd.DataFrame:
+    """The exchanges of a store or a dataset (``load_exchanges`` / ``load_dataset``); a
+    dataset's problems come as StoreError, like a store's."""
+    from analysis.dataset import DatasetError, is_dataset, load_dataset
+    from analysis.store import load_exchanges
+
+    if is_dataset(path):
+        try:
+            return load_dataset(path)
+        except DatasetError as exc:
+            raise StoreError(str(exc)) from None
+    return load_exchanges(path)
+
+
 __all__ = ["STORE_SUFFIXES", "StoreError", "check_store", "is_sqlite", "is_store_input",
-           "split_inputs"]
+           "load_input", "split_inputs"]
 
 
 class InputError(Exception):

@@ -90,7 +90,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH_OR_DB",
-                   help="HAR / mitmproxy flow files, folders of them, or stores (*.sqlite)")
+                   help="HAR / mitmproxy flow files, folders of them, stores (*.sqlite) or "
+                   "Parquet datasets (folders made by `etagwatch export`)")
     p.add_argument("--db", metavar="FILE",
                    help=f"store that captures are ingested into (default: ./{DEFAULT_DB})")
     p.add_argument("--json", metavar="FILE",
@@ -122,7 +123,8 @@ def _fail_on(text: str) -> list[str]:
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     import pandas as pd
 
-    from analysis.store import StoreError, load_exchanges
+    from analysis.inputs import load_input
+    from analysis.store import StoreError
 
     try:
         stores, captures = split_inputs(args.paths)
@@ -137,7 +139,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         stores.append(Path(args.db))
     for db in dict.fromkeys(stores):
         try:
-            frames.append(load_exchanges(db))
+            frames.append(load_input(db))
         except (StoreError, FileNotFoundError) as exc:  # names the file
             raise CliError(str(exc)) from None
         except OSError as exc:

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 from analysis.cli import CliError, info, show_progress, warn
+from analysis.commands.export import PARTITIONS_HELP, partitions
+from analysis.dataset import is_dataset
 from analysis.exchange import DEFAULT_BACKEND_HEADERS
 from analysis.ingest import find_captures, format_summary, ingest_paths, warnings
 from analysis.readers import CAPTURE_SUFFIXES
@@ -55,7 +57,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="HAR / flow files or folders")
-    p.add_argument("--db", default=DEFAULT_DB, help=f"store file (default: {DEFAULT_DB})")
+    p.add_argument("--db", help=f"store file (default: {DEFAULT_DB})")
+    p.add_argument("--dataset", metavar="DIR",
+                   help="write a Parquet dataset (a folder, appended to) instead of a store; "
+                   "files the dataset holds already are not stored twice (see `etagwatch "
+                   "export --help`)")
+    p.add_argument("--partitions", type=partitions, default=None, metavar="N",
+                   help=f"with --dataset: {PARTITIONS_HELP}")
     p.add_argument(
         "--client",
         help="client/profile id for every exchange (default: each file its own: its path "
@@ -112,11 +120,42 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise CliError(f"no such file or folder: {', '.join(missing)}")
+    datasets = [str(p) for p in paths if is_dataset(p)]
+    if datasets:
+        raise CliError(f"{', '.join(datasets)}: an etagwatch Parquet dataset, not a capture "
+                       "(analyze reads it; ingest --dataset adds captures to it)")
     if not any(find_captures(p) for p in paths):
         raise CliError(f"no capture found in {', '.join(map(str, paths))}: looked for files "
                        f"ending in {', '.join(CAPTURE_SUFFIXES)}")
+    if args.dataset:
+        return _into_dataset(args, paths)
+    if args.partitions is not None:
+        raise CliError("--partitions needs --dataset")
+    return _ingest(args, paths, args.db or DEFAULT_DB, args.db or DEFAULT_DB)
+
+
+def _into_dataset(args: argparse.Namespace, paths: list[Path]) -> int:
+    """The ordinary ingest into a temporary store made for the dataset, then its export."""
+    from analysis.dataset import DatasetError, Staging
+
+    if args.db:
+        raise CliError("--db and --dataset: choose one (etagwatch export writes a store as a "
+                       "dataset)")
     try:
-        store = Store(args.db)
+        with Staging(args.dataset, args.partitions) as staging:
+            status = _ingest(args, paths, str(staging.store), args.dataset)
+            result = staging.commit()
+    except (DatasetError, StoreError) as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{args.dataset}: {exc}") from None
+    info(args, f"{args.dataset}: wrote {result.rows} exchanges in {result.files} file(s)")
+    return status
+
+
+def _ingest(args: argparse.Namespace, paths: list[Path], db: str, name: str) -> int:
+    try:
+        store = Store(db)
     except (StoreError, OSError) as exc:
         raise CliError(str(exc)) from None
     try:
@@ -142,5 +181,5 @@ def run(args: argparse.Namespace) -> int:
     for line in notes:
         info(args, f"note: {line}")
     if not args.quiet:
-        print(format_summary(report, args.db, verbose=args.verbose))
+        print(format_summary(report, name, verbose=args.verbose))
     return report.exit_status

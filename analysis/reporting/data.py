@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.exchange import COLUMNS
-from analysis.inputs import split_inputs
+from analysis.inputs import load_input, split_inputs
 
 #: Columns every detector frame has, even when a capture is empty (analyze's JSON contract).
 RESOURCE_COLUMNS = ("url", "host", "verdict", "confidence", "evidence")
@@ -55,8 +55,11 @@ STORE_SKIPS_SHOWN = 10_000
 def _store_problems(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The store's own record of entries skipped (not the no-HTTP ones: data: URLs and the
     like are no problem) and files that could not be read."""
+    from analysis.dataset import is_dataset
     from analysis.store import open_for_reading
 
+    if is_dataset(path):  # a dataset keeps rows only (its files were complete sources)
+        return [], []
     conn = open_for_reading(path)
     try:
         skipped = [
@@ -123,7 +126,7 @@ def load_report_data(
     except FileNotFoundError as exc:
         raise InputError(str(exc)) from None
 
-    frames = [load_exchanges(p) for p in stores]
+    frames = [load_input(p) for p in stores]
     skipped: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for path in stores:  # what ingesting into them skipped, whenever that was
