@@ -7,10 +7,12 @@ DEMO_DB ?= demo.sqlite
 
 .PHONY: demo test lint unit e2e bench bench-deps clean notebook
 
+# setuptools warns on every editable install that analysis/ in the checkout shadows the
+# installed package: that is what an editable install is for, so the warning is filtered.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench,notebook]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet -e '.[test,bench,notebook]'
 	$(BIN)/python -m analysis.notebook_server --register-kernel
 	touch $(STAMP)
 
