@@ -106,6 +106,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "cache busters like _ or v (repeatable; default: none)")
     p.add_argument("--client", metavar="ID",
                    help="client id for every ingested exchange (default: each file its own: its path relative to the common root of the inputs, or its full path when an earlier run stored another file under that id)")
+    p.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
+                   help="pandas: one process (default); dask: the same detectors on a Dask "
+                   "cluster, partition by partition of whole hosts (a LocalCluster unless "
+                   "--scheduler), for datasets larger than one machine's memory")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --engine dask: an existing cluster (tcp://host:8786)")
     p.add_argument("--limit", type=_limit, default=15, metavar="N",
                    help="resources / rules / hosts listed per section of the terminal report "
                    "(default: 15; the JSON and CSV hold all)")
@@ -162,20 +168,60 @@ def found(analysis, wanted: list[str]) -> list[str]:  # type: ignore[no-untyped-
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from analysis.detectors import run_all
-    from analysis.report_json import encode_analysis, write_json
-    from analysis.report_text import render
 
     wanted = _fail_on(args.fail_on)
+    if args.engine == "dask":
+        return _run_dask(args, wanted)
     exchanges = _load(args)
     if exchanges.empty:
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
+    return _report(args, wanted, lambda: run_all(exchanges, ignore_params=args.ignore_param))
+
+
+def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
+    """--engine dask: a dataset folder is read by the workers partition by partition; other
+    inputs are loaded here first, as the pandas engine loads them."""
+    from analysis.dataset import is_dataset
+
+    try:
+        from analysis.engine.dask_engine import dataset_frame, run_all_dask, start_client
+    except ImportError as exc:
+        raise CliError(f"--engine dask needs dask and distributed ({exc.name} is missing): "
+                       "pip install 'dask[distributed]'") from None
+    paths = [Path(p) for p in args.paths]
+    try:
+        client = start_client(args.scheduler)
+    except OSError as exc:
+        raise CliError(f"--scheduler {args.scheduler}: {exc}") from None
+    with client:
+        if not args.quiet:
+            print(f"etagwatch: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        if len(paths) == 1 and is_dataset(paths[0]):
+            frame = dataset_frame(paths[0])
+        else:
+            frame = _load(args)
+            if frame.empty:
+                raise CliError("no exchanges to analyse (the inputs held no readable entries)")
+        status = _report(args, wanted, lambda: run_all_dask(
+            frame, ignore_params=args.ignore_param, client=client))
+        cluster = getattr(client, "cluster", None)
+    if cluster is not None and not args.scheduler:
+        cluster.close()
+    return status
+
+
+def _report(args: argparse.Namespace, wanted: list[str], analyse) -> int:  # type: ignore[no-untyped-def]
+    """Run ``analyse`` and write the terminal report, --json and --csv."""
+    from tqdm import tqdm
+
+    from analysis.report_json import encode_analysis, write_json
+    from analysis.report_text import render
+
     steps = 2 + bool(args.json) + bool(args.csv)
     with tqdm(total=steps, desc="detectors", unit="step", file=sys.stderr, leave=False,
               disable=not show_progress(args)) as bar:
-        analysis = run_all(exchanges, ignore_params=args.ignore_param)
+        analysis = analyse()
         bar.update()
         bar.set_description("report")
         text = render(analysis, limit=args.limit)

@@ -72,12 +72,21 @@ def host_summary(
 
 def summarise(ex: pd.DataFrame, resources: pd.DataFrame, findings: pd.DataFrame,
               ignore_params: Iterable[str] = ()) -> dict[str, Any]:
-    verdicts = resources["verdict"].value_counts() if not resources.empty else pd.Series()
-    return {
+    return summary_of({
         "exchanges": len(ex),
         "responses": int(ex["ok"].sum()) if len(ex) else 0,
         "clients": int(ex["cid"].max() + 1) if len(ex) else 0,
         "hosts": int(ex["hid"].max() + 1) if len(ex) else 0,
+    }, resources, findings, ignore_params)
+
+
+def summary_of(counts: dict[str, int], resources: pd.DataFrame, findings: pd.DataFrame,
+               ignore_params: Iterable[str] = ()) -> dict[str, Any]:
+    """The summary from the input's counts (exchanges, responses, clients, hosts) and the
+    results (an engine that counts the input itself calls this directly)."""
+    verdicts = resources["verdict"].value_counts() if not resources.empty else pd.Series()
+    return {
+        **counts,
         "resources": len(resources),
         "verdicts": {v: int(verdicts.get(v, 0)) for v in VERDICTS},
         "findings": {s: int((findings["severity"] == s).sum()) for s in SEVERITIES},
@@ -101,5 +110,5 @@ def run_all(exchanges: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> An
 
 __all__ = [
     "RANK", "RULES", "SEVERITIES", "VERDICTS", "Analysis", "conformance_findings",
-    "host_summary", "prepare", "resource_features", "resource_verdicts", "run_all",
+    "host_summary", "prepare", "resource_features", "resource_verdicts", "run_all", "summary_of",
 ]

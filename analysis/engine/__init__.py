@@ -1,0 +1,1 @@
+"""Engines that run the detectors over data too large for one pandas process."""
