@@ -28,7 +28,7 @@ from analysis.readers import CAPTURE_SUFFIXES, open_capture, sniff
 from analysis.readers.openwpm import is_openwpm, is_openwpm_parquet, parquet_files
 from analysis.readers.record import HOST
 from analysis.readers.result import FileError, Note, ReadError, Skip
-from analysis.store import SourceBusy, SourceRow, Store
+from analysis.store import SizeSeen, SourceBusy, SourceRow, Store
 
 if TYPE_CHECKING:  # imported where used: its pipe handling is POSIX-only
     from analysis.writer_process import WriterProcess
@@ -240,22 +240,28 @@ def _ingest_file(
     digest: str | None = None
     # The sha256 costs a read of the whole file; it is needed up front only when an earlier
     # file had this very size, otherwise it is computed from the bytes as the reader reads.
-    if not force and store.seen_size(size):
-        digest = file_sha256(path)
-        earlier = store.seen_sha256(digest)
-        if earlier is not None:
-            report.duplicates.append((source, earlier))
+    attempt = None
+    while attempt is None:
+        if not force:
+            if digest is None and store.seen_size(size):
+                digest = file_sha256(path)
+            earlier = store.seen_sha256(digest) if digest is not None else None
+            if earlier is not None:
+                report.duplicates.append((source, earlier))
+                bar.update(size)
+                return
+        # otherwise the digest is taken on a thread while the file is read (hashlib and file
+        # reads release the GIL): the same bytes, at no cost to the reader
+        try:
+            attempt = store.begin_source(
+                SourceRow(source, kind, None, size, client, 0, 0, 0), str(path.resolve()),
+                size_unseen=not force and digest is None, digest=None if force else digest)
+        except SourceBusy as exc:
+            report.errors.append(FileError(source, str(exc)))
             bar.update(size)
             return
-    # otherwise the digest is taken on a thread while the file is read (hashlib and file
-    # reads release the GIL): the same bytes, at no cost to the reader
-    try:
-        attempt = store.begin_source(SourceRow(source, kind, None, size, client, 0, 0, 0),
-                                     str(path.resolve()))
-    except SourceBusy as exc:
-        report.errors.append(FileError(source, str(exc)))
-        bar.update(size)
-        return
+        except SizeSeen:  # a file of this size completed meanwhile (a concurrent ingest)
+            continue
     if attempt.replaced:
         report.notes.append(Note(source, f"replaced the {attempt.replaced} rows an interrupted "
                                          "earlier ingest of this file had stored"))

@@ -152,6 +152,10 @@ class SourceBusy(Exception):
     """Another running process is ingesting this file into this store now."""
 
 
+class SizeSeen(Exception):
+    """A source of this size completed since the caller checked: compare digests first."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     """A file registered for ingest (``Store.begin_source``)."""
@@ -301,18 +305,26 @@ class Store:
                 "INSERT INTO skipped (file, entry_index, reason) VALUES (?,?,?)", skips
             )
 
-    def begin_source(self, row: SourceRow, resolved: str) -> Attempt:
+    def begin_source(self, row: SourceRow, resolved: str, *, size_unseen: bool = False,
+                     digest: str | None = None) -> Attempt:
         """Register a file before its first row is stored, in one transaction that first
         deletes what interrupted attempts at the same file (``resolved`` path) left: their
         rows and their registration (skips are written only when a file completes, so an
         attempt leaves none). So however often an ingest is killed, the next run
-        converges to one row per entry. SourceBusy when a live process is at that file."""
+        converges to one row per entry. SourceBusy when a live process is at that file;
+        with ``size_unseen`` (the caller found no complete source of this size and so has no
+        digest yet) or ``digest`` (found in no complete source), SizeSeen when such a source
+        has completed since: a concurrent ingest of the same file finished between the check
+        and this transaction, and the caller must compare again."""
         from analysis import liveness
 
         conn = self._conn
         replaced = 0
         with conn:
             conn.execute("BEGIN IMMEDIATE")
+            if (size_unseen and self.seen_size(int(row.size or 0))) or (
+                    digest is not None and self.seen_sha256(digest) is not None):
+                raise SizeSeen
             earlier = conn.execute(
                 "SELECT id, path, client, first_id, owner FROM sources"
                 " WHERE complete = 0 AND resolved = ?", (resolved,)

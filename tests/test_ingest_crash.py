@@ -203,3 +203,20 @@ def test_two_ingests_of_different_files_into_one_store_at_once(capture, empty_st
     assert distinct == sum(per_source.values())  # no entry twice
     assert sorted(sources) == sorted([(str(capture), ENTRIES - len(DATA_URLS), 1),
                                       (str(second_file), 20_000, 1)])
+
+
+def test_a_file_completed_by_a_concurrent_ingest_since_the_check_is_compared_again(tmp_path):
+    """The race behind the concurrent test: ingest B checks for a file of this size (none yet),
+    ingest A completes the same file, then B registers. B must see it and compare digests
+    instead of storing the file a second time."""
+    from analysis.store import SizeSeen, SourceRow
+
+    with Store(tmp_path / "s.sqlite") as store:
+        row = SourceRow("a.har", "har", None, 10, "a", 0, 0, 0)
+        first = store.begin_source(row, "/x/a.har")
+        store.finish_source(first, SourceRow("a.har", "har", "ab" * 32, 10, "a", 3, 3, 0), [])
+        with pytest.raises(SizeSeen):
+            store.begin_source(row, "/x/a.har", size_unseen=True)
+        with pytest.raises(SizeSeen):
+            store.begin_source(row, "/x/a.har", digest="ab" * 32)
+        store.begin_source(row, "/x/a.har", digest="cd" * 32)  # other bytes: stored
