@@ -71,8 +71,12 @@ class IngestReport:
 
     @property
     def exit_status(self) -> int:
-        broken = any(not not_http(s) for s in self.skipped)
-        return EXIT_SKIPPED if (broken or self.errors) else EXIT_OK
+        return EXIT_SKIPPED if (self.broken or self.errors) else EXIT_OK
+
+    @property
+    def broken(self) -> list[Skip]:
+        """The skipped entries that are a problem (not those that are no HTTP exchange)."""
+        return [s for s in self.skipped if not not_http(s)]
 
     @property
     def read(self) -> int:
@@ -92,14 +96,15 @@ def find_captures(path: Path) -> list[Path]:
     if path.is_dir():
         if is_openwpm_parquet(path):
             return [path]
-        datasets = [m.parent for m in path.rglob(MANIFEST) if is_dataset(m.parent)]
+        entries = sorted(path.rglob("*"))  # one walk of the tree
+        datasets = [m.parent for m in entries if m.name == MANIFEST and is_dataset(m.parent)]
         if path in datasets:  # etagwatch's own Parquet output: read as a store, not a capture
             return []
-        crawls = [d for d in sorted(path.rglob("*")) if d.is_dir() and is_openwpm_parquet(d)
+        crawls = [d for d in entries if d.is_dir() and is_openwpm_parquet(d)
                   and not any(s in d.parents for s in datasets)]
         return sorted([
             *crawls,
-            *(p for p in path.rglob("*") if p.is_file()
+            *(p for p in entries if p.is_file()
               and not any(c in p.parents for c in (*crawls, *datasets)) and (
                 p.name.lower().endswith(CAPTURE_SUFFIXES)
                 or (p.suffix.lower() in (".sqlite", ".sqlite3", ".db") and is_openwpm(p)))),
@@ -339,7 +344,7 @@ def format_summary(report: IngestReport, db: str, *, verbose: int = 0) -> str:
     """The summary printed by `etagwatch ingest` (stdout); its warnings are ``warnings``."""
     failed = f", {report.failed} unreadable" if report.failed else ""
     again = f", {len(report.duplicates)} already ingested" if report.duplicates else ""
-    broken = [s for s in report.skipped if not not_http(s)]
+    broken = report.broken
     lines = [
         f"store:     {db}",
         f"files:     {report.files} ({report.read} read{failed}{again})",

@@ -92,7 +92,7 @@ def ingest_captures(captures: list[Path], db: Path, *, client: str | None, progr
     InputError when not one capture among them could be read."""
     import sys
 
-    from analysis.ingest import find_captures, ingest_paths, not_http, warnings
+    from analysis.ingest import find_captures, ingest_paths, warnings
     from analysis.readers import CAPTURE_SUFFIXES
     from analysis.store import Store
 
@@ -116,7 +116,7 @@ def ingest_captures(captures: list[Path], db: Path, *, client: str | None, progr
     problems, notes = warnings(report, verbose=verbose)
     for line in problems:
         warn(line)
-    broken = [s for s in report.skipped if not not_http(s)]
+    broken = report.broken
     limit = None if verbose else 20
     for skip in broken[:limit]:
         warn(f"{skip.file} entry {skip.entry_index}: {skip.reason}")

@@ -86,16 +86,9 @@ DEFAULT_PRIVACY = Privacy()
 def is_secret_header(name: str, parts: tuple[str, ...] = SECRET_HEADER_PARTS) -> bool:
     """Whether a (lower-case) header name carries credentials: one of the fixed secret fields,
     or a name containing one of ``parts``. Pseudo-headers (``:authority``) never do."""
-    if name in _FIXED_SECRETS:
+    if name in SECRET_HEADERS:
         return True
     return not name.startswith(":") and any(p in name for p in parts)
-
-
-_FIXED_SECRETS = SECRET_HEADERS
-
-
-def _hashed_value(value: str, key: bytes) -> str:
-    return HASH_PREFIX + keyed_hash(value, key)
 
 
 def _query(query: str, key: bytes, hashes: set[str]) -> str:
@@ -112,7 +105,7 @@ def _query(query: str, key: bytes, hashes: set[str]) -> str:
             decoded = unquote_plus(value)
             if decoded != value:
                 hashes.add(keyed_hash(decoded, key))
-            value = _hashed_value(value, key)
+            value = redacted(value, key)
         out.append(f"{name}={value}" if eq else value)
     return "&".join(out)
 

@@ -148,6 +148,13 @@ class StoreError(Exception):
     """The file is not an etagwatch store, or one from a newer etagwatch."""
 
 
+def refuse_newer(path: str | Path, version: int) -> None:
+    """The one message every writer and reader gives for a store of a newer schema."""
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path}: schema version {version} is newer than this etagwatch "
+                         f"({SCHEMA_VERSION}); upgrade etagwatch")
+
+
 class SourceBusy(Exception):
     """Another running process is ingesting this file into this store now."""
 
@@ -188,11 +195,7 @@ class Store:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
             row = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
             version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: schema version {version} is newer than this etagwatch "
-                    f"({SCHEMA_VERSION}); upgrade etagwatch"
-                )
+            refuse_newer(self.path, version)
             for step in MIGRATIONS[version:]:
                 step(conn)
             if version < SCHEMA_VERSION:
@@ -586,12 +589,7 @@ def open_for_reading(path: str | Path) -> sqlite3.Connection:
         if not {"meta", "exchanges"} <= tables:
             raise StoreError(f"{path}: not an etagwatch store (no etagwatch tables)")
         row = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-        version = int(row[0]) if row and str(row[0]).isdigit() else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{path}: schema version {version} is newer than this etagwatch "
-                f"({SCHEMA_VERSION}); upgrade etagwatch"
-            )
+        refuse_newer(path, int(row[0]) if row and str(row[0]).isdigit() else 0)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path}: not an etagwatch store ({exc})") from exc

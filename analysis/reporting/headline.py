@@ -5,6 +5,7 @@ each linking to the section (and the resource's row) that holds the evidence."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -66,33 +67,39 @@ def _more(total: int, shown: int, target: str) -> list[str]:
     return [f"<li>{_link(target, f'and {total - shown} more')}</li>"] if total > shown else []
 
 
+def _listed(hits: pd.DataFrame, facts: Callable[[pd.Series], str], top: int, target: str
+            ) -> list[str]:
+    """The first ``top`` resources as list items with their facts, then "and N more"."""
+    out = [_resource(row, facts(row)) for _, row in hits.head(top).iterrows()]
+    return out + _more(len(hits), len(out), target)
+
+
+def _identifier_facts(row: pd.Series) -> str:
+    facts = (f"{html.escape(str(row['verdict']))}, confidence {float(row['confidence']):.2f}, "
+             f"{plural(int(row.get('clients') or 0), 'client')}, "
+             f"{plural(int(row.get('values') or 0), 'value')}")
+    if row.get("scope"):
+        facts += f", scope {html.escape(str(row['scope']))}"
+    return facts
+
+
+def _churn_facts(row: pd.Series) -> str:
+    return (f"{plural(int(row.get('values') or 0), 'value')} for the same content, "
+            f"{plural(int(row.get('wasted_revalidations') or 0), 'revalidation')} "
+            "answered 200, "
+            f"{html.escape(human_bytes(float(row.get('wasted_bytes') or 0)))} resent")
+
+
 def worst_identifiers(data: ReportData, top: int = TOP) -> list[str]:
     from analysis.reporting.identifiers import identifying
 
-    hits = identifying(data)
-    out = []
-    for _, row in hits.head(top).iterrows():
-        facts = (f"{html.escape(str(row['verdict']))}, confidence {float(row['confidence']):.2f}, "
-                 f"{plural(int(row.get('clients') or 0), 'client')}, "
-                 f"{plural(int(row.get('values') or 0), 'value')}")
-        if row.get("scope"):
-            facts += f", scope {html.escape(str(row['scope']))}"
-        out.append(_resource(row, facts))
-    return out + _more(len(hits), len(out), "identifiers")
+    return _listed(identifying(data), _identifier_facts, top, "identifiers")
 
 
 def worst_churn(data: ReportData, top: int = TOP) -> list[str]:
     from analysis.reporting.churn import churn_resources
 
-    hits = churn_resources(data)
-    out = []
-    for _, row in hits.head(top).iterrows():
-        facts = (f"{plural(int(row.get('values') or 0), 'value')} for the same content, "
-                 f"{plural(int(row.get('wasted_revalidations') or 0), 'revalidation')} "
-                 "answered 200, "
-                 f"{html.escape(human_bytes(float(row.get('wasted_bytes') or 0)))} resent")
-        out.append(_resource(row, facts))
-    return out + _more(len(hits), len(out), "churn")
+    return _listed(churn_resources(data), _churn_facts, top, "churn")
 
 
 def conformance_line(data: ReportData) -> str:
