@@ -77,6 +77,15 @@ def load_input(path: Path) -> pd.DataFrame:
     return load_exchanges(path)
 
 
+def load_outcomes(path: Path) -> pd.DataFrame | None:
+    """The probe outcomes a store holds (``etagwatch probe --candidates``); None for a
+    dataset, which carries exchanges only."""
+    from analysis.dataset import is_dataset
+    from analysis.store import load_probe_outcomes
+
+    return None if is_dataset(path) else load_probe_outcomes(path)
+
+
 __all__ = ["STORE_SUFFIXES", "StoreError", "check_store", "is_sqlite", "is_store_input",
            "load_input", "split_inputs"]
 

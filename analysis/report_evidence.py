@@ -207,9 +207,40 @@ _BY_VERDICT = {"identifier": _identifier, "likely-identifier": _likely, "churn":
                "changed": _changed, "unstable": _unstable, "undetermined": _undetermined}
 
 
+def _answer(r: dict[str, Any]) -> str:
+    sent = (r.get("sent") or {}).get("if_none_match")
+    head = f"If-None-Match {sent}" if sent else "GET"
+    got = f"{r.get('status')}" + (f" {r['etag']}" if r.get("etag") else "")
+    return f"{head} -> {got}"
+
+
+def probe_lines(ev: dict[str, Any]) -> list[str]:
+    """What a probe sent and got, and what it settled (analysis.detectors.settled)."""
+    probe = ev.get("probe") or {}
+    lines = [f"probe {probe.get('probed_at')}: {probe.get('outcome')} ({probe.get('rule')}): "
+             f"{probe.get('reason')}"]
+    before = ev.get("before")
+    if isinstance(before, dict):
+        lines.append(f"before the probe: {before.get('verdict')} "
+                     f"{float(before.get('confidence') or 0):.2f} ({before.get('kind')})")
+    clients: dict[str, list[str]] = {}
+    for r in probe.get("requests") or []:
+        clients.setdefault(str(r.get("client")), []).append(_answer(r))
+    for client, answers in list(clients.items())[:MAX_LISTED + 1]:
+        lines.append(f"  {client}: " + "; ".join(answers))
+    if len(clients) > MAX_LISTED + 1:
+        lines.append(f"  (+{len(clients) - MAX_LISTED - 1} more clients in the JSON)")
+    return lines
+
+
 def evidence_lines(verdict: str, evidence: dict[str, Any]) -> list[str]:
-    """The sentences for one resource; [] for verdicts the report does not detail."""
-    fn = _BY_VERDICT.get(verdict)
-    if fn is None or not isinstance(evidence, dict):
+    """The sentences for one resource; [] for verdicts the report does not detail. A verdict a
+    probe settled says what the probe sent and got first (with the capture's evidence after it
+    when the probe left the verdict as it was)."""
+    if not isinstance(evidence, dict):
         return []
-    return fn(evidence)
+    probed = probe_lines(evidence) if evidence.get("settled_by") == "probe" else []
+    if probed and isinstance(evidence.get("before"), dict):
+        return probed + ([scope_line(evidence)] if verdict == "identifier" else [])
+    fn = _BY_VERDICT.get(verdict)
+    return probed + (fn(evidence) if fn is not None else [])

@@ -89,12 +89,16 @@ def _summary(s: dict[str, Any]) -> list[str]:
              if not wasted else
              f"waste: {plural(wasted, 'revalidation')} answered 200 with a body the client "
              f"already had, {human_bytes(int(s.get('wasted_bytes') or 0))} resent")
+    settled = s.get("settled") or {}
+    probed = (["probe: " + ", ".join(f"{v} {k}" for k, v in settled.items() if v)
+               + " (etagwatch probe --candidates)"] if any(settled.values()) else [])
     return [
         *wrap(f"etagwatch analyze: {plural(s['exchanges'], 'exchange')} "
               f"({plural(s.get('responses', 0), 'response')}) from "
               f"{plural(s['clients'], 'client')}, {plural(s['hosts'], 'host')}, "
               f"{plural(s['resources'], 'resource')}", indent=""),
         *wrap(f"verdicts: {verdicts}", indent=""),
+        *(part for line in probed for part in wrap(line, indent="")),
         *wrap(f"conformance: {conformance}", indent=""),
         *wrap(waste, indent=""),
     ]
@@ -118,6 +122,24 @@ def _resources(res: pd.DataFrame, limit: int) -> list[str]:
                 lines += wrap(sentence)
         if len(hits) > limit:
             lines.append(_more(len(hits) - limit, "resources"))
+    return lines + _cleared(res, limit)
+
+
+def _cleared(res: pd.DataFrame, limit: int) -> list[str]:
+    """Resources a probe cleared to stable (the sections above show unstable ones)."""
+    if res.empty or "settled" not in res.columns:
+        return []
+    hits = res[(res["settled"] == "cleared") & (res["verdict"] == "stable")]
+    if hits.empty:
+        return []
+    lines = ["", f"== Cleared by probe: stable, not identifiers ({len(hits)})"]
+    for r in hits.head(limit).itertuples(index=False):
+        head = f"  stable {r.confidence:.2f}  "
+        lines.append(head + show_url(str(r.url), WIDTH - len(head)))
+        for sentence in evidence_lines("stable", r.evidence):
+            lines += wrap(sentence)
+    if len(hits) > limit:
+        lines.append(_more(len(hits) - limit, "resources"))
     return lines
 
 

@@ -29,7 +29,7 @@ from analysis.privacy import Privacy, new_key
 if typing.TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Rows per transaction for batch inserts.
 BATCH = 2000
 #: WAL pages (4 KiB) between checkpoints during a bulk insert (about 80 MB of WAL at most).
@@ -116,8 +116,34 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX sources_resolved ON sources(resolved) WHERE complete = 0")
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """``probe_outcomes``: what `etagwatch probe --candidates` found for each candidate
+    resource (``url`` as stored), the verdict it settles to, and its evidence as JSON (what
+    was sent, what came back, when; validators and body digests, never a body or cookie)."""
+    conn.executescript(
+        """
+        CREATE TABLE probe_outcomes (
+          id INTEGER PRIMARY KEY,
+          url TEXT NOT NULL,
+          probed_at REAL NOT NULL,
+          outcome TEXT NOT NULL,
+          settles TEXT,
+          rule TEXT NOT NULL,
+          verdict_before TEXT,
+          reason TEXT NOT NULL,
+          evidence TEXT NOT NULL
+        );
+        CREATE INDEX probe_outcomes_url ON probe_outcomes(url);
+        """
+    )
+
+
 #: MIGRATIONS[n] brings a store at schema version n to n + 1 (0 = empty file).
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+
+#: Columns of ``probe_outcomes`` after ``id`` (``load_probe_outcomes`` returns them).
+PROBE_OUTCOME_COLUMNS = ("url", "probed_at", "outcome", "settles", "rule", "verdict_before",
+                         "reason", "evidence")
 
 
 def connect(path: str | Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
@@ -406,6 +432,16 @@ class Store:
 
         return pd.read_sql_query(f"SELECT * FROM {name} ORDER BY id", self._conn)
 
+    def add_probe_outcome(self, row: dict[str, object]) -> None:
+        """One probe outcome (keys of PROBE_OUTCOME_COLUMNS; ``evidence`` a dict), committed
+        at once: an interrupted probe run keeps every outcome it finished."""
+        values = [json.dumps(row[c], sort_keys=True) if c == "evidence" else row.get(c)
+                  for c in PROBE_OUTCOME_COLUMNS]
+        with self._conn:
+            self._conn.execute(
+                f"INSERT INTO probe_outcomes ({', '.join(PROBE_OUTCOME_COLUMNS)})"
+                f" VALUES ({', '.join('?' * len(PROBE_OUTCOME_COLUMNS))})", values)
+
     def close(self) -> None:
         self._conn.close()
 
@@ -637,3 +673,28 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             dtypes[name] = "object"
     return frame.astype(dtypes)
+
+
+def load_probe_outcomes(db: str | Path | Store) -> pd.DataFrame:
+    """Every probe outcome, oldest first (``evidence`` decoded); empty for a store made before
+    probe outcomes existed. The same checks as ``load_exchanges``."""
+    import pandas as pd
+
+    if isinstance(db, Store):
+        conn, own = db.connection, False
+    else:
+        conn, own = open_for_reading(db), True
+    try:
+        present = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='probe_outcomes'").fetchone()
+        rows = conn.execute(
+            f"SELECT {', '.join(PROBE_OUTCOME_COLUMNS)} FROM probe_outcomes ORDER BY id"
+        ).fetchall() if present else []
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{db}: not an etagwatch store ({exc})") from exc
+    finally:
+        if own:
+            conn.close()
+    frame = pd.DataFrame.from_records(rows, columns=list(PROBE_OUTCOME_COLUMNS))
+    frame["evidence"] = [json.loads(e) for e in frame["evidence"]]
+    return frame

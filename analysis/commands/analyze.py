@@ -127,16 +127,17 @@ def _fail_on(text: str) -> list[str]:
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """(exchanges of every input, the probe outcomes their stores hold or None)."""
     import pandas as pd
 
-    from analysis.inputs import load_input
+    from analysis.inputs import load_input, load_outcomes
     from analysis.store import StoreError
 
     try:
         stores, captures = split_inputs(args.paths)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
-    frames = []
+    frames, outcomes = [], []
     if captures:
         db = Path(args.db or DEFAULT_DB)
         ingest_inputs(args, captures, db)
@@ -146,14 +147,17 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     for db in dict.fromkeys(stores):
         try:
             frames.append(load_input(db))
+            outcomes.append(load_outcomes(db))
         except (StoreError, FileNotFoundError) as exc:  # names the file
             raise CliError(str(exc)) from None
         except OSError as exc:
             raise CliError(f"{db}: {exc}") from None
     frames = [f for f in frames if not f.empty]
+    outcomes = [o for o in outcomes if o is not None and not o.empty]
+    settled = pd.concat(outcomes, ignore_index=True) if outcomes else None
     if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return pd.DataFrame(), settled
+    return (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]), settled
 
 
 def found(analysis, wanted: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
@@ -169,20 +173,23 @@ def found(analysis, wanted: list[str]) -> list[str]:  # type: ignore[no-untyped-
 
 def run(args: argparse.Namespace) -> int:
     from analysis.detectors import run_all
+    from analysis.detectors.settled import settle
 
     wanted = _fail_on(args.fail_on)
     if args.engine == "dask":
         return _run_dask(args, wanted)
-    exchanges = _load(args)
+    exchanges, outcomes = _load(args)
     if exchanges.empty:
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
-    return _report(args, wanted, lambda: run_all(exchanges, ignore_params=args.ignore_param))
+    return _report(args, wanted, lambda: settle(
+        run_all(exchanges, ignore_params=args.ignore_param), outcomes))
 
 
 def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
     """--engine dask: a dataset folder is read by the workers partition by partition; other
     inputs are loaded here first, as the pandas engine loads them."""
     from analysis.dataset import is_dataset
+    from analysis.detectors.settled import settle
 
     try:
         from analysis.engine.dask_engine import dataset_frame, run_all_dask, start_client
@@ -197,14 +204,15 @@ def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
     with client:
         if not args.quiet:
             print(f"etagwatch: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        outcomes = None
         if len(paths) == 1 and is_dataset(paths[0]):
             frame = dataset_frame(paths[0])
         else:
-            frame = _load(args)
+            frame, outcomes = _load(args)
             if frame.empty:
                 raise CliError("no exchanges to analyse (the inputs held no readable entries)")
-        status = _report(args, wanted, lambda: run_all_dask(
-            frame, ignore_params=args.ignore_param, client=client))
+        status = _report(args, wanted, lambda: settle(run_all_dask(
+            frame, ignore_params=args.ignore_param, client=client), outcomes))
         cluster = getattr(client, "cluster", None)
     if cluster is not None and not args.scheduler:
         cluster.close()

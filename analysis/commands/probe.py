@@ -1,4 +1,5 @@
-"""`etagwatch probe URL`: fetch one URL as several fresh clients and test its validators."""
+"""`etagwatch probe URL`: fetch one URL as several fresh clients and test its validators;
+`etagwatch probe --candidates STORE`: settle a store's open verdicts the same way."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analysis.cli import CliError
+from analysis.probe.candidates.command import run_candidates
+from analysis.probe.candidates.pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE
 from analysis.probe.context import ProbeOptions
 from analysis.probe.errors import ProbeError
 from analysis.store import Store, StoreError
@@ -39,8 +42,24 @@ in a temporary store deleted afterwards, or appended to --db FILE (only this run
 Exit status: 0 every test passed; 1 a test failed or an ETag tracking mechanism / identifier
 was found; 2 usage or connection error (timeout, DNS, TLS, refused, not HTTP, redirect, non-2xx).
 
+--candidates STORE re-probes every resource of STORE whose verdict is identifier,
+likely-identifier or undetermined, and records each outcome in STORE; 'etagwatch analyze STORE'
+then shows the settled verdict and what settled it. Per resource: N fresh clients (a new
+connection per request, no cookies) each GET it, then revalidate twice with the ETag they hold,
+round by round; then a client sends If-None-Match with a tag never issued.
+  confirms identifier   the forged tag is echoed, or answered 304 while each client has its
+                        own value; or each client kept its own value (304s) for identical bytes
+  clears -> stable      every fresh client got the same value, the forged tag refused
+  clears -> unstable    a new value on every response, never a 304
+  inconclusive          anything else (what was seen is recorded)
+At most --concurrency resources at once and --rate requests per second to one host; a host
+that fails is recorded (twice: its other resources are not tried) and never stops the run.
+Resources already settled by a probe are skipped unless --again. Exit status: 0 the run
+finished; 1 an identifier was confirmed; 2 usage error or an unusable store.
+
 examples:
   etagwatch probe https://example.org/pixel.gif
+  etagwatch probe --candidates capture.sqlite --rate 1 --json probe.json
   etagwatch probe http://127.0.0.1:8080/app.js --clients 5 --json report.json
   etagwatch probe https://staging.test/ --insecure --header 'Authorization: Bearer x' --json -
 """
@@ -71,7 +90,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("url", metavar="URL", help="http:// or https:// URL of one resource")
+    p.add_argument("url", metavar="URL", nargs="?",
+                   help="http:// or https:// URL of one resource (or --candidates STORE)")
+    p.add_argument("--candidates", metavar="STORE",
+                   help="probe every identifier, likely-identifier and undetermined resource "
+                   "of STORE and record the outcomes there (see below)")
+    p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help=f"with --candidates: resources probed at once (default "
+                   f"{DEFAULT_CONCURRENCY})")
+    p.add_argument("--rate", type=float, default=DEFAULT_RATE, metavar="PER_SECOND",
+                   help=f"with --candidates: requests per second to one host at most (default "
+                   f"{DEFAULT_RATE:g})")
+    p.add_argument("--again", action="store_true",
+                   help="with --candidates: also probe resources an earlier probe settled")
     p.add_argument(
         "--clients", type=int, default=3, metavar="N", help="fresh clients, at least 2 (default 3)"
     )
@@ -117,19 +148,31 @@ def _probe(url: str, options: ProbeOptions, db: str | None) -> ProbeRun:
             store.close()
 
 
-def run(args: argparse.Namespace) -> int:
-    from analysis.probe.render import probe_json, probe_text
-
+def _options(args: argparse.Namespace) -> ProbeOptions:
     if args.clients < 2:
         raise CliError("--clients must be at least 2 (one client cannot tell an identifier)")
     if not args.timeout > 0:
         raise CliError("--timeout must be a positive number of seconds")
-    options = ProbeOptions(
+    return ProbeOptions(
         clients=args.clients,
         timeout=args.timeout,
         insecure=args.insecure,
         headers=tuple(parse_header(h) for h in args.header),
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.probe.render import probe_json, probe_text
+
+    if args.candidates is not None:
+        if args.url:
+            raise CliError("give a URL or --candidates STORE, not both")
+        if args.db:
+            raise CliError("--db: with --candidates the outcomes go into STORE itself")
+        return run_candidates(args, _options(args))
+    if not args.url:
+        raise CliError("give the URL to probe, or --candidates STORE")
+    options = _options(args)
     try:
         result = _probe(args.url, options, args.db)
     except ProbeError as exc:

@@ -1,0 +1,26 @@
+"""A benign first-party resource that one client cannot tell from a tracker: one opaque,
+high-entropy ETag (no digest of the body, no server format) that every client gets and
+that If-None-Match revalidates. A single-client capture leaves it undetermined; fresh clients
+all getting the same value clear it."""
+
+from __future__ import annotations
+
+from analysis.lab.origins.base import LabHandler, PyOrigin, if_none_match_tags
+
+ETAG = "Zq81hR2mK0pL7sX4vW9y"
+BODY = b'{"items": [' + b",".join(b'"item-%04d"' % i for i in range(600)) + b"]}\n"  # ~7 kB
+
+
+class StableTokenHandler(LabHandler):
+    server_version = "app-server"
+
+    def do_GET(self) -> None:
+        headers = {"Content-Type": "application/json", "ETag": f'"{ETAG}"',
+                   "Cache-Control": "no-cache"}
+        sent = if_none_match_tags(self.headers.get("If-None-Match"))
+        self.answer(304 if ETAG in sent else 200, headers, BODY)
+
+
+class StableTokenOrigin(PyOrigin):
+    kind = "stable-token"
+    handler = StableTokenHandler
