@@ -12,7 +12,9 @@ probe can speak to:
   or undetermined -> that verdict; an ``identifier`` the capture showed from several clients
   becomes ``undetermined`` (kind ``probe-contradicts``: the capture and the probe disagree, so
   neither accusation nor acquittal holds), one shown by reflection stays;
-- inconclusive, error, skipped: the verdict stays; the evidence says what the probe saw.
+- inconclusive, error, skipped: the verdict stays; the evidence says what the probe saw;
+- a resource whose verdict is no longer one of those three (a later capture made it churn,
+  stable, ...) keeps it: ``settled`` is ``outdated``.
 
 Only ETag verdicts move (the probe tests ETags). Every settled resource keeps its capture
 evidence, with ``settled_by: "probe"``, ``probe`` (outcome, rule, reason, when, the requests
@@ -30,8 +32,11 @@ from analysis.detectors.verdicts import RANK, VERDICTS
 
 CONFIRMS, CLEARS = "confirms", "clears"
 #: What ``settled`` says on a resource for each outcome applied.
-SETTLED = ("confirmed", "cleared", "contradicted", "inconclusive", "error", "skipped")
+SETTLED = ("confirmed", "cleared", "contradicted", "inconclusive", "error", "skipped",
+           "outdated")
 OPEN = ("likely-identifier", "undetermined")
+#: The verdicts a probe speaks to: what `probe --candidates` probes.
+CANDIDATES = ("identifier", *OPEN)
 
 
 def latest_outcomes(outcomes: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -60,7 +65,11 @@ def _apply(row: dict[str, Any], o: dict[str, Any]) -> dict[str, Any]:
              "forged_tag": stored.get("forged_tag"), "requests": stored.get("requests") or []}
     is_etag = row.get("validator") in (None, "etag")
     new, kind, settled = verdict, ev.get("kind"), o["outcome"]
-    if o["outcome"] == CONFIRMS and is_etag:
+    if verdict not in CANDIDATES:
+        # later captures gave a verdict a probe does not settle (churn, stable...): theirs holds
+        settled = "outdated"
+        probe["reason"] += f" (the verdict is {verdict} now, on later evidence)"
+    elif o["outcome"] == CONFIRMS and is_etag:
         new, kind, settled = "identifier", o["rule"], "confirmed"
     elif o["outcome"] == CLEARS and is_etag:
         if verdict in OPEN:

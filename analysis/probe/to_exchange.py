@@ -30,9 +30,11 @@ def _representation(response: ProbeResponse) -> bytes | None:
 
 
 def to_exchange(
-    response: ProbeResponse, *, url: str, client: str, key: bytes, entry_index: int
+    response: ProbeResponse, *, url: str, client: str, key: bytes, entry_index: int,
+    redact_validators: bool = False,
 ) -> Exchange:
-    """The exchange record of one probe request and its response."""
+    """The exchange record of one probe request and its response (validators as keyed hashes
+    with ``redact_validators``, as `ingest --redact-validators` stores them)."""
     return build_exchange(
         source=probe_source(url),
         source_kind=SOURCE_KIND,
@@ -49,4 +51,5 @@ def to_exchange(
         body=_representation(response),
         body_size=len(response.raw),
         server_ip=response.server_addr[0] if response.server_addr else None,
+        redact_validators=redact_validators,
     )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import httpx
 
 from analysis.probe.checks.forged import forged_tag
-from analysis.probe.client import ProbeResponse, fetch, new_client
+from analysis.probe.client import ProbeResponse, fetch, new_client, tls_context
 from analysis.probe.context import ProbeOptions
 
 #: A fetch, then two revalidations with the value held.
@@ -93,11 +93,12 @@ def run_trial(trial: Trial, options: ProbeOptions, pace: Callable[[str], None]) 
     limit). Network failures raise ProbeError (one line naming the URL)."""
     url = trial.url
     host = httpx.URL(url).host
+    verify = tls_context(options.insecure)
 
     def send(client: str, rnd: int, inm: str | None) -> Request:
-        pace(host)
         with new_client(timeout=options.timeout, insecure=options.insecure,
-                        headers=options.headers) as http:
+                        headers=options.headers, verify=verify) as http:
+            pace(host)  # after building the client: the limit holds when the request leaves
             response = fetch(http, "GET", url, {"If-None-Match": inm} if inm else None)
         request = _request(client, rnd, inm, response)
         trial.requests.append(request)

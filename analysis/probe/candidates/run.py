@@ -1,9 +1,9 @@
 """A `probe --candidates` run: every candidate of a store probed with bounded concurrency and a
 per-host rate limit, each outcome committed to the store as soon as it is known.
 
-A host that fails (refused, timeout, TLS, not HTTP) is recorded with its one-line reason and
-never stops the run; after FAILURES_PER_HOST such failures its remaining resources are recorded
-as not probed instead of being tried again. Resources a probe already settled (confirmed or
+A server that fails (refused, timeout, TLS, not HTTP) is recorded with its one-line reason and
+never stops the run; after FAILURES_PER_HOST such failures of one server (host and port) its
+remaining resources are recorded as not probed instead of being tried again. Resources a probe already settled (confirmed or
 cleared) are left alone unless ``again``, so an interrupted run continues where it stopped.
 """
 
@@ -74,7 +74,8 @@ class CandidateRun:
 
     @property
     def failed_hosts(self) -> dict[str, str]:
-        return {p.target.host: p.reason for p in self.probed if p.outcome == ERROR}
+        """host:port -> the last failure."""
+        return {p.target.server: p.reason for p in self.probed if p.outcome == ERROR}
 
     @property
     def exit_status(self) -> int:
@@ -87,7 +88,7 @@ class _Cancelled(Exception):
 
 
 class _Hosts:
-    """Failures per host, shared by the probing threads."""
+    """Failures per server (host:port), shared by the probing threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -133,16 +134,16 @@ def probe_target(target: Target, settings: Settings, pace: Callable[[str], None]
 
     if target.skip:
         return result(SKIPPED, None, "probe-skipped", target.skip)
-    given_up = hosts.given_up(target.host)
+    given_up = hosts.given_up(target.server)
     if given_up:
         return result(ERROR, None, "probe-host-failed",
-                      f"not probed: {target.host} failed {FAILURES_PER_HOST} times "
+                      f"not probed: {target.server} failed {FAILURES_PER_HOST} times "
                       f"(last: {given_up})")
     trial = Trial(target.url, settings.options.clients)
     try:
         run_trial(trial, settings.options, pace)
     except ProbeError as exc:
-        hosts.failed(target.host, str(exc))
+        hosts.failed(target.server, str(exc))
         return result(ERROR, None, "probe-failed", str(exc), trial)
     decided = decide(trial, lambda v: show(v) or "")
     return result(decided.outcome, decided.settles, decided.rule, decided.reason, trial,

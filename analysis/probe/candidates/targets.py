@@ -9,21 +9,27 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from analysis.detectors.settled import CANDIDATES
 from analysis.privacy import HASH_PREFIX
 
 #: The verdicts a probe can confirm or clear (docs/verdicts.md, "Settled by probe").
-CANDIDATE_VERDICTS = ("identifier", "likely-identifier", "undetermined")
+CANDIDATE_VERDICTS = CANDIDATES
 
 
 @dataclass(frozen=True)
 class Target:
     url: str  # the resource as stored (the key of its outcome)
-    host: str
+    host: str  # the rate limit is per host name
     verdict: str
     kind: str | None
     confidence: float
     redacted: bool  # the capture stored its validators as keyed hashes: so does the outcome
     skip: str | None = None  # why it cannot be probed (nothing is sent)
+
+    @property
+    def server(self) -> str:
+        """host:port, the unit that fails (a refused port says nothing of the host's others)."""
+        return urlsplit(self.url).netloc or self.host
 
 
 def _skip_reason(url: str) -> str | None:

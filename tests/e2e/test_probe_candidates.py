@@ -1,0 +1,211 @@
+"""`etagwatch probe --candidates STORE` against real origins on loopback: a single-client
+capture of the lab's tracker and echo tracker and of a benign origin leaves them open
+(likely-identifier / undetermined); the probe settles them in the store, and `analyze` then
+shows identifier for the trackers and stable for the benign one, with what settled each.
+
+Each origin listens on its own loopback address (127.0.0.1..4), so the per-host rate limit
+and the failing server can be seen apart."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from origins.stable_token_origin import BODY, COOKIE_SECRET, ETAG, StableTokenOrigin
+
+from analysis.cli import main
+from analysis.lab.origins.echo_tracker import EchoTrackerOrigin
+from analysis.lab.origins.tracker import TrackerOrigin
+from analysis.probe.context import ProbeContext, ProbeOptions
+from analysis.probe.to_exchange import to_exchange
+from analysis.store import Store
+
+pytestmark = pytest.mark.e2e
+
+RATE = 20.0  # requests per second per host in these tests (the default is polite: 2)
+OPEN = ("likely-identifier", "undetermined")
+
+
+def capture(db: Path, urls: list[str], *, redact: bool = False) -> None:
+    """One client fetches each URL and revalidates it twice with the ETag it got: what a
+    single browser profile records (``redact``: validators stored as keyed hashes)."""
+    with Store(db) as store:
+        for url in urls:
+            ctx = ProbeContext(url, ProbeOptions(), store.key)
+            try:
+                first = ctx.send("profile-1")
+                for _ in range(2):
+                    ctx.send("profile-1", headers={"If-None-Match": first.etag or ""})
+            finally:
+                ctx.close()
+            store.insert(to_exchange(s.response, url=url, client="profile-1", key=store.key,
+                                     entry_index=s.entry_index, redact_validators=redact)
+                         for s in ctx.sent)
+
+
+def analyze(db: Path, tmp_path: Path, capsys) -> tuple[dict, str]:  # type: ignore[no-untyped-def]
+    out = tmp_path / "analyze.json"
+    assert main(["analyze", str(db), "--json", str(out)]) == 0
+    return json.loads(out.read_text()), capsys.readouterr().out
+
+
+def stored_bytes(db: Path) -> bytes:
+    """The store file and its write-ahead log, if any."""
+    return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+
+
+def by_url(report: dict) -> dict[str, dict]:
+    return {r["url"]: r for r in report["resources"]}
+
+
+@pytest.fixture(scope="module")
+def origins() -> Iterator[dict[str, str]]:
+    with (TrackerOrigin(host="127.0.0.1") as tracker, EchoTrackerOrigin(host="127.0.0.2") as echo,
+          StableTokenOrigin(host="127.0.0.3") as stable):
+        yield {"tracker": tracker.url + "/pixel.gif", "echo": echo.url + "/e.gif",
+               "stable": stable.url + "/data.json"}
+
+
+@pytest.fixture
+def store(origins: dict[str, str], tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A single-client capture of the three origins, and of a fourth server that is gone by
+    the time the probe runs (a failing host)."""
+    db = tmp_path / "capture.sqlite"
+    with StableTokenOrigin(host="127.0.0.4") as gone:
+        urls = {**origins, "gone": gone.url + "/data.json"}
+        capture(db, list(urls.values()))
+    return db, urls
+
+
+def test_probe_settles_a_single_client_capture(store, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    db, urls = store
+    before, _ = analyze(db, tmp_path, capsys)
+    rows = by_url(before)
+    for name in ("tracker", "echo", "stable", "gone"):
+        assert rows[urls[name]]["verdict"] in OPEN, (name, rows[urls[name]]["verdict"])
+        assert rows[urls[name]]["settled"] is None
+
+    out = tmp_path / "probe.json"
+    status = main(["probe", "--candidates", str(db), "--rate", str(RATE), "--concurrency", "3",
+                   "--json", str(out)])
+    text, err = capsys.readouterr()
+    assert status == 1, err  # identifiers were confirmed
+    assert "Traceback" not in err
+    run = json.loads(out.read_text())
+    assert run["candidates"] == 4 and run["probed"] == 4
+    assert run["outcomes"] == {"confirms": 2, "clears": 1, "inconclusive": 0, "error": 1,
+                               "skipped": 0}
+    gone = urls["gone"].split("/")[2]
+    assert list(run["failed_hosts"]) == [gone]
+    assert "connection refused" in run["failed_hosts"][gone]
+    probed = {r["url"]: r for r in run["resources"]}
+    assert probed[urls["tracker"]]["rule"] == "probe-per-client"
+    assert probed[urls["echo"]]["rule"] == "probe-echo"
+    assert probed[urls["stable"]]["rule"] == "probe-shared"
+    assert probed[urls["gone"]]["outcome"] == "error"
+    # three fresh clients x (a fetch and two revalidations), and the forged tag
+    assert [len(probed[urls[n]]["requests"]) for n in ("tracker", "echo", "stable")] == [10] * 3
+    assert run["requests"] == 30
+    assert "confirms     likely-identifier -> identifier" in text or \
+        "confirms     undetermined -> identifier" in text
+
+    # the rate limit: requests to one host start 1 / RATE apart (less scheduling jitter; three
+    # threads on one host without a limit start within milliseconds of each other)
+    starts: dict[str, list[float]] = defaultdict(list)
+    for r in run["resources"]:
+        for q in r["requests"]:
+            starts[r["host"]].append(datetime.fromisoformat(q["at"]).timestamp())
+    for host, times in starts.items():
+        times.sort()
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 0.7 / RATE, (host, min(gaps))
+
+    after, report = analyze(db, tmp_path, capsys)
+    rows = by_url(after)
+    tracker, echo, stable = rows[urls["tracker"]], rows[urls["echo"]], rows[urls["stable"]]
+    assert (tracker["verdict"], tracker["settled"], tracker["evidence"]["kind"]) == (
+        "identifier", "confirmed", "probe-per-client")
+    assert (echo["verdict"], echo["settled"], echo["evidence"]["kind"]) == (
+        "identifier", "confirmed", "probe-echo")
+    assert (stable["verdict"], stable["settled"], stable["evidence"]["kind"]) == (
+        "stable", "cleared", "probe-shared")
+    assert rows[urls["gone"]]["verdict"] in OPEN and rows[urls["gone"]]["settled"] == "error"
+    # every settled verdict carries what was sent, what came back and when
+    fresh = [q for q in tracker["evidence"]["probe"]["requests"] if q["client"] == "fresh-1"]
+    assert [q["status"] for q in fresh] == [200, 304, 304]
+    assert fresh[1]["sent"]["if_none_match"] == fresh[0]["etag"]
+    forged = echo["evidence"]["probe"]["requests"][-1]
+    assert forged["client"] == "forged" and forged["status"] == 304
+    assert forged["etag"] == forged["sent"]["if_none_match"] == echo["evidence"]["probe"]["forged_tag"]
+    assert {q["etag"] for q in stable["evidence"]["probe"]["requests"]} == {f'"{ETAG}"'}
+    assert after["summary"]["settled"]["confirmed"] == 2
+    assert after["summary"]["settled"]["cleared"] == 1
+    assert after["summary"]["verdicts"]["identifier"] == 2
+    assert "== Cleared by probe: stable, not identifiers (1)" in report
+    assert "confirms (probe-echo)" in report and "confirms (probe-per-client)" in report
+
+    # nothing secret in the store: no cookie value, no body
+    data = stored_bytes(db)
+    assert COOKIE_SECRET.encode() not in data
+    assert BODY[200:260] not in data
+
+
+def test_a_second_run_continues_and_again_reprobes(store, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    db, urls = store
+    argv = ["probe", "--candidates", str(db), "--rate", str(RATE), "-q", "--json", "-"]
+    main(argv)
+    capsys.readouterr()
+    main(argv)  # the settled three are left alone; the failed server is tried again
+    second = json.loads(capsys.readouterr().out)
+    assert second["already_settled"] == 3 and second["probed"] == 1
+    assert second["resources"][0]["url"] == urls["gone"]
+    main([*argv, "--again"])
+    third = json.loads(capsys.readouterr().out)
+    assert third["already_settled"] == 0 and third["probed"] == 4
+
+
+def test_a_store_of_redacted_validators_gets_redacted_evidence(origins, tmp_path: Path,
+                                                               capsys) -> None:  # type: ignore[no-untyped-def]
+    """A store whose validators are keyed hashes (made to be shared) keeps the probe's as
+    keyed hashes too: the stable origin's value is nowhere in clear, and it is still cleared."""
+    db = tmp_path / "redacted.sqlite"
+    capture(db, [origins["stable"]], redact=True)
+    assert ETAG.encode() not in stored_bytes(db)
+    assert main(["probe", "--candidates", str(db), "--rate", str(RATE), "-q"]) == 0
+    report, _ = analyze(db, tmp_path, capsys)
+    row = by_url(report)[origins["stable"]]
+    assert (row["verdict"], row["settled"]) == ("stable", "cleared")
+    etags = {q["etag"] for q in row["evidence"]["probe"]["requests"]}
+    assert len(etags) == 1 and next(iter(etags)).startswith("hmac:")
+    assert ETAG not in json.dumps(report)
+    assert ETAG.encode() not in stored_bytes(db)
+
+
+def test_a_url_whose_query_was_hashed_is_skipped_not_guessed(origins, tmp_path: Path,
+                                                             capsys) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "query.sqlite"
+    capture(db, [origins["stable"] + "?user=alice"])
+    main(["probe", "--candidates", str(db), "--rate", str(RATE), "-q", "--json", "-"])
+    run = json.loads(capsys.readouterr().out)
+    (only,) = run["resources"]
+    assert only["outcome"] == "skipped" and only["requests"] == []
+    assert "--keep-query" in only["reason"] and "alice" not in only["url"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["probe"], "give the URL to probe, or --candidates STORE"),
+    (["probe", "http://127.0.0.1:1/x", "--candidates", "s.sqlite"], "not both"),
+    (["probe", "--candidates", "/nonexistent/s.sqlite"], "/nonexistent/s.sqlite: no such store"),
+    (["probe", "--candidates", "s.sqlite", "--rate", "0"], "--rate must be a positive"),
+    (["probe", "--candidates", "s.sqlite", "--concurrency", "0"], "--concurrency must be"),
+    (["probe", "--candidates", "s.sqlite", "--db", "x.sqlite"], "--db: with --candidates"),
+])
+def test_usage_errors_are_one_line(argv: list[str], message: str, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
