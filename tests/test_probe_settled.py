@@ -197,3 +197,17 @@ def test_a_store_of_schema_2_is_read_and_migrated(tmp_path: Path) -> None:
         assert store.schema_version == SCHEMA_VERSION == 3
         store.add_probe_outcome(outcome(SOLO, "confirms", "identifier", "probe-echo"))
     assert load_probe_outcomes(db)["rule"].tolist() == ["probe-echo"]
+
+
+def test_the_notebook_report_reads_the_settled_verdicts(tmp_path: Path) -> None:
+    from analysis.reporting.data import load_report_data
+    from analysis.reporting.evidence_rows import sentences
+
+    db = xf.store(tmp_path / "c.sqlite", xf.tracker(1, SOLO))
+    with Store(db) as store:
+        store.add_probe_outcome(outcome(SOLO, "confirms", "identifier", "probe-per-client"))
+    data = load_report_data([db])
+    row = data.resources.set_index("url").loc[SOLO]
+    assert (row["verdict"], row["settled"]) == ("identifier", "confirmed")
+    assert data.summary["verdicts"]["identifier"] == 1
+    assert any("confirms (probe-per-client)" in s for s in sentences("identifier", row["evidence"]))

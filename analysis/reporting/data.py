@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.exchange import COLUMNS
-from analysis.inputs import load_input, split_inputs
+from analysis.inputs import load_input, load_outcomes, split_inputs
 
 #: Columns every detector frame has, even when a capture is empty (analyze's JSON contract).
 RESOURCE_COLUMNS = ("url", "host", "verdict", "confidence", "evidence")
@@ -80,8 +80,10 @@ def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
 
 
-def analyse(exchanges: pd.DataFrame, *, ignore_params: Sequence[str] = ()) -> ReportData:
-    """Run the detectors (engineer C's ``run_all``) over ``exchanges``.
+def analyse(exchanges: pd.DataFrame, *, ignore_params: Sequence[str] = (),
+            outcomes: pd.DataFrame | None = None) -> ReportData:
+    """Run the detectors (engineer C's ``run_all``) over ``exchanges``, then settle their
+    verdicts with the stores' probe ``outcomes`` as `analyze` does.
 
     An empty capture skips them: the report then says there is nothing to report.
     """
@@ -94,8 +96,9 @@ def analyse(exchanges: pd.DataFrame, *, ignore_params: Sequence[str] = ()) -> Re
             ignore_params=tuple(ignore_params),
         )
     from analysis.detectors import run_all
+    from analysis.detectors.settled import settle
 
-    result = run_all(exchanges, ignore_params=tuple(ignore_params))
+    result = settle(run_all(exchanges, ignore_params=tuple(ignore_params)), outcomes)
     return ReportData(
         exchanges=exchanges,
         resources=result.resources,
@@ -127,6 +130,7 @@ def load_report_data(
         raise InputError(str(exc)) from None
 
     frames = [load_input(p) for p in stores]
+    outcomes = [o for o in map(load_outcomes, stores) if o is not None and not o.empty]
     skipped: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for path in stores:  # what ingesting into them skipped, whenever that was
@@ -153,7 +157,8 @@ def load_report_data(
     exchanges = (
         pd.concat(frames, ignore_index=True) if frames else empty_frame((*COLUMNS, "id"))
     )
-    data = analyse(exchanges, ignore_params=ignore_params)
+    data = analyse(exchanges, ignore_params=ignore_params,
+                   outcomes=pd.concat(outcomes, ignore_index=True) if outcomes else None)
     data.inputs = tuple(str(p) for p in inputs)
     data.skipped = pd.DataFrame(skipped, columns=["file", "entry_index", "reason"])
     data.errors = pd.DataFrame(errors, columns=["file", "message"])
