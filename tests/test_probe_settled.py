@@ -211,3 +211,18 @@ def test_the_notebook_report_reads_the_settled_verdicts(tmp_path: Path) -> None:
     assert (row["verdict"], row["settled"]) == ("identifier", "confirmed")
     assert data.summary["verdicts"]["identifier"] == 1
     assert any("confirms (probe-per-client)" in s for s in sentences("identifier", row["evidence"]))
+
+
+def test_outcomes_follow_resources_grouped_without_ignored_params(tmp_path: Path) -> None:
+    """--ignore-param groups ?v=1 and ?v=2 into one resource; the probe's outcome (stored
+    under the URL it fetched) settles that resource."""
+    base = "https://t.example.net/p.gif"
+    records = xf.visits("solo", base + "?v=1", '"9f1c2b7d4e6a8c0b1d3f5e7a9c2b4d6f"',
+                        third_party=True)
+    db = xf.store(tmp_path / "c.sqlite", records)
+    with Store(db) as store:
+        store.add_probe_outcome(outcome(base + "?v=1", "confirms", "identifier", "probe-echo"))
+    out = tmp_path / "r.json"
+    main(["analyze", str(db), "--json", str(out), "-q", "--ignore-param", "v"])
+    row = resource(json.loads(out.read_text()), base)
+    assert (row["verdict"], row["settled"]) == ("identifier", "confirmed")

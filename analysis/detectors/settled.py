@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.detectors.prepare import strip_query_params
 from analysis.detectors.verdicts import RANK, VERDICTS
 
 CONFIRMS, CLEARS = "confirms", "clears"
@@ -114,6 +115,9 @@ def settle(analysis: Any, outcomes: pd.DataFrame | None) -> Any:
     res: pd.DataFrame = analysis.resources.copy()
     res["settled"] = None
     res["verdict_before"] = None
+    ignored = analysis.summary.get("ignore_params") or ()
+    if outcomes is not None and not outcomes.empty and ignored:  # resources grouped as analyzed
+        outcomes = outcomes.assign(url=strip_query_params(outcomes["url"], ignored))
     counts = latest_outcomes(outcomes) if outcomes is not None and not outcomes.empty else {}
     hit = res["url"].isin(counts.keys()) if len(res) else pd.Series(False, index=res.index)
     if hit.any():

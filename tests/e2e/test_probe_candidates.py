@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
@@ -23,7 +27,7 @@ from analysis.lab.origins.echo_tracker import EchoTrackerOrigin
 from analysis.lab.origins.tracker import TrackerOrigin
 from analysis.probe.context import ProbeContext, ProbeOptions
 from analysis.probe.to_exchange import to_exchange
-from analysis.store import Store
+from analysis.store import Store, load_probe_outcomes
 
 pytestmark = pytest.mark.e2e
 
@@ -96,6 +100,8 @@ def test_probe_settles_a_single_client_capture(store, tmp_path: Path, capsys) ->
     text, err = capsys.readouterr()
     assert status == 1, err  # identifiers were confirmed
     assert "Traceback" not in err
+    warnings = [line for line in err.splitlines() if line.startswith("etagwatch: warning:")]
+    assert len(warnings) == 1 and "connection refused" in warnings[0], err
     run = json.loads(out.read_text())
     assert run["candidates"] == 4 and run["probed"] == 4
     assert run["outcomes"] == {"confirms": 2, "clears": 1, "inconclusive": 0, "error": 1,
@@ -209,3 +215,32 @@ def test_usage_errors_are_one_line(argv: list[str], message: str, capsys) -> Non
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_an_interrupted_run_keeps_what_it_finished_and_the_next_continues(
+        store, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C in the middle: exit 130 within a second or two, every finished outcome stored,
+    and the next run probes only what is left."""
+    db, _ = store
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analysis", "probe", "--candidates", str(db), "--rate", "4",
+         "--concurrency", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while load_probe_outcomes(db).empty:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert time.monotonic() - stopped < 5
+    assert b"Traceback" not in err
+    kept = load_probe_outcomes(db)
+    assert 1 <= len(kept) < 4
+    main(["probe", "--candidates", str(db), "--rate", str(RATE), "-q", "--json", "-"])
+    rest = json.loads(capsys.readouterr().out)
+    settled = kept["outcome"].isin(("confirms", "clears")).sum()
+    assert rest["already_settled"] == settled and rest["probed"] == 4 - settled

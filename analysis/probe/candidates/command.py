@@ -43,10 +43,16 @@ def run_candidates(args: argparse.Namespace, options: ProbeOptions) -> int:
         bar.total = n
         bar.refresh()
 
+    warned: set[str] = set()
+
     def done(probed) -> None:  # type: ignore[no-untyped-def]
+        """One warning line per failing server (-v: per resource); never with -q."""
         bar.update()
-        if probed.outcome == "error" and args.verbose:
-            print(f"etagwatch: warning: {probed.target.url}: {probed.reason}", file=sys.stderr)
+        server = probed.target.server
+        if probed.outcome == "error" and not args.quiet and (
+                args.verbose or server not in warned):
+            warned.add(server)
+            bar.write(f"etagwatch: warning: {probed.reason}", file=sys.stderr)
 
     try:
         run = probe_all(store, settings, on_result=done, on_targets=started)
