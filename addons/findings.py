@@ -34,12 +34,14 @@ class Findings:
         if self.recorder.store_path is None:
             raise exceptions.CommandError("etagwatch: nothing is recorded (etagwatch_db is empty)")
         from analysis.detectors import run_all
+        from analysis.detectors.settled import settle
         from analysis.report_json import analysis_to_json
-        from analysis.store import load_exchanges
+        from analysis.store import load_exchanges, load_probe_outcomes
 
         self.recorder.flush()
         frame = load_exchanges(self.recorder.store_path)
-        return analysis_to_json(run_all(frame))
+        outcomes = load_probe_outcomes(self.recorder.store_path)  # probe --candidates
+        return analysis_to_json(settle(run_all(frame), outcomes))
 
     @command.command("etagwatch.report")
     def report(self) -> None:

@@ -13,8 +13,9 @@ from addons.annotator import Annotator
 from addons.findings import Findings
 from addons.recorder import Recorder
 from analysis.detectors import run_all
+from analysis.detectors.settled import settle
 from analysis.report_json import analysis_to_json
-from analysis.store import load_exchanges
+from analysis.store import load_exchanges, load_probe_outcomes
 
 
 def tracked(peer: str, tag: str, status: int = 200) -> http.HTTPFlow:
@@ -47,7 +48,8 @@ def test_export_writes_what_analyze_writes(session, tmp_path):
     out = tmp_path / "findings.json"
     tctx.command(findings.export, str(out))
     written = json.loads(out.read_text())
-    assert written == json.loads(json.dumps(analysis_to_json(run_all(load_exchanges(db)))))
+    analyzed = settle(run_all(load_exchanges(db)), load_probe_outcomes(db))  # as analyze does
+    assert written == json.loads(json.dumps(analysis_to_json(analyzed)))
     assert set(written) == {"summary", "hosts", "resources", "findings"}
     assert written["resources"][0]["verdict"] == "identifier"
 
