@@ -21,10 +21,14 @@ from pathlib import Path
 
 import pytest
 from origins.stable_token_origin import BODY, COOKIE_SECRET, ETAG, StableTokenOrigin
+from support import need_program
 
 from analysis.cli import main
+from analysis.lab.lab import Lab
 from analysis.lab.origins.echo_tracker import EchoTrackerOrigin
 from analysis.lab.origins.tracker import TrackerOrigin
+from analysis.probe.candidates.experiment import Trial, run_trial
+from analysis.probe.candidates.outcome import decide
 from analysis.probe.context import ProbeContext, ProbeOptions
 from analysis.probe.to_exchange import to_exchange
 from analysis.store import Store, load_probe_outcomes
@@ -244,3 +248,28 @@ def test_an_interrupted_run_keeps_what_it_finished_and_the_next_continues(
     rest = json.loads(capsys.readouterr().out)
     settled = kept["outcome"].isin(("confirms", "clears")).sum()
     assert rest["already_settled"] == settled and rest["probed"] == 4 - settled
+
+
+#: lab site -> (outcome, settles): what the settling rule says of each real server
+LAB_RULE = {
+    "tracker": ("confirms", "identifier"),
+    "echo": ("confirms", "identifier"),
+    "nginx": ("clears", "stable"),
+    "digest": ("clears", "stable"),
+    "random": ("clears", "unstable"),
+    # haproxy round robin over two Apache httpd / two nginx: never accused, never acquitted
+    "inode": ("inconclusive", None),
+    "mtime": ("inconclusive", None),
+}
+
+
+def test_the_rule_on_every_lab_server() -> None:
+    """Precision against real load balancers: the trial and the rule of `probe --candidates`
+    run on every lab site (whatever a capture said of it)."""
+    need_program("nginx", "apache2", "haproxy")
+    with Lab() as lab:
+        assert set(lab.sites) == set(LAB_RULE)
+        for key, site in lab.sites.items():
+            trial = run_trial(Trial(site.loopback_url, 3), ProbeOptions(), lambda host: None)
+            got = decide(trial)
+            assert (got.outcome, got.settles) == LAB_RULE[key], (key, got.reason)

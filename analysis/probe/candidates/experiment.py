@@ -48,7 +48,7 @@ class Request:
             "client": self.client, "round": self.round,
             "sent": {"method": "GET", "if_none_match": show(self.if_none_match)},
             "status": self.status, "etag": show(self.etag),
-            "last_modified": self.last_modified, "body_sha256": self.body_sha256,
+            "last_modified": show(self.last_modified), "body_sha256": self.body_sha256,
             "body_size": self.body_size,
             "at": datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds"),
         }
