@@ -9,6 +9,9 @@ from analysis.report_evidence import plural
 from analysis.report_text import wrap
 
 OUTCOMES = ("confirms", "clears", "inconclusive", "error", "skipped")
+#: How the closing line words each outcome.
+WORDS = {"confirms": "confirmed", "clears": "cleared", "inconclusive": "left open",
+         "error": "failed", "skipped": "skipped"}
 
 
 def probed_json(p: Probed) -> dict[str, Any]:
@@ -44,15 +47,15 @@ def line(p: Probed) -> str:
 
 
 def run_text(run: CandidateRun, store: str) -> str:
-    lines = [f"Probe of the candidates in {store}: {plural(len(run.targets), 'candidate')} "
-             "(identifier, likely-identifier, undetermined)"]
+    lines = wrap(f"Probe of the candidates in {store}: {plural(len(run.targets), 'candidate')} "
+                 "(identifier, likely-identifier, undetermined)", indent="")
     if run.already_settled:
         lines.append(f"  {plural(len(run.already_settled), 'resource')} settled by an earlier "
                      "probe left alone (--again probes them again)")
     for p in run.probed:
         lines.append(line(p))
         lines += wrap(f"{p.rule}: {p.reason}")
-    counts = ", ".join(f"{run.count(o)} {o}" for o in OUTCOMES if run.count(o))
+    counts = ", ".join(f"{run.count(o)} {WORDS[o]}" for o in OUTCOMES if run.count(o))
     lines += wrap(
         f"Probe result: {counts or 'nothing to probe'}; "
         f"{plural(sum(p.requests for p in run.probed), 'request')} in {run.seconds:.1f} s "
