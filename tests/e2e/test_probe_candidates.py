@@ -273,3 +273,43 @@ def test_the_rule_on_every_lab_server() -> None:
             trial = run_trial(Trial(site.loopback_url, 3), ProbeOptions(), lambda host: None)
             got = decide(trial)
             assert (got.outcome, got.settles) == LAB_RULE[key], (key, got.reason)
+
+
+def _stderr_of(argv: list[str], *, terminal: bool) -> bytes:
+    """What the command writes to stderr, with stderr a terminal (a pty) or a pipe."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    if not terminal:
+        return subprocess.run(argv, capture_output=True, timeout=120).stderr
+    primary, secondary = pty.openpty()
+    # a terminal 100 columns wide (a fresh pty has no size, and tqdm draws nothing in 0)
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=120)
+    os.close(primary)
+    return seen
+
+
+def test_a_progress_bar_on_a_terminal_only(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db, _ = store
+    argv = [sys.executable, "-m", "analysis", "probe", "--candidates", str(db), "--rate",
+            str(RATE)]
+    shown = _stderr_of([*argv, "--again"], terminal=True)
+    assert b"probing" in shown and b"/4 [" in shown, shown  # 4 resources to probe
+    logged = _stderr_of([*argv, "--again"], terminal=False)
+    assert b"probing" not in logged and b"\r" not in logged, logged
+    assert logged.decode().count("etagwatch: warning:") == 1  # the gone server, one line
