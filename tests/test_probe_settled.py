@@ -75,6 +75,7 @@ def test_a_confirming_probe_makes_a_single_client_value_an_identifier(tmp_path: 
     ev = row["evidence"]
     assert ev["settled_by"] == "probe" and ev["kind"] == "probe-per-client"
     assert ev["before"]["verdict"] == "likely-identifier" and ev["before"]["kind"] == "single-client"
+    assert "confirm_with" not in ev and "second, fresh client" in ev["before"]["confirm_with"]
     assert [r["status"] for r in ev["probe"]["requests"]] == [200, 304, 200]
     assert ev["probe"]["probed_at"].startswith("2027-01-15 08:00:00")
     assert ev["scope"]  # an identifier always says its scope

@@ -86,6 +86,9 @@ def _apply(row: dict[str, Any], o: dict[str, Any]) -> dict[str, Any]:
     if new != verdict:
         ev["before"] = {"verdict": verdict, "kind": ev.get("kind"),
                         "confidence": row["confidence"], "explanation": row["explanation"]}
+        for done in ("confirm_with", "settle_with"):  # what the capture asked for: done now
+            if done in ev:
+                ev["before"][done] = ev.pop(done)
         ev["kind"] = kind
         confidence = stored.get("confidence")
         out["confidence"] = float(confidence) if confidence is not None else 0.5
