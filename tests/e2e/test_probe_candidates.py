@@ -207,20 +207,6 @@ def test_a_url_whose_query_was_hashed_is_skipped_not_guessed(origins, tmp_path: 
     assert "--keep-query" in only["reason"] and "alice" not in only["url"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["probe"], "give the URL to probe, or --candidates STORE"),
-    (["probe", "http://127.0.0.1:1/x", "--candidates", "s.sqlite"], "not both"),
-    (["probe", "--candidates", "/nonexistent/s.sqlite"], "/nonexistent/s.sqlite: no such store"),
-    (["probe", "--candidates", "s.sqlite", "--rate", "0"], "--rate must be a positive"),
-    (["probe", "--candidates", "s.sqlite", "--concurrency", "0"], "--concurrency must be"),
-    (["probe", "--candidates", "s.sqlite", "--db", "x.sqlite"], "--db: with --candidates"),
-])
-def test_usage_errors_are_one_line(argv: list[str], message: str, capsys) -> None:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err, err
-
-
 def test_an_interrupted_run_keeps_what_it_finished_and_the_next_continues(
         store, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     """Ctrl-C in the middle: exit 130 within a second or two, every finished outcome stored,

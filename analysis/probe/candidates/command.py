@@ -13,6 +13,9 @@ from analysis.store import Store, StoreError, open_for_reading
 
 def _store(path: str) -> Store:
     """The store to probe: it must exist and be one (probing never creates a store)."""
+    if Path(path).is_dir():
+        raise CliError(f"{path}: a folder; --candidates needs a store file (a Parquet dataset "
+                       "holds no probe outcomes: probe the store it was exported from)")
     try:
         open_for_reading(Path(path)).close()
         return Store(path)
