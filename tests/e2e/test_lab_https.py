@@ -158,3 +158,15 @@ def test_mitmdump_refuses_a_lab_server_it_cannot_verify(lab, tmp_path):
         response = http.get(lab.sites["tracker"].https_url)
     assert response.status_code == 502
     assert "certificate verify failed" in response.text.lower()
+
+
+def test_mitmdump_keeps_its_ca_in_a_given_confdir_across_runs(tmp_path):
+    """A kept confdir keeps mitmproxy's CA (profiles resumed later still trust it); without
+    one, every start makes a new CA."""
+    kept = tmp_path / "mitm-conf"
+    cas = []
+    for confdir in (kept, kept, None):
+        with MitmDump(client="c", confdir=confdir) as proxy:
+            cas.append(proxy.ca_cert.read_bytes())
+    assert cas[0] == cas[1] != cas[2]
+    assert (kept / "mitmproxy-ca-cert.pem").read_bytes() == cas[0]
