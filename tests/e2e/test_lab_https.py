@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import need_program
+from support import ingest_into, need_program
 
 from analysis.lab.mitm import MitmDump
 from analysis.lab.servers import ApacheOrigin
@@ -111,6 +111,12 @@ def test_apache_serves_https_over_http2_with_mod_ssl_and_mod_http2(tmp_path):
         shutil.rmtree(root)
 
 
+def load_exchanges_of(capture: Path, db: Path):  # type: ignore[no-untyped-def]
+    report = ingest_into(db, [capture])
+    assert not report.errors and not report.skipped
+    return load_exchanges(db)
+
+
 def _through(proxy: MitmDump) -> httpx.Client:
     return httpx.Client(
         proxy=proxy.url, verify=trusting(proxy.ca_cert), http2=True, timeout=10, trust_env=False
@@ -118,11 +124,11 @@ def _through(proxy: MitmDump) -> httpx.Client:
 
 
 def test_https_through_mitmdump_is_stored_as_http2_with_http2_header_rules(lab, tmp_path):
-    db = tmp_path / "tls.sqlite"
+    db, flows = tmp_path / "tls.sqlite", tmp_path / "tls.flows"
     tracker, static = lab.sites["tracker"], lab.sites["nginx"]
     sent = []
     with (
-        MitmDump(db=db, client="tls-client", upstream_ca=lab.ca.cert_path) as proxy,
+        MitmDump(db=db, client="tls-client", flows=flows, upstream_ca=lab.ca.cert_path) as proxy,
         _through(proxy) as http,
     ):
         for site in (tracker, static):
@@ -150,6 +156,10 @@ def test_https_through_mitmdump_is_stored_as_http2_with_http2_header_rules(lab, 
     assert servers[static.hostname].startswith("nginx") and servers[tracker.hostname] == (
         "pixel-tracker"
     )
+    # the saved HTTP/2 flows read back into the same records as the live addon stored
+    from_flows = load_exchanges_of(flows, tmp_path / "from-flows.sqlite")
+    same = ["url", "http_version", "status", "etag", "req_if_none_match", "req_headers", "resp_headers"]
+    assert from_flows[same].to_dict("records") == df[same].to_dict("records")
 
 
 def test_mitmdump_refuses_a_lab_server_it_cannot_verify(lab, tmp_path):
