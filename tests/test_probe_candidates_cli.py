@@ -16,6 +16,8 @@ from analysis.cli import main
     (["probe", "--candidates", "s.sqlite", "--concurrency", "0"], "--concurrency must be"),
     (["probe", "--candidates", "s.sqlite", "--db", "x.sqlite"], "--db: with --candidates"),
     (["probe", "--candidates", "/"], "/: a folder; --candidates needs a store file"),
+    (["probe", "--candidates", "s.sqlite", "--cacert", "/nonexistent.pem"],
+     "--cacert /nonexistent.pem: not a readable PEM certificate"),
 ])
 def test_usage_errors_are_one_line(argv: list[str], message: str, capsys, tmp_path,
                                    monkeypatch) -> None:

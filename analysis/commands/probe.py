@@ -60,6 +60,7 @@ finished; 1 an identifier was confirmed; 2 usage error or an unusable store.
 examples:
   etagwatch probe https://example.org/pixel.gif
   etagwatch probe --candidates capture.sqlite --rate 1 --json probe.json
+  etagwatch probe --candidates crawl.sqlite --cacert lab-ca.pem --concurrency 8
   etagwatch probe http://127.0.0.1:8080/app.js --clients 5 --json report.json
   etagwatch probe https://staging.test/ --insecure --header 'Authorization: Bearer x' --json -
 """
@@ -121,6 +122,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="extra request field on every request (repeatable); stored keyed-hashed if secret",
     )
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    p.add_argument("--cacert", metavar="PEM",
+                   help="also trust this CA certificate (a staging server's or the lab's)")
     p.add_argument("--json", metavar="FILE|-", help="write the JSON report to FILE, or stdout")
     p.add_argument(
         "--db", metavar="FILE", help="append the exchanges to this store (default: a temporary one)"
@@ -153,10 +156,18 @@ def _options(args: argparse.Namespace) -> ProbeOptions:
         raise CliError("--clients must be at least 2 (one client cannot tell an identifier)")
     if not args.timeout > 0:
         raise CliError("--timeout must be a positive number of seconds")
+    if args.cacert:
+        from analysis.probe.client import tls_context
+
+        try:
+            tls_context(ca_file=args.cacert)
+        except ProbeError as exc:
+            raise CliError(str(exc)) from None
     return ProbeOptions(
         clients=args.clients,
         timeout=args.timeout,
         insecure=args.insecure,
+        ca_file=args.cacert,
         headers=tuple(parse_header(h) for h in args.header),
     )
 

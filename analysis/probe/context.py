@@ -12,7 +12,7 @@ from analysis.conditional import Decision, evaluate
 from analysis.etag import EntityTag, parse_etag
 from analysis.exchange import Exchange
 from analysis.httpdate import parse_http_date
-from analysis.probe.client import ProbeResponse, fetch, new_client
+from analysis.probe.client import ProbeResponse, fetch, new_client, tls_context
 from analysis.probe.to_exchange import to_exchange
 
 
@@ -23,6 +23,7 @@ class ProbeOptions:
     clients: int = 3
     timeout: float = 10.0
     insecure: bool = False
+    ca_file: str | None = None  # a CA to trust besides the default bundle (--cacert)
     headers: Sequence[tuple[str, str]] = ()
 
 
@@ -59,6 +60,8 @@ class ProbeContext:
             self._clients[name] = new_client(
                 timeout=self.options.timeout,
                 insecure=self.options.insecure,
+                verify=tls_context(self.options.insecure, self.options.ca_file)
+                if self.options.ca_file else None,
                 headers=self.options.headers,
             )
         return self._clients[name]

@@ -39,12 +39,13 @@ RATE = 20.0  # requests per second per host in these tests (the default is polit
 OPEN = ("likely-identifier", "undetermined")
 
 
-def capture(db: Path, urls: list[str], *, redact: bool = False) -> None:
+def capture(db: Path, urls: list[str], *, redact: bool = False,
+            options: ProbeOptions | None = None) -> None:
     """One client fetches each URL and revalidates it twice with the ETag it got: what a
     single browser profile records (``redact``: validators stored as keyed hashes)."""
     with Store(db) as store:
         for url in urls:
-            ctx = ProbeContext(url, ProbeOptions(), store.key)
+            ctx = ProbeContext(url, options or ProbeOptions(), store.key)
             try:
                 first = ctx.send("profile-1")
                 for _ in range(2):
@@ -299,3 +300,30 @@ def test_a_progress_bar_on_a_terminal_only(store, tmp_path: Path) -> None:  # ty
     logged = _stderr_of([*argv, "--again"], terminal=False)
     assert b"probing" not in logged and b"\r" not in logged, logged
     assert logged.decode().count("etagwatch: warning:") == 1  # the gone server, one line
+
+
+def test_probe_settles_over_https_with_the_lab_ca(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The same over TLS: a single-client HTTPS capture of the lab's trackers (behind its
+    nginx TLS front) is settled by `probe --candidates --cacert <lab CA>`; without the CA
+    every resource fails with one line naming the certificate problem, and nothing is settled."""
+    need_program("nginx", "apache2", "haproxy")
+    db = tmp_path / "https.sqlite"
+    with Lab() as lab:
+        assert lab.ca is not None
+        ca = str(lab.ca.cert_path)
+        urls = {k: f"https://127.0.0.1:{lab.sites[k].tls_port}{lab.sites[k].path}"
+                for k in ("tracker", "echo")}
+        capture(db, list(urls.values()), options=ProbeOptions(ca_file=ca))
+        argv = ["probe", "--candidates", str(db), "--rate", str(RATE), "-q", "--json", "-"]
+        assert main(argv) == 0
+        untrusted = json.loads(capsys.readouterr().out)
+        assert untrusted["outcomes"]["error"] == 2
+        assert all("certificate" in r["reason"] for r in untrusted["resources"])
+        assert main([*argv, "--cacert", ca]) == 1
+        run = json.loads(capsys.readouterr().out)
+    assert {r["url"]: r["rule"] for r in run["resources"]} == {
+        urls["tracker"]: "probe-per-client", urls["echo"]: "probe-echo"}
+    report, _ = analyze(db, tmp_path, capsys)
+    rows = by_url(report)
+    assert {rows[u]["verdict"] for u in urls.values()} == {"identifier"}
+    assert {rows[u]["settled"] for u in urls.values()} == {"confirmed"}

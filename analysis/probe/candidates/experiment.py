@@ -93,7 +93,7 @@ def run_trial(trial: Trial, options: ProbeOptions, pace: Callable[[str], None]) 
     limit). Network failures raise ProbeError (one line naming the URL)."""
     url = trial.url
     host = httpx.URL(url).host
-    verify = tls_context(options.insecure)
+    verify = tls_context(options.insecure, options.ca_file)
 
     def send(client: str, rnd: int, inm: str | None) -> Request:
         with new_client(timeout=options.timeout, insecure=options.insecure,
