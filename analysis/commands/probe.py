@@ -86,8 +86,11 @@ def parse_header(text: str) -> tuple[str, str]:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "probe",
-        help="test one URL's validators: tracking, churn and RFC 9110 conformance",
-        description="Fetch URL as fresh clients and test how it handles ETag and Last-Modified.",
+        help="test one URL's validators: tracking, churn and RFC 9110 conformance; or settle "
+        "a store's open verdicts (--candidates)",
+        description="Fetch URL as fresh clients and test how it handles ETag and Last-Modified;\n"
+        "or, with --candidates STORE, re-probe every open verdict of a store and record what\n"
+        "settles it.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
