@@ -1,0 +1,51 @@
+"""The recorder of one crawl profile: a real mitmdump running etagwatch's addon with
+``etagwatch_client`` set to the profile's name (every profile reaches the proxy from
+127.0.0.1, so the address alone would merge them), writing into the crawl's store.
+
+Every recorder of a crawl shares one mitmproxy CA, kept beside the store so that a resumed
+profile still trusts it; the orphan guard stops a recorder whose crawl was killed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from analysis.crawl.browser import spki_sha256
+from analysis.lab.mitm import ADDON, ROUTE, MitmDump
+
+GUARD = Path(__file__).resolve().with_name("orphan_guard.py")
+CA_NAME = "mitmproxy-ca-cert.pem"
+
+
+def ensure_ca(confdir: Path) -> str:
+    """Create the crawl's mitmproxy CA in ``confdir`` once (before recorders start side by
+    side) and return its SPKI hash for Chromium."""
+    from mitmproxy.certs import CertStore
+
+    confdir.mkdir(parents=True, exist_ok=True)
+    if not (confdir / CA_NAME).exists():
+        CertStore.from_store(confdir, "mitmproxy", 2048)
+    return spki_sha256((confdir / CA_NAME).read_bytes())
+
+
+class Recorder(MitmDump):
+    """``mitmdump -s addons/etagwatch.py -s orphan_guard.py [-s mitm_route.py]`` for one
+    profile; ``lab_route`` confines it to the lab (``*.test`` on loopback, nothing else)."""
+
+    kind = "recorder"
+
+    def __init__(self, *, db: Path, client: str, confdir: Path, lab_route: bool = False,
+                 upstream_ca: Path | None = None) -> None:
+        scripts = [ADDON, GUARD, *((ROUTE,) if lab_route else ())]
+        options = {"crawl_parent": str(os.getpid())}
+        if upstream_ca is not None:  # servers signed by a private CA (the lab's)
+            options["ssl_verify_upstream_trusted_ca"] = str(upstream_ca)
+        super().__init__(db=db, client=client, scripts=scripts, options=options, name=client)
+        self.confdir = confdir
+
+    def command(self, workdir: Path) -> list[str]:
+        cmd = super().command(workdir)
+        at = cmd.index(f"confdir={workdir / 'conf'}")
+        cmd[at] = f"confdir={self.confdir}"
+        return cmd
