@@ -68,12 +68,15 @@ def browse(
     har_content: str = "embed",
     timeout_ms: int = 15_000,
     executable: str | None = None,
+    extra_args: Sequence[str] = (),
 ) -> list[BrowseResult]:
     """Visit ``page_url`` ``visits`` times in each of ``profiles`` fresh Chromium profiles.
 
     ``proxy`` (``http://127.0.0.1:PORT``) sends all traffic through one proxy;
     ``proxy_for_profile`` gives each profile its own (one mitmdump per client). The page is
     expected to set ``window.labDone`` once its scripts finished (the lab's page does).
+    ``extra_args`` are added to Chromium's command line, e.g.
+    :func:`analysis.lab.trust.chromium_trust_args` for an HTTPS page.
     """
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
@@ -85,6 +88,7 @@ def browse(
     args = list(CHROMIUM_FLAGS)
     if resolver_rules:
         args.append(f"--host-resolver-rules={resolver_rules}")
+    args += extra_args
     results: list[BrowseResult] = []
     with sync_playwright() as pw:
         for n in range(1, profiles + 1):

@@ -62,6 +62,10 @@ class ManagedServer(StartStop):
     def env(self) -> dict[str, str] | None:
         return None
 
+    def ports(self) -> list[int]:
+        """Every port the server listens on (checked free before, awaited after the start)."""
+        return [self.port]
+
     # --- public
     @property
     def url(self) -> str:
@@ -74,8 +78,9 @@ class ManagedServer(StartStop):
         return self.workdir / "output.log"
 
     def start(self) -> Self:
-        if not port_is_free(self.host, self.port):
-            raise LabError(f"{self.describe()}: port {self.port} is already in use")
+        for port in self.ports():
+            if not port_is_free(self.host, port):
+                raise LabError(f"{self.describe()}: port {port} is already in use")
         self.workdir = Path(tempfile.mkdtemp(prefix=f"etagwatch-{self.kind}-"))
         # Workers of a root-started server run as an unprivileged user and must read this.
         self.workdir.chmod(0o755)
@@ -92,7 +97,8 @@ class ManagedServer(StartStop):
                     start_new_session=True,  # Ctrl-C in a terminal reaches us, not the server
                 )
             atexit.register(self.stop)  # a test runner that exits early still stops us
-            wait_for_port(self.host, self.port, process=self.process, what=self.describe())
+            for port in self.ports():
+                wait_for_port(self.host, port, process=self.process, what=self.describe())
         except BaseException as exc:
             tail = self.log_tail()
             self.stop()

@@ -5,6 +5,14 @@ distinct registrable domains, so the first-party page embeds the others in a thi
 context. A browser maps the names to 127.0.0.1 with ``--host-resolver-rules`` (see
 :meth:`Lab.resolver_rules`); through mitmproxy, ``analysis/lab/mitm_route.py`` does the same.
 URLs keep each origin's port.
+
+Every site is also served over HTTPS on a port of its own (``LabSite.https_url``,
+``Lab.https_page_url``), with a certificate from a CA made at start (``Lab.ca``, see
+:mod:`analysis.lab.tls`): nginx with HTTP/2, Apache httpd with mod_ssl and mod_http2, haproxy
+terminating TLS with ALPN h2, and the Python origins behind an nginx TLS + HTTP/2 front. The
+HTTPS first-party page embeds the HTTPS URLs (a browser blocks or upgrades mixed content).
+Chromium trusts the CA with :func:`analysis.lab.trust.chromium_trust_args`, mitmdump with
+``--set ssl_verify_upstream_trusted_ca=<lab.ca.cert_path>``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from analysis.lab.origins.echo_tracker import EchoTrackerOrigin
 from analysis.lab.origins.first_party import FirstPartyOrigin
 from analysis.lab.origins.random_etag import RandomETagOrigin
 from analysis.lab.origins.tracker import TrackerOrigin
-from analysis.lab.servers import ApacheOrigin, HAProxy, NginxOrigin
+from analysis.lab.servers import ApacheOrigin, HAProxy, NginxOrigin, NginxTLSFront
+from analysis.lab.tls import LabCA, TLSFiles
 
 #: A fixed past modification time: strong, stable validators (Apache weakens fresh files).
 MTIME = 1_700_000_000
@@ -35,6 +44,18 @@ LIB_JS = b"/* inode.apache-farm.test: identical bytes on both backends */\nwindo
 BANNER_SVG = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="20">'
     b'<rect width="120" height="20" fill="#36c"/></svg>\n'
+)
+
+#: Every lab host name: the leaf certificate's subject alternative names.
+HOSTNAMES: tuple[str, ...] = (
+    "news.lab.test",
+    "static.nginx-cdn.test",
+    "pixel.tracker.test",
+    "echo.evercookie.test",
+    "inode.apache-farm.test",
+    "mtime.nginx-farm.test",
+    "digest.objstore.test",
+    "random.unstable.test",
 )
 
 
@@ -51,10 +72,21 @@ class LabSite:
     backends: tuple[str, ...] = ()
     cause: str | None = None  # for churn: what differs between backends' ETags
     embed: str = "img"  # how the first-party page embeds it: css, js, img
+    tls_port: int | None = None  # where the same resource is served over HTTPS
 
     @property
     def url(self) -> str:
         return f"http://{self.hostname}:{self.port}{self.path}"
+
+    @property
+    def https_url(self) -> str:
+        if self.tls_port is None:
+            raise ValueError(f"{self.key} is not served over HTTPS (Lab(tls=False))")
+        return f"https://{self.hostname}:{self.tls_port}{self.path}"
+
+    def url_for(self, scheme: str) -> str:
+        """``url`` or ``https_url``, by scheme ('http' or 'https')."""
+        return self.https_url if scheme == "https" else self.url
 
     @property
     def loopback_url(self) -> str:
@@ -96,12 +128,18 @@ def build_trees(root: Path) -> _Trees:
 
 class Lab(StartStop):
     """Start with ``with Lab() as lab:``; ``lab.sites`` describes every resource,
-    ``lab.page_url`` is the first-party page, ``lab.resolver_rules()`` maps the names."""
+    ``lab.page_url`` is the first-party page (``lab.https_page_url`` over HTTPS),
+    ``lab.resolver_rules()`` maps the names, ``lab.ca`` is the CA the HTTPS sites use.
 
-    def __init__(self, *, host: str = "127.0.0.1") -> None:
+    ``tls=False`` starts the plain-HTTP lab only (no CA, no HTTPS ports)."""
+
+    def __init__(self, *, host: str = "127.0.0.1", tls: bool = True) -> None:
         self.host = host
+        self.tls = tls
         self.sites: dict[str, LabSite] = {}
         self.page_url = ""
+        self.https_page_url = ""
+        self.ca: LabCA | None = None
         self.servers: list[object] = []
         self._stack: contextlib.ExitStack | None = None
         self._tmp: Path | None = None
@@ -123,25 +161,42 @@ class Lab(StartStop):
         self._tmp = tmp
         trees = build_trees(tmp)
         h = self.host
+        tls: TLSFiles | None = None
+        if self.tls:
+            self.ca = LabCA.create(tmp / "tls")
+            tls = self.ca.issue(HOSTNAMES, tmp / "tls")
 
         def run(server):  # type: ignore[no-untyped-def]
             started = stack.enter_context(server)
             self.servers.append(started)
             return started
 
-        static = run(NginxOrigin(trees.static, host=h, name="nginx-static"))
+        def tls_port(origin) -> int | None:  # type: ignore[no-untyped-def]
+            """The HTTPS port of a Python origin: an nginx TLS + HTTP/2 front before it."""
+            if tls is None:
+                return None
+            upstream = f"{h}:{origin.port}" if ":" not in h else f"[{h}]:{origin.port}"
+            return run(NginxTLSFront(upstream, tls=tls, host=h, name=f"{origin.name}-tls")).port
+
+        static = run(NginxOrigin(trees.static, host=h, name="nginx-static", tls=tls))
         ap1 = run(ApacheOrigin(trees.inode[0], host=h, name="apache-1"))
         ap2 = run(ApacheOrigin(trees.inode[1], host=h, name="apache-2"))
         inode_lb = run(
             HAProxy(
-                [("apache-1", h, ap1.port), ("apache-2", h, ap2.port)], host=h, name="haproxy-inode"
+                [("apache-1", h, ap1.port), ("apache-2", h, ap2.port)],
+                host=h,
+                name="haproxy-inode",
+                tls=tls,
             )
         )
         ng1 = run(NginxOrigin(trees.mtime[0], host=h, name="nginx-1"))
         ng2 = run(NginxOrigin(trees.mtime[1], host=h, name="nginx-2"))
         mtime_lb = run(
             HAProxy(
-                [("nginx-1", h, ng1.port), ("nginx-2", h, ng2.port)], host=h, name="haproxy-mtime"
+                [("nginx-1", h, ng1.port), ("nginx-2", h, ng2.port)],
+                host=h,
+                name="haproxy-mtime",
+                tls=tls,
             )
         )
         tracker = run(TrackerOrigin(host=h, name="tracker"))
@@ -158,6 +213,7 @@ class Lab(StartStop):
                 "plain nginx: stable mtime-size ETag, 304 on revalidation",
                 "stable",
                 embed="css",
+                tls_port=static.tls_port,
             ),
             LabSite(
                 "tracker",
@@ -166,6 +222,7 @@ class Lab(StartStop):
                 "/pixel.gif",
                 "tracking pixel: a unique ETag per client, kept alive with 304s",
                 "identifier",
+                tls_port=tls_port(tracker),
             ),
             LabSite(
                 "echo",
@@ -174,6 +231,7 @@ class Lab(StartStop):
                 "/e.gif",
                 "evercookie: 304 echoing any If-None-Match, even one never issued",
                 "identifier",
+                tls_port=tls_port(echo),
             ),
             LabSite(
                 "inode",
@@ -186,6 +244,7 @@ class Lab(StartStop):
                 backends=("apache-1", "apache-2"),
                 cause="inode",
                 embed="js",
+                tls_port=inode_lb.tls_port,
             ),
             LabSite(
                 "mtime",
@@ -197,6 +256,7 @@ class Lab(StartStop):
                 "churn",
                 backends=("nginx-1", "nginx-2"),
                 cause="mtime",
+                tls_port=mtime_lb.tls_port,
             ),
             LabSite(
                 "digest",
@@ -206,6 +266,7 @@ class Lab(StartStop):
                 "ETag = SHA-256 of the body: content-derived, benign",
                 "stable",
                 embed="js",
+                tls_port=tls_port(digest),
             ),
             LabSite(
                 "random",
@@ -215,17 +276,23 @@ class Lab(StartStop):
                 "a new random ETag on every response: unstable, never a 304",
                 "unstable",
                 embed="js",
+                tls_port=tls_port(rnd),
             ),
         ]
         self.sites = {s.key: s for s in sites}
-        page = run(
-            FirstPartyOrigin(
-                embeds={s.key: (s.embed, s.url) for s in sites},
-                respawn_url=self.sites["echo"].url + "?respawn=1",
-                host=h,
-                name="first-party",
+
+        def first_party(scheme: str) -> FirstPartyOrigin:
+            """The page, embedding every site over ``scheme`` (one page per scheme)."""
+            return run(
+                FirstPartyOrigin(
+                    embeds={s.key: (s.embed, s.url_for(scheme)) for s in sites},
+                    respawn_url=self.sites["echo"].url_for(scheme) + "?respawn=1",
+                    host=h,
+                    name="first-party" if scheme == "http" else "first-party-https",
+                )
             )
-        )
+
+        page = first_party("http")
         self.first_party = LabSite(
             "page",
             "news.lab.test",
@@ -233,8 +300,11 @@ class Lab(StartStop):
             "/",
             "first-party page embedding all of the above",
             "none",
+            tls_port=tls_port(first_party("https")) if tls is not None else None,
         )
         self.page_url = self.first_party.url
+        if tls is not None:
+            self.https_page_url = self.first_party.https_url
 
     def stop(self) -> None:
         stack, self._stack = self._stack, None
@@ -250,7 +320,8 @@ class Lab(StartStop):
         """Chromium ``--host-resolver-rules`` value mapping every lab name to loopback."""
         return ", ".join(f"MAP {name} {self.host}" for name in self.hostnames)
 
-    def describe(self) -> list[str]:
-        """One line per site: URL and what it demonstrates (for `etagwatch lab`)."""
+    def describe(self, scheme: str = "http") -> list[str]:
+        """One line per site: URL (``scheme``: http or https) and what it demonstrates (for
+        `etagwatch lab`)."""
         rows = [self.first_party, *self.sites.values()]
-        return [f"{s.url:<48} {s.expected:<10} {s.demonstrates}" for s in rows]
+        return [f"{s.url_for(scheme):<48} {s.expected:<10} {s.demonstrates}" for s in rows]

@@ -2,6 +2,10 @@
 
 One instance per browser profile, each with ``etagwatch_client`` set to the profile's name,
 because every profile reaches the proxy from 127.0.0.1 and 'address' mode would merge them.
+
+For HTTPS, mitmdump verifies the lab's servers against ``upstream_ca`` (the lab CA) and
+forges leaf certificates signed by its own CA, ``ca_cert`` once started, which the browser
+must trust (:func:`analysis.lab.trust.chromium_trust_args`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from pathlib import Path
 
 from analysis.lab.daemon import ManagedServer
 from analysis.lab.net import LabError, free_port
+
+#: mitmproxy's CA certificate (PEM, no key) in its confdir, written when it starts.
+CA_CERT_NAME = "mitmproxy-ca-cert.pem"
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = ROOT / "addons" / "etagwatch.py"
@@ -49,8 +56,10 @@ class MitmDump(ManagedServer):
         port: int | None = None,
         name: str = "",
         program: str | None = None,
+        upstream_ca: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(host=host, port=port, name=name or (client or "mitmdump"))
+        self.upstream_ca = Path(upstream_ca).resolve() if upstream_ca is not None else None
         self.db = Path(db).resolve() if db is not None else None
         self.client = client
         self.flows = Path(flows).resolve() if flows is not None else None
@@ -84,9 +93,21 @@ class MitmDump(ManagedServer):
             cmd += ["-w", str(self.flows)]
             if ROUTE in self.scripts:  # keep only lab traffic in the saved flows
                 options.setdefault("save_stream_filter", r"~d \.test$")
+        if self.upstream_ca is not None:
+            options.setdefault("ssl_verify_upstream_trusted_ca", str(self.upstream_ca))
         for key, value in options.items():
             cmd += ["--set", f"{key}={value}"]
         return cmd
+
+    @property
+    def ca_cert(self) -> Path:
+        """The CA mitmdump signs its forged server certificates with (exists once started)."""
+        if self.workdir is None:
+            raise LabError(f"{self.describe()} is not running: its CA does not exist yet")
+        path = self.workdir / "conf" / CA_CERT_NAME
+        if not path.exists():
+            raise LabError(f"{self.describe()}: no CA certificate at {path}")
+        return path
 
     def default_options(self) -> dict[str, str]:
         return {"termlog_verbosity": "warn", "flow_detail": "0"}

@@ -7,6 +7,13 @@ temporary config, pid and log files (see :class:`analysis.lab.daemon.ManagedServ
 Every origin adds ``Cache-Control: no-cache`` by default so browsers revalidate on each visit
 (If-None-Match, If-Modified-Since) instead of reusing heuristic freshness, and an
 ``X-Backend`` header naming itself, so churn can be tied to the backend that sent each value.
+
+Given ``tls=`` (:class:`analysis.lab.tls.TLSFiles`), each also serves the same content over
+HTTPS on a second port (``tls_port``, ``https_url``): nginx with HTTP/2 (``listen ... ssl
+http2``, the form of Debian's nginx 1.22), Apache httpd with mod_ssl and mod_http2
+(``Protocols h2 http/1.1``), haproxy terminating TLS (``bind ... ssl crt PEM alpn
+h2,http/1.1``). :class:`NginxTLSFront` puts HTTPS and HTTP/2 in front of a plain-HTTP origin
+(the lab's Python origins).
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from analysis.lab.daemon import ManagedServer, find_program
-from analysis.lab.net import LabError
+from analysis.lab.net import LabError, free_port
+from analysis.lab.tls import TLSFiles
 
 #: Content types the lab serves; written into each config so no system file is needed.
 MIME_TYPES: dict[str, str] = {
@@ -33,6 +41,8 @@ MIME_TYPES: dict[str, str] = {
 }
 
 APACHE_MODULES = ("mpm_event", "authz_core", "mime", "headers", "dir")
+#: Added when Apache also serves HTTPS: TLS, HTTP/2, and the session cache mod_ssl wants.
+APACHE_TLS_MODULES = ("socache_shmcb", "ssl", "http2")
 APACHE_MODULE_DIR = Path("/usr/lib/apache2/modules")
 
 
@@ -70,7 +80,73 @@ def _make_readable(root: Path) -> None:
         path.chmod(mode | (0o555 if path.is_dir() else 0o444))
 
 
-class NginxOrigin(ManagedServer):
+class TLSListener(ManagedServer):
+    """A server that, given ``tls``, also listens for HTTPS on ``tls_port``."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        name: str = "",
+        tls: TLSFiles | None = None,
+        tls_port: int | None = None,
+    ) -> None:
+        super().__init__(host=host, port=port, name=name)
+        self.tls = tls
+        self.tls_port = (tls_port or free_port(host)) if tls is not None else None
+
+    def ports(self) -> list[int]:
+        return [self.port] + ([self.tls_port] if self.tls_port is not None else [])
+
+    @property
+    def https_url(self) -> str:
+        if self.tls_port is None:
+            raise LabError(f"{self.describe()} serves no HTTPS (start it with tls=)")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.tls_port}"
+
+
+def _nginx_tls(tls: TLSFiles) -> str:
+    return f"""    ssl_certificate {tls.fullchain};
+    ssl_certificate_key {tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;"""
+
+
+def _nginx_conf(workdir: Path, servers: str, *, access_log: bool = False) -> str:
+    """nginx.conf around ``servers`` (server blocks): foreground, private temp paths, no system
+    file read."""
+    types = "\n".join(f"    {t} {ext};" for ext, t in MIME_TYPES.items())
+    # Root runs workers as root here: the served tree may be a private temp dir.
+    user = "user root;" if os.geteuid() == 0 else ""
+    temp = "\n".join(
+        f"  {kind}_temp_path {workdir / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    log = f"access_log {workdir / 'access.log'};" if access_log else "access_log off;"
+    return f"""daemon off;
+worker_processes 1;
+pid {workdir / "nginx.pid"};
+error_log stderr warn;
+{user}
+events {{ worker_connections 512; }}
+http {{
+  types {{
+{types}
+  }}
+  default_type application/octet-stream;
+  {log}
+{temp}
+{servers}
+}}
+"""
+
+
+def _nginx_command(program: str, workdir: Path) -> list[str]:
+    return [program, "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-e", "stderr"]
+
+
+class NginxOrigin(TLSListener):
     """nginx serving ``root`` statically: ETag ``"<mtime hex>-<size hex>"`` and Last-Modified."""
 
     kind = "nginx"
@@ -87,8 +163,10 @@ class NginxOrigin(ManagedServer):
         backend_header: str | None = "X-Backend",
         access_log: bool = False,
         program: str | None = None,
+        tls: TLSFiles | None = None,
+        tls_port: int | None = None,
     ) -> None:
-        super().__init__(host=host, port=port, name=name)
+        super().__init__(host=host, port=port, name=name, tls=tls, tls_port=tls_port)
         self.root = Path(root).resolve()
         self.cache_control = cache_control
         self.headers = dict(headers or {})
@@ -105,45 +183,79 @@ class NginxOrigin(ManagedServer):
         if self.backend_header:
             add.setdefault(self.backend_header, self.name)
         add_lines = "\n".join(f"      add_header {k} {_quote(v)} always;" for k, v in add.items())
-        types = "\n".join(f"    {t} {ext};" for ext, t in MIME_TYPES.items())
-        # Root runs workers as root here: the served tree may be a private temp dir.
-        user = "user root;" if os.geteuid() == 0 else ""
-        temp = "\n".join(
-            f"  {kind}_temp_path {workdir / kind};"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        )
-        log = f"access_log {workdir / 'access.log'};" if self.access_log else "access_log off;"
-        (workdir / "nginx.conf").write_text(
-            f"""daemon off;
-worker_processes 1;
-pid {workdir / "nginx.pid"};
-error_log stderr warn;
-{user}
-events {{ worker_connections 512; }}
-http {{
-  types {{
-{types}
-  }}
-  default_type application/octet-stream;
-  {log}
-{temp}
-  server {{
+        tls = ""
+        if self.tls is not None:
+            tls = f"    listen {_listen(self.host, self.tls_port)} ssl http2;\n{_nginx_tls(self.tls)}"
+        server = f"""  server {{
     listen {_listen(self.host, self.port)};
+{tls}
     server_name _;
     root {self.root};
     location / {{
 {add_lines}
     }}
-  }}
-}}
-"""
+  }}"""
+        (workdir / "nginx.conf").write_text(
+            _nginx_conf(workdir, server, access_log=self.access_log)
         )
 
     def command(self, workdir: Path) -> list[str]:
-        return [self.program, "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-e", "stderr"]
+        return _nginx_command(self.program, workdir)
 
 
-class ApacheOrigin(ManagedServer):
+class NginxTLSFront(TLSListener):
+    """nginx terminating HTTPS and HTTP/2 on ``port`` and passing every request unchanged (Host,
+    validators, Origin) to the plain-HTTP origin ``upstream`` ("host:port"). Responses come back
+    as the origin sent them: nginx answers no conditional request itself for a proxied, uncached
+    response, so a 200, 304 or fresh ETag is the origin's own."""
+
+    kind = "nginx-tls"
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        tls: TLSFiles,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        name: str = "",
+        program: str | None = None,
+    ) -> None:
+        port = port or free_port(host)
+        super().__init__(host=host, port=port, name=name, tls=tls, tls_port=port)
+        self.upstream = upstream
+        self.program = program or find_program("nginx")
+
+    def ports(self) -> list[int]:
+        return [self.port]
+
+    def write_config(self, workdir: Path) -> None:
+        assert self.tls is not None
+        server = f"""  upstream origin {{
+    server {self.upstream};
+    keepalive 8;
+  }}
+  server {{
+    listen {_listen(self.host, self.port)} ssl http2;
+{_nginx_tls(self.tls)}
+    server_name _;
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host:$server_port;
+      proxy_pass_header Server;
+      proxy_pass_header Date;
+      proxy_buffering off;
+    }}
+  }}"""
+        (workdir / "nginx.conf").write_text(_nginx_conf(workdir, server))
+
+    def command(self, workdir: Path) -> list[str]:
+        return _nginx_command(self.program, workdir)
+
+
+class ApacheOrigin(TLSListener):
     """Apache httpd serving ``root`` with ``FileETag`` as given (default: INode MTime Size,
     the setting that makes identical copies on two machines carry different ETags)."""
 
@@ -162,8 +274,10 @@ class ApacheOrigin(ManagedServer):
         backend_header: str | None = "X-Backend",
         program: str | None = None,
         module_dir: Path = APACHE_MODULE_DIR,
+        tls: TLSFiles | None = None,
+        tls_port: int | None = None,
     ) -> None:
-        super().__init__(host=host, port=port, name=name)
+        super().__init__(host=host, port=port, name=name, tls=tls, tls_port=tls_port)
         self.root = Path(root).resolve()
         self.file_etag = file_etag
         self.cache_control = cache_control
@@ -181,9 +295,21 @@ class ApacheOrigin(ManagedServer):
             add.setdefault("Cache-Control", self.cache_control)
         if self.backend_header:
             add.setdefault(self.backend_header, self.name)
+        wanted = APACHE_MODULES + (APACHE_TLS_MODULES if self.tls is not None else ())
         modules = "\n".join(
-            f"LoadModule {m}_module {self.module_dir / f'mod_{m}.so'}" for m in APACHE_MODULES
+            f"LoadModule {m}_module {self.module_dir / f'mod_{m}.so'}" for m in wanted
         )
+        tls = ""
+        if self.tls is not None:
+            address = _listen(self.host, self.tls_port)  # type: ignore[arg-type]
+            tls = f"""Listen {address}
+SSLSessionCache {_quote(f"shmcb:{workdir / 'ssl_scache'}(512000)")}
+<VirtualHost {address}>
+  SSLEngine on
+  SSLCertificateFile {_quote(str(self.tls.fullchain))}
+  SSLCertificateKeyFile {_quote(str(self.tls.key))}
+  Protocols h2 http/1.1
+</VirtualHost>"""
         user = ""
         if os.geteuid() == 0:
             u, g = _unprivileged_user()
@@ -214,6 +340,7 @@ DocumentRoot {_quote(str(self.root))}
   FileETag {self.file_etag}
 </Directory>
 {headers}
+{tls}
 """
         )
 
@@ -225,7 +352,7 @@ DocumentRoot {_quote(str(self.root))}
         return {k: v for k, v in os.environ.items() if not k.startswith("APACHE_")}
 
 
-class HAProxy(ManagedServer):
+class HAProxy(TLSListener):
     """haproxy balancing round-robin over ``backends`` (name, host, port); each response names
     the backend that served it in ``backend_header``, as load balancers in the wild often do."""
 
@@ -241,8 +368,10 @@ class HAProxy(ManagedServer):
         balance: str = "roundrobin",
         backend_header: str | None = "X-Backend",
         program: str | None = None,
+        tls: TLSFiles | None = None,
+        tls_port: int | None = None,
     ) -> None:
-        super().__init__(host=host, port=port, name=name)
+        super().__init__(host=host, port=port, name=name, tls=tls, tls_port=tls_port)
         if not backends:
             raise ValueError("haproxy needs at least one backend")
         self.backends = list(backends)
@@ -255,6 +384,10 @@ class HAProxy(ManagedServer):
         header = (
             f"  http-response set-header {self.backend_header} %s" if self.backend_header else ""
         )
+        tls = ""
+        if self.tls is not None:
+            address = _listen(self.host, self.tls_port)  # type: ignore[arg-type]
+            tls = f"  bind {address} ssl crt {self.tls.combined} alpn h2,http/1.1"
         (workdir / "haproxy.cfg").write_text(
             f"""global
   maxconn 512
@@ -266,6 +399,7 @@ defaults
   timeout server 30s
 frontend lab
   bind {_listen(self.host, self.port)}
+{tls}
   default_backend pool
 backend pool
   balance {self.balance}
