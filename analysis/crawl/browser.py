@@ -9,8 +9,6 @@ revalidate, and no ETag would ever come back to the server.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,17 +35,6 @@ QUIET_FEATURES: tuple[str, ...] = (
     "PaintHolding",
     "AvoidCorsURLLoaderRestartOnRedirect",
 )
-
-
-def spki_sha256(cert_pem: bytes) -> str:
-    """Base64 SHA-256 of a certificate's SubjectPublicKeyInfo, the form Chromium's
-    ``--ignore-certificate-errors-spki-list`` takes."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from analysis.crawl.browser import spki_sha256
 from analysis.lab.mitm import ADDON, ROUTE, MitmDump
+from analysis.lab.trust import spki_sha256
 
 GUARD = Path(__file__).resolve().with_name("orphan_guard.py")
 CA_NAME = "mitmproxy-ca-cert.pem"
@@ -39,10 +39,9 @@ class Recorder(MitmDump):
                  upstream_ca: Path | None = None) -> None:
         scripts = [ADDON, GUARD, *((ROUTE,) if lab_route else ())]
         options = {"crawl_parent": str(os.getpid())}
-        if upstream_ca is not None:  # servers signed by a private CA (the lab's)
-            options["ssl_verify_upstream_trusted_ca"] = str(upstream_ca)
-        super().__init__(db=db, client=client, scripts=scripts, options=options, name=client)
-        self.confdir = confdir
+        super().__init__(db=db, client=client, scripts=scripts, options=options, name=client,
+                         upstream_ca=upstream_ca)
+        self.confdir = confdir.resolve()  # mitmdump runs in a directory of its own
 
     def command(self, workdir: Path) -> list[str]:
         cmd = super().command(workdir)
