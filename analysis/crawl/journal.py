@@ -185,6 +185,14 @@ class Journal:
             "SELECT COUNT(*) FROM crawl_visits WHERE profile = ? AND state IN "
             "('pending', 'started')", (profile,)).fetchone()[0] == 0
 
+    def exchange_visits(self) -> list[tuple[str, str, str, int]]:
+        """(client, url, site, visit) of every exchange recorded by this crawl: each exchange
+        belongs to the last visit its profile started before it."""
+        return self.conn.execute(
+            "SELECT e.client, e.url, v.site, v.visit FROM exchanges e JOIN crawl_visits v "
+            "ON v.profile = e.client AND v.started = (SELECT MAX(w.started) FROM crawl_visits w "
+            "WHERE w.profile = e.client AND w.started <= e.started)").fetchall()
+
     def rows(self) -> list[sqlite3.Row]:
         self.conn.row_factory = sqlite3.Row
         try:

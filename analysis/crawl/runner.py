@@ -110,9 +110,10 @@ def crawl_profile(profile: str, config: CrawlConfig, trusted: tuple[str, ...],
 
     with Journal(config.db) as journal:
         pending = journal.pending(profile)
-        if not pending:
-            return
         user_data = config.state_dir / "profiles" / profile
+        if not pending:  # finished by a run that stopped before it could clean up
+            shutil.rmtree(user_data, ignore_errors=True)
+            return
         har = None
         if config.har_dir is not None:  # one HAR per profile and run (a resumed run adds one)
             part = 1 + len(list(config.har_dir.glob(f"{profile}*.har")))

@@ -1,0 +1,219 @@
+"""`etagwatch crawl` end to end: three fresh Chromium profiles crawl the lab's HTTPS sites (the
+lab's news page and a second first party, shop.mall.test, embedding the same third parties)
+through real mitmdumps, as the real command in a process of its own. All traffic stays on
+loopback: --lab-route sends *.test to 127.0.0.1 and refuses everything else."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import need_program
+
+from analysis.crawl.journal import Journal
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILES = 3
+VISITS = 2
+#: The crawl's own clients, one per profile (etagwatch_client=crawl-N).
+CLIENTS = {f"crawl-{n}" for n in range(1, PROFILES + 1)}
+
+
+@pytest.fixture(scope="module")
+def crawl_sites(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """The lab's HTTPS page and a second HTTPS first party on another registrable domain
+    (its certificate issued by the lab's CA), embedding the same HTTPS third parties."""
+    need_program("chromium")
+    from analysis.lab.origins.first_party import FirstPartyOrigin
+    from analysis.lab.servers import NginxTLSFront
+
+    sites = lab.sites
+    shop = FirstPartyOrigin(embeds={k: (s.embed, s.https_url) for k, s in sites.items()},
+                            respawn_url=sites["echo"].https_url + "?respawn=1",
+                            host=lab.host, name="shop").start()
+    try:
+        files = lab.ca.issue(["shop.mall.test"], tmp_path_factory.mktemp("shop-tls"), stem="shop")
+        with NginxTLSFront(f"{lab.host}:{shop.port}", tls=files, host=lab.host,
+                           name="shop-tls") as front:
+            listing = tmp_path_factory.mktemp("sites") / "sites.txt"
+            listing.write_text(f"# two first parties\n{lab.https_page_url}\n"
+                               f"https://shop.mall.test:{front.port}/\n")
+            yield {"list": listing, "ca": lab.ca.cert_path, "lab": lab}
+    finally:
+        shop.stop()
+
+
+def crawl_command(sites: dict[str, object], db: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "analysis", "crawl", str(sites["list"]), "--profiles",
+            str(PROFILES), "--visits", str(VISITS), "--db", str(db), "--jobs", "2",
+            "--lab-route", "--upstream-ca", str(sites["ca"]), "--ready", "window.labDone === true",
+            "--settle", "0.3", "--timeout", "20", *extra]
+
+
+def crawl(sites: dict[str, object], db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(crawl_command(sites, db, *extra), cwd=ROOT, capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done
+
+
+def verdicts(db: Path) -> dict[str, dict[str, object]]:
+    """analyze --json's resources by URL without query (query values are keyed per store)."""
+    out = subprocess.run([sys.executable, "-m", "analysis", "analyze", str(db), "--json", "-"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    return {r["url"].split("?", 1)[0] + ("?" if "?" in r["url"] else ""): r
+            for r in json.loads(out.stdout)["resources"]}
+
+
+def lab_exchanges(db: Path) -> set[tuple[str, str, str, int]]:
+    """(client, URL without query values, site, visit) of every exchange with a lab host.
+
+    Favicons aside: Chromium fetches a site's favicon once per browser session, outside the
+    page, and a resumed profile is a new session (the favicon is fetched again, and that is
+    recorded: it is real traffic of the resumed browser)."""
+    with Journal(db) as journal:
+        rows = journal.exchange_visits()
+    return {(c, u.split("?", 1)[0], s, v) for c, u, s, v in rows
+            if u.split("/")[2].rsplit(":", 1)[0].endswith(".test")
+            and not u.split("?", 1)[0].endswith("/favicon.ico")}
+
+
+@pytest.fixture(scope="module")
+def partitioned(crawl_sites, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("crawl") / "partitioned.sqlite"
+    done = crawl(crawl_sites, db)
+    assert "12 visits done, 0 failed" in done.stdout
+    assert "etagwatch analyze:" in done.stdout and "verdicts: identifier" in done.stdout
+    return db
+
+
+def url_of(lab, key: str) -> str:
+    return lab.sites[key].https_url
+
+
+def test_partitioned_crawl_gives_per_site_identifiers_churn_and_stable(crawl_sites, partitioned):
+    lab = crawl_sites["lab"]
+    found = verdicts(partitioned)
+    for key in ("tracker", "echo"):
+        resource = found[url_of(lab, key)]
+        assert resource["verdict"] == "identifier", resource["explanation"]
+        assert resource["scope"] == "per-site" and resource["sites"] == 2
+        assert resource["evidence"]["kind"] == "per-client"
+    for key in ("inode", "mtime"):
+        assert found[url_of(lab, key)]["verdict"] == "churn"
+    assert found[url_of(lab, "digest")]["verdict"] == "stable"
+    with sqlite3.connect(partitioned) as conn:
+        clients = {c for (c,) in conn.execute("SELECT DISTINCT client FROM exchanges")}
+        versions = {v for (v,) in conn.execute(
+            "SELECT DISTINCT http_version FROM exchanges WHERE host LIKE '%.test' AND status")}
+        revalidated = conn.execute(
+            "SELECT COUNT(DISTINCT client) FROM exchanges WHERE host = 'pixel.tracker.test' "
+            "AND scheme = 'https' AND req_if_none_match IS NOT NULL AND status = 304").fetchone()
+        outside = conn.execute(
+            "SELECT COUNT(*) FROM exchanges WHERE host NOT LIKE '%.test' AND status > 0"
+        ).fetchone()
+    assert clients == CLIENTS  # one client id per profile
+    assert versions == {"HTTP/2"}
+    assert revalidated == (PROFILES,)  # If-None-Match -> 304 over HTTPS, in every profile
+    assert outside == (0,)  # anything not in the lab was refused before connecting
+
+
+def test_unpartitioned_cache_makes_identifiers_cross_site(crawl_sites, tmp_path):
+    db = tmp_path / "unpartitioned.sqlite"
+    crawl(crawl_sites, db, "--unpartitioned-cache")
+    lab = crawl_sites["lab"]
+    found = verdicts(db)
+    for key in ("tracker", "echo"):
+        resource = found[url_of(lab, key)]
+        assert resource["verdict"] == "identifier", resource["explanation"]
+        assert resource["scope"] == "cross-site" and resource["sites"] == 2
+    # a store holds one mode: the same store cannot be resumed as a partitioned crawl
+    refused = subprocess.run(crawl_command(crawl_sites, db), cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2 and "other cache" in refused.stderr
+
+
+def _done(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute(
+                "SELECT COUNT(*) FROM crawl_visits WHERE state = 'done'").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def _interrupt(sites: dict[str, object], db: Path, sig: signal.Signals, after: int) -> None:
+    """Start the crawl, send ``sig`` once ``after`` visits are done and the next is under way,
+    and check nothing of it survives: no recorder, no browser."""
+    proc = subprocess.Popen(crawl_command(sites, db), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _done(db) < after and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        time.sleep(0.5)  # into the next visit
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    state = str(db) + "-crawl"
+    deadline = time.monotonic() + 20
+    while (left := _processes_mentioning(state)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"left running after {sig.name}: {left}"
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            zombie = (entry / "stat").read_text().split(") ", 1)[1].startswith("Z")
+        except OSError:
+            continue
+        if text in cmdline and not zombie and int(entry.name) != os.getpid():
+            found.append(f"{entry.name}: {cmdline[:120]}")
+    return found
+
+
+def test_killed_and_resumed_crawl_equals_an_uninterrupted_one(crawl_sites, partitioned, tmp_path):
+    db = tmp_path / "resumed.sqlite"
+    total = PROFILES * 2 * VISITS
+    _interrupt(crawl_sites, db, signal.SIGTERM, after=2)
+    first = _done(db)
+    _interrupt(crawl_sites, db, signal.SIGKILL, after=first + 3)
+    assert first < _done(db) < total
+    with Journal(db) as journal:
+        cut = journal.interrupted()  # SIGKILL leaves the visit at hand half-done
+    resumed = crawl(crawl_sites, db)
+    assert f"{total} visits done, 0 failed" in resumed.stdout
+    if cut:
+        assert "interrupted visits redone" in resumed.stderr
+    with Journal(db) as journal:
+        assert journal.counts()["done"] == total
+    # the same exchanges, visit by visit, and the same verdicts as the uninterrupted crawl
+    assert lab_exchanges(db) == lab_exchanges(partitioned)
+    theirs, ours = verdicts(partitioned), verdicts(db)
+    assert {u: (r["verdict"], r.get("scope")) for u, r in ours.items() if ".test" in u} == {
+        u: (r["verdict"], r.get("scope")) for u, r in theirs.items() if ".test" in u}
+    with sqlite3.connect(db) as conn:  # each visit's page fetched once per visit, never twice
+        pages = conn.execute(
+            "SELECT client, COUNT(*) FROM exchanges WHERE host = 'news.lab.test' AND path = '/' "
+            "GROUP BY client").fetchall()
+    assert sorted(pages) == [(c, VISITS) for c in sorted(CLIENTS)]
+    assert not (Path(str(db) + "-crawl") / "profiles" / "crawl-1").exists()  # cleaned when done
