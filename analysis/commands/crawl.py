@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from analysis.cli import CliError, info, show_progress
+from analysis.cli import CliError, at_least, info, show_progress
 
 DEFAULT_DB = "crawl.sqlite"
 
@@ -61,18 +61,6 @@ examples:
 """
 
 
-def _count(low: int):  # type: ignore[no-untyped-def]
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be {low} or more")
-        return value
-    return parse
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -95,21 +83,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("sites", nargs="+", metavar="SITES",
                    help="URLs, files of URLs, or rank,domain CSV files")
-    p.add_argument("--profiles", type=_count(1), default=3, metavar="N",
+    p.add_argument("--profiles", type=at_least(1), default=3, metavar="N",
                    help="fresh browser profiles, i.e. clients (default 3; an identifier needs 2+)")
-    p.add_argument("--visits", type=_count(1), default=3, metavar="V",
+    p.add_argument("--visits", type=at_least(1), default=3, metavar="V",
                    help="visits of every site by every profile: load, reload, new tab, ... "
                    "(default 3)")
     p.add_argument("--db", metavar="STORE", default=DEFAULT_DB,
                    help=f"store to record into and resume from (default: ./{DEFAULT_DB})")
     p.add_argument("--har-dir", metavar="DIR",
                    help="also write one HAR per profile (and per resumed run) into DIR")
-    p.add_argument("--links", type=_count(0), default=0, metavar="K",
+    p.add_argument("--links", type=at_least(0), default=0, metavar="K",
                    help="same-site links followed on every visit (default 0)")
-    p.add_argument("--jobs", type=_count(1), metavar="J",
+    p.add_argument("--jobs", type=at_least(1), metavar="J",
                    help="profiles at once (default: one per core, as many as free memory "
                    "holds at ~0.9 GB each, at most N)")
-    p.add_argument("--top", type=_count(1), metavar="N", help="only the first N sites")
+    p.add_argument("--top", type=at_least(1), metavar="N", help="only the first N sites")
     p.add_argument("--unpartitioned-cache", action="store_true",
                    help="turn Chromium's HTTP-cache partitioning by top-level site off")
     p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
@@ -152,6 +140,21 @@ def run(args: argparse.Namespace) -> int:
     from analysis.store import StoreError
 
     try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        raise CliError("etagwatch crawl needs Playwright's Python package: pip install "
+                       "'etagwatch[crawl]' (it drives the system's Chromium; no browser is "
+                       "downloaded)") from None
+    from analysis.lab.browse import chromium_path
+    from analysis.lab.net import LabError
+
+    try:
+        chromium = args.chromium or chromium_path()
+    except LabError as exc:
+        raise CliError(str(exc)) from None
+    if not Path(chromium).is_file():
+        raise CliError(f"--chromium {chromium}: no such file")
+    try:
         sites = read_sites(args.sites, args.top)
     except SiteListError as exc:
         raise CliError(str(exc)) from None
@@ -184,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         jobs = args.jobs or default_jobs(args.profiles)
         config = CrawlConfig(
             plan=plan, db=db, state_dir=state_dir, jobs=min(jobs, args.profiles),
-            browser=BrowserOptions(partitioned=plan.partitioned, executable=args.chromium),
+            browser=BrowserOptions(partitioned=plan.partitioned, executable=chromium),
             visit=VisitOptions(args.timeout, args.settle, args.ready, args.links),
             har_dir=Path(args.har_dir) if args.har_dir else None, lab_route=args.lab_route,
             upstream_ca=upstream_ca)

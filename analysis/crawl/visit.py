@@ -4,13 +4,14 @@ each in a tab of its own so the site's tab stays for the next reload."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from analysis.sites import site_of_url
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Page
+    from playwright.sync_api import BrowserContext, Page, Response
 
 #: What visit n does: KINDS[(n - 1) % 3].
 KINDS = ("load", "reload", "new-tab")
@@ -43,15 +44,34 @@ class Tab:
     def open(self, url: str, kind: str, options: VisitOptions) -> Page:
         ms = options.timeout * 1000
         if kind == "reload" and self.page is not None and self.url == url:
-            self.page.reload(wait_until="load", timeout=ms)
+            _check(url, self.page.reload(wait_until="load", timeout=ms))
             return self.page
         if kind == "new-tab" or self.page is None or self.page.is_closed():
             old, self.page = self.page, self.context.new_page()
             if old is not None and not old.is_closed():
                 old.close()
         self.url = url
-        self.page.goto(url, wait_until="load", timeout=ms)
+        _check(url, self.page.goto(url, wait_until="load", timeout=ms))
         return self.page
+
+
+    def discard(self) -> None:
+        """After a failure: the tab may still be on its way to an error page, which would cut
+        the next navigation short; the next visit gets a fresh tab."""
+        page, self.page, self.url = self.page, None, ""
+        if page is not None and not page.is_closed():
+            from playwright.sync_api import Error as PlaywrightError
+
+            with contextlib.suppress(PlaywrightError):
+                page.close()
+
+
+def _check(url: str, response: Response | None) -> None:
+    """A page the site (or the proxy, for a site it could not reach) answered with an error
+    status is a failed visit, though the browser shows it: its exchanges stay recorded."""
+    if response is not None and response.status >= 400:
+        reason = f" {response.status_text}" if response.status_text else ""
+        raise VisitError(f"HTTP {response.status}{reason} for {url}")
 
 
 def _settle(page: Page, options: VisitOptions) -> None:
@@ -83,18 +103,26 @@ def run_visit(tab: Tab, url: str, number: int, options: VisitOptions) -> int:
     from playwright.sync_api import Error as PlaywrightError
 
     try:
-        page = tab.open(url, visit_kind(number), options)
-        _settle(page, options)
-        pages = 1
-        for link in same_site_links(page, url, options.links):
-            extra = tab.context.new_page()
-            try:
-                extra.goto(link, wait_until="load", timeout=options.timeout * 1000)
-                _settle(extra, VisitOptions(options.timeout, options.settle))
-                pages += 1
-            finally:
-                extra.close()
-        return pages
+        return _visit(tab, url, number, options)
+    except VisitError:
+        tab.discard()
+        raise
     except PlaywrightError as exc:
+        tab.discard()
         text = str(exc).strip()
         raise VisitError(text.splitlines()[0] if text else type(exc).__name__) from None
+
+
+def _visit(tab: Tab, url: str, number: int, options: VisitOptions) -> int:
+    page = tab.open(url, visit_kind(number), options)
+    _settle(page, options)
+    pages = 1
+    for link in same_site_links(page, url, options.links):
+        extra = tab.context.new_page()
+        try:
+            extra.goto(link, wait_until="load", timeout=options.timeout * 1000)
+            _settle(extra, VisitOptions(options.timeout, options.settle))
+            pages += 1
+        finally:
+            extra.close()
+    return pages

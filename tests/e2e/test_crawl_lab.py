@@ -101,14 +101,20 @@ def url_of(lab, key: str) -> str:
     return lab.sites[key].https_url
 
 
-def test_partitioned_crawl_gives_per_site_identifiers_churn_and_stable(crawl_sites, partitioned):
-    lab = crawl_sites["lab"]
-    found = verdicts(partitioned)
+def assert_identifiers(found: dict[str, dict[str, object]], lab, scope: str) -> None:
+    """The tracker and the echo tracker: identifier from per-client values, in ``scope``
+    over both first parties."""
     for key in ("tracker", "echo"):
         resource = found[url_of(lab, key)]
         assert resource["verdict"] == "identifier", resource["explanation"]
-        assert resource["scope"] == "per-site" and resource["sites"] == 2
+        assert resource["scope"] == scope and resource["sites"] == 2
         assert resource["evidence"]["kind"] == "per-client"
+
+
+def test_partitioned_crawl_gives_per_site_identifiers_churn_and_stable(crawl_sites, partitioned):
+    lab = crawl_sites["lab"]
+    found = verdicts(partitioned)
+    assert_identifiers(found, lab, "per-site")
     for key in ("inode", "mtime"):
         assert found[url_of(lab, key)]["verdict"] == "churn"
     assert found[url_of(lab, "digest")]["verdict"] == "stable"
@@ -130,13 +136,13 @@ def test_partitioned_crawl_gives_per_site_identifiers_churn_and_stable(crawl_sit
 
 def test_unpartitioned_cache_makes_identifiers_cross_site(crawl_sites, tmp_path):
     db = tmp_path / "unpartitioned.sqlite"
-    crawl(crawl_sites, db, "--unpartitioned-cache")
+    crawl(crawl_sites, db, "--unpartitioned-cache", "--har-dir", str(tmp_path / "hars"))
     lab = crawl_sites["lab"]
-    found = verdicts(db)
-    for key in ("tracker", "echo"):
-        resource = found[url_of(lab, key)]
-        assert resource["verdict"] == "identifier", resource["explanation"]
-        assert resource["scope"] == "cross-site" and resource["sites"] == 2
+    hars = sorted(p.name for p in (tmp_path / "hars").iterdir())
+    assert hars == [f"{c}.har" for c in sorted(CLIENTS)]  # one HAR per profile, as well
+    entries = json.loads((tmp_path / "hars" / "crawl-1.har").read_text())["log"]["entries"]
+    assert {e["request"]["url"] for e in entries} >= {url_of(lab, "tracker"), lab.https_page_url}
+    assert_identifiers(verdicts(db), lab, "cross-site")
     # a store holds one mode: the same store cannot be resumed as a partitioned crawl
     refused = subprocess.run(crawl_command(crawl_sites, db), cwd=ROOT, capture_output=True,
                              text=True, timeout=60)
@@ -217,3 +223,36 @@ def test_killed_and_resumed_crawl_equals_an_uninterrupted_one(crawl_sites, parti
             "GROUP BY client").fetchall()
     assert sorted(pages) == [(c, VISITS) for c in sorted(CLIENTS)]
     assert not (Path(str(db) + "-crawl") / "profiles" / "crawl-1").exists()  # cleaned when done
+
+
+def test_failed_visits_are_recorded_and_the_crawl_goes_on(crawl_sites, tmp_path):
+    """Sites that cannot be reached (a closed loopback port, over HTTPS: the proxy's tunnel
+    fails; over HTTP: the proxy answers 502) fail their visits, recorded in the store with
+    their error; the profile goes on to the next site in a fresh tab; exit status 1."""
+    from analysis.lab.net import free_port
+
+    lab = crawl_sites["lab"]
+    port = free_port(lab.host)
+    down = [f"https://down.lab.test:{port}/", f"http://down.lab.test:{port}/"]
+    sites = tmp_path / "sites.txt"
+    sites.write_text("\n".join([*down, lab.https_page_url]) + "\n")
+    db = tmp_path / "failing.sqlite"
+    run = subprocess.run(
+        [sys.executable, "-m", "analysis", "crawl", str(sites), "--profiles", "1", "--visits",
+         "2", "--db", str(db), "--lab-route", "--upstream-ca", str(crawl_sites["ca"]),
+         "--settle", "0", "--timeout", "15"], cwd=ROOT, capture_output=True, text=True,
+        timeout=120)
+    assert run.returncode == 1, run.stderr + run.stdout
+    assert "2 visits done, 4 failed" in run.stdout, run.stdout
+    assert f"failed: crawl-1 {down[1]} visit 1: HTTP 502" in run.stdout
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT site, visit, state, error FROM crawl_visits "
+                            "ORDER BY site_index, visit").fetchall()
+        pages = conn.execute("SELECT COUNT(*) FROM exchanges WHERE host = 'news.lab.test' "
+                             "AND path = '/' AND status IN (200, 304)").fetchone()[0]
+    assert [(s, v, st) for s, v, st, _ in rows] == [
+        (down[0], 1, "failed"), (down[0], 2, "failed"), (down[1], 1, "failed"),
+        (down[1], 2, "failed"), (lab.https_page_url, 1, "done"), (lab.https_page_url, 2, "done")]
+    assert all("ERR_TUNNEL_CONNECTION_FAILED" in e for _, _, _, e in rows[:2])
+    assert all(e.startswith("HTTP 502") for _, _, _, e in rows[2:4])
+    assert pages == 2
