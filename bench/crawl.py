@@ -1,5 +1,6 @@
 """`etagwatch crawl` over the lab: pages per minute with J=1 and J=2 profiles at once, time
-per site per profile, and the crawl's peak memory (the crawler, its recorders and browsers),
+per site per profile, and the crawl's peak memory (PSS of the crawler, its recorders and
+browsers),
 in one invocation so that the ratio J2/J1 sees the same machine.
 
     nice .venv/bin/python bench/crawl.py [--profiles 3] [--visits 3] [--scheme https]
@@ -28,8 +29,10 @@ from analysis.lab.origins.first_party import FirstPartyOrigin  # noqa: E402
 from analysis.lab.servers import NginxTLSFront  # noqa: E402
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and every process below it (crawler, mitmdumps, Chromium)."""
+def _tree_pss(root: int) -> int:
+    """Proportional set size of ``root`` and every process below it (crawler, mitmdumps,
+    Chromium): pages shared by Chromium's processes are counted once, not once per process
+    as a sum of RSS would."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -37,12 +40,12 @@ def _tree_rss(root: int) -> int:
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            status = (entry / "status").read_text()
+            rollup = (entry / "smaps_rollup").read_text()
         except OSError:
             continue
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)
-        found = re.search(r"VmRSS:\s+(\d+) kB", status)
+        found = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
         rss[pid] = int(found.group(1)) * 1024 if found else 0
     total, todo = 0, [root]
     while todo:
@@ -68,7 +71,7 @@ def run_crawl(sites: Path, ca: Path | None, jobs: int, profiles: int, visits: in
     def sample() -> None:
         nonlocal peak
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, _tree_pss(proc.pid))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -80,8 +83,9 @@ def run_crawl(sites: Path, ca: Path | None, jobs: int, profiles: int, visits: in
         raise SystemExit(f"crawl J={jobs} failed ({proc.returncode}): {stderr}{stdout}")
     pages = int(re.search(r"; (\d+) pages? into", stdout).group(1))
     per_site = float(re.search(r"([\d.]+) s per site per profile", stdout).group(1))
+    crawling = float(re.search(r"([\d.]+) pages per minute in this run", stdout).group(1))
     return {"wall": wall, "pages": pages, "ppm": 60 * pages / wall, "per_site": per_site,
-            "peak_mb": peak / 2**20}
+            "crawl_ppm": crawling, "peak_mb": peak / 2**20}
 
 
 def main() -> None:
@@ -115,10 +119,13 @@ def main() -> None:
                     front.stop()
     print(f"{args.scheme}, 2 sites x {args.profiles} profiles x {args.visits} visits")
     for j, r in results.items():
-        print(f"J={j}: {r['pages']} pages in {r['wall']:.1f} s = {r['ppm']:.1f} pages/min; "
-              f"{r['per_site']:.1f} s per site per profile (median); peak RSS "
+        print(f"J={j}: {r['pages']} pages in {r['wall']:.1f} s = {r['ppm']:.1f} pages/min "
+              f"(the command's start and closing analysis included; {r['crawl_ppm']:.1f} while "
+              "crawling); "
+              f"{r['per_site']:.1f} s per site per profile (median); peak PSS "
               f"{r['peak_mb']:.0f} MB")
-    print(f"J=2 / J=1 pages per minute: {results[2]['ppm'] / results[1]['ppm']:.2f}")
+    print(f"J=2 / J=1 pages per minute: {results[2]['ppm'] / results[1]['ppm']:.2f} "
+          f"(while crawling: {results[2]['crawl_ppm'] / results[1]['crawl_ppm']:.2f})")
 
 
 if __name__ == "__main__":

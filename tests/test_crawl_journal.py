@@ -67,6 +67,28 @@ def test_recover_removes_the_interrupted_visit_and_only_it(tmp_path):
             ("crawl-1",), ("crawl-2",)]
 
 
+def test_a_lost_recorder_reopens_the_profiles_recent_visits_for_a_redo(tmp_path):
+    with Journal(tmp_path / "c.sqlite") as journal:
+        journal.adopt(_plan())
+        visits = journal.pending("crawl-1")
+        for visit in visits[:3]:
+            journal.start(visit, "load")
+            journal.finish(visit, 1)
+        other = journal.pending("crawl-2")[0]
+        journal.start(other, "load")
+        journal.finish(other, 1)
+        with journal.conn:  # the first two a minute ago, the third just now
+            journal.conn.execute("UPDATE crawl_visits SET finished = finished - 60 WHERE "
+                                 "profile = 'crawl-1' AND site_index = 0")
+        assert journal.reopen_recent("crawl-1", 5.0) == 1
+        assert journal.interrupted_of("crawl-1") == 1 and journal.interrupted_of("crawl-2") == 0
+        with journal.conn:  # long ago: still the last one is reopened
+            journal.conn.execute("UPDATE crawl_visits SET state = 'done', finished = 1 WHERE "
+                                 "profile = 'crawl-1' AND state IN ('done', 'started')")
+        assert journal.reopen_recent("crawl-1", 5.0) == 3  # all finished at the last moment
+        assert journal.counts()["done"] == 1
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["nope.txt"], "nope.txt: no such file"),
     (["https://a.test/", "--profiles", "0"], "--profiles: must be 1 or more"),

@@ -51,7 +51,8 @@ output:
   and their evidence.
 
 exit status:
-  0  every visit done;  1  some visits failed (listed, and in the store);  2  usage error
+  0  every visit done;  1  some visits failed (listed, and in the store) or are left for a
+     resume (a profile's recorder or browser exited);  2  usage error
 
 examples:
   etagwatch crawl https://news.example/ https://shop.example/ --profiles 3 --visits 3
@@ -96,7 +97,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="same-site links followed on every visit (default 0)")
     p.add_argument("--jobs", type=at_least(1), metavar="J",
                    help="profiles at once (default: one per core, as many as free memory "
-                   "holds at ~0.9 GB each, at most N)")
+                   "holds at ~0.7 GB each, at most N)")
     p.add_argument("--top", type=at_least(1), metavar="N", help="only the first N sites")
     p.add_argument("--unpartitioned-cache", action="store_true",
                    help="turn Chromium's HTTP-cache partitioning by top-level site off")
@@ -201,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
                   desc="visits", unit="visit", file=sys.stderr,
                   disable=not show_progress(args)) as bar:
             def progress(event) -> None:  # type: ignore[no-untyped-def]
+                if event.visit is None:  # a profile stopped: always said
+                    tqdm.write(f"etagwatch: warning: {event.error}", file=sys.stderr)
+                    return
                 bar.update()
                 if event.error and args.verbose:
                     tqdm.write(f"etagwatch: warning: {event.profile} {event.visit.site} visit "
@@ -209,4 +213,4 @@ def run(args: argparse.Namespace) -> int:
         result = figures(journal, time.monotonic() - started, pages_before)
     for line in [*crawl_lines(result, db), *headline_lines(db)]:
         print(line)
-    return 1 if result.failed else 0
+    return 1 if result.failed or result.pending else 0

@@ -124,6 +124,11 @@ class Journal:
         return self.conn.execute(
             "SELECT COUNT(*) FROM crawl_visits WHERE state = 'started'").fetchone()[0]
 
+    def interrupted_of(self, profile: str) -> int:
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM crawl_visits WHERE profile = ? AND state = 'started'",
+            (profile,)).fetchone()[0]
+
     def recover(self) -> int:
         """Undo interrupted visits: delete their exchanges and make them pending again, in one
         transaction. Call once no recorder of the interrupted run is writing any more."""
@@ -140,6 +145,21 @@ class Journal:
                 "UPDATE crawl_visits SET state = 'pending', started = NULL, kind = NULL "
                 "WHERE state = 'started'")
         return deleted
+
+    def reopen_recent(self, profile: str, seconds: float) -> int:
+        """A recorder killed outright loses the rows it had not committed yet: the profile's
+        visits finished in the last ``seconds`` (at least its last one) go back to 'started',
+        so that a resume removes what of them was stored and does them again."""
+        with self.conn:
+            last = self.conn.execute(
+                "SELECT MAX(finished) FROM crawl_visits WHERE profile = ? AND state = 'done'",
+                (profile,)).fetchone()[0]
+            if last is None:
+                return 0
+            return self.conn.execute(
+                "UPDATE crawl_visits SET state = 'started', finished = NULL, pages = NULL "
+                "WHERE profile = ? AND state = 'done' AND finished >= ?",
+                (profile, min(last, time.time() - seconds))).rowcount
 
     def add_recorder(self, pid: int) -> None:
         with self.conn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -24,9 +25,12 @@ from analysis.crawl.recorder import Recorder, ensure_ca
 from analysis.crawl.visit import Tab, VisitError, VisitOptions, run_visit, visit_kind
 from analysis.lab.net import LabError
 
-#: Memory one profile takes at its peak (Chromium ~500 MB with a few renderers, mitmdump and
-#: its store writer ~200 MB): the default --jobs leaves the rest of the machine alone.
-PROFILE_BYTES = 900 * 1024 * 1024
+#: Memory one profile may take: measured ~350 MB PSS per profile on the lab (Chromium, its
+#: mitmdump and store writer; bench/crawl.py), with headroom for heavy real pages.
+PROFILE_BYTES = 700 * 1024 * 1024
+#: Seconds of a profile's latest visits whose rows a recorder killed outright may have held
+#: uncommitted (its store writer commits every 0.5 s): they are done again on resume.
+RECORDER_LAG = 5.0
 #: Seconds to wait for an interrupted run's recorders and browsers to let go.
 ORPHAN_WAIT = 20.0
 
@@ -65,7 +69,7 @@ class Progress:
     """What a worker reports after each visit."""
 
     profile: str
-    visit: Visit
+    visit: Visit | None  # None: the profile stopped (the error says why)
     error: str | None
 
 
@@ -114,10 +118,7 @@ def crawl_profile(profile: str, config: CrawlConfig, trusted: tuple[str, ...],
         if not pending:  # finished by a run that stopped before it could clean up
             shutil.rmtree(user_data, ignore_errors=True)
             return
-        har = None
-        if config.har_dir is not None:  # one HAR per profile and run (a resumed run adds one)
-            part = 1 + len(list(config.har_dir.glob(f"{profile}*.har")))
-            har = config.har_dir / (f"{profile}.har" if part == 1 else f"{profile}.{part}.har")
+        har = _har_path(config.har_dir, profile) if config.har_dir is not None else None
         try:
             with Recorder(db=config.db, client=profile, confdir=config.state_dir / "mitmproxy",
                           lab_route=config.lab_route, upstream_ca=config.upstream_ca) as rec:
@@ -126,8 +127,19 @@ def crawl_profile(profile: str, config: CrawlConfig, trusted: tuple[str, ...],
                 with sync_playwright() as pw:
                     context = launch_profile(pw, user_data, config.browser, proxy=rec.url,
                                              trusted_spki=trusted, har=har)
+                    closed = threading.Event()
+                    context.on("close", lambda _context: closed.set())
                     try:
-                        _visits(journal, Tab(context), pending, config, stop, report)
+                        _visits(journal, Tab(context), pending, config, stop, report,
+                                broken=lambda: _broken(rec, closed))
+                    except ProfileBroken as exc:  # the rest waits for a resume
+                        redo = journal.reopen_recent(profile, RECORDER_LAG) \
+                            if exc.recorder_lost else 0
+                        left = len(journal.pending(profile)) + journal.interrupted_of(profile)
+                        report(Progress(profile, None, f"{profile} stopped: {exc}; its {left} "
+                                        "remaining visits are left for a resume"
+                                        + (f" ({redo} recent ones to be redone: the recorder "
+                                           "may not have stored them whole)" if redo else "")))
                     finally:
                         with contextlib.suppress(PlaywrightError):
                             context.close()
@@ -141,17 +153,49 @@ def crawl_profile(profile: str, config: CrawlConfig, trusted: tuple[str, ...],
             shutil.rmtree(user_data, ignore_errors=True)
 
 
+class ProfileBroken(Exception):
+    """The profile's recorder or browser is gone: its remaining visits cannot be made now."""
+
+    def __init__(self, why: str, recorder_lost: bool) -> None:
+        super().__init__(why)
+        self.recorder_lost = recorder_lost
+
+
+def _broken(recorder: Recorder, closed: threading.Event) -> ProfileBroken | None:
+    """Why the profile cannot go on, or None."""
+    if recorder.process is None or recorder.process.poll() is not None:
+        code = recorder.process.returncode if recorder.process is not None else None
+        tail = recorder.log_tail()
+        return ProfileBroken(f"its recorder exited ({code}){': ' + tail if tail else ''}", True)
+    if closed.is_set():
+        return ProfileBroken("its browser exited", False)
+    return None
+
+
+def _har_path(folder: Path, profile: str) -> Path:
+    """``crawl-1.har``, then ``crawl-1.2.har`` for a resumed run's HAR, and so on."""
+    taken = [p for p in folder.glob(f"{profile}.*har")
+             if re.fullmatch(rf"{re.escape(profile)}(\.\d+)?\.har", p.name)]
+    part = len(taken) + 1
+    return folder / (f"{profile}.har" if part == 1 else f"{profile}.{part}.har")
+
+
 def _visits(journal: Journal, tab: Tab, pending: list[Visit], config: CrawlConfig,
-            stop: threading.Event, report: Callable[[Progress], None]) -> None:
+            stop: threading.Event, report: Callable[[Progress], None],
+            broken: Callable[[], ProfileBroken | None]) -> None:
     for visit in pending:
         if stop.is_set():
             return
+        if (problem := broken()) is not None:
+            raise problem
         journal.start(visit, visit_kind(visit.visit))
         try:
             pages = run_visit(tab, visit.site, visit.visit, config.visit)
         except VisitError as exc:
             if stop.is_set():  # the browser was closed under it: redo it on resume
                 return
+            if (problem := broken()) is not None:  # not the site's failure: redone on resume
+                raise problem from None
             journal.finish(visit, 0, str(exc))
             report(Progress(visit.profile, visit, str(exc)))
             continue

@@ -158,28 +158,41 @@ def _done(db: Path) -> int:
         return 0
 
 
-def _interrupt(sites: dict[str, object], db: Path, sig: signal.Signals, after: int) -> None:
+def _interrupt(sites: dict[str, object], db: Path, sig: signal.Signals, after: int,
+               recorder_after: int | None = None) -> None:
     """Start the crawl, send ``sig`` once ``after`` visits are done and the next is under way,
-    and check nothing of it survives: no recorder, no browser."""
+    and check nothing of it survives: no recorder, no browser. With ``recorder_after``, first
+    SIGKILL crawl-1's recorder once that many visits are done: crawl-1 stops, the others go on."""
     proc = subprocess.Popen(crawl_command(sites, db), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    state = str(db) + "-crawl"
     try:
-        deadline = time.monotonic() + 120
-        while _done(db) < after and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
+        if recorder_after is not None:
+            _wait_done(db, recorder_after, proc)
+            recorders = [p for p in _processes_mentioning(state) if "etagwatch_client=crawl-1 " in p]
+            assert len(recorders) == 1, recorders
+            os.kill(int(recorders[0].split(":", 1)[0]), signal.SIGKILL)
+        _wait_done(db, after, proc)
         time.sleep(0.5)  # into the next visit
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(sig)
-        proc.wait(timeout=60)
+        _, err = proc.communicate(timeout=60)
+        if recorder_after is not None:
+            assert "crawl-1 stopped: its recorder exited" in err, err
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    state = str(db) + "-crawl"
     deadline = time.monotonic() + 20
     while (left := _processes_mentioning(state)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, f"left running after {sig.name}: {left}"
+
+
+def _wait_done(db: Path, visits: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while _done(db) < visits and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -193,14 +206,16 @@ def _processes_mentioning(text: str) -> list[str]:
         except OSError:
             continue
         if text in cmdline and not zombie and int(entry.name) != os.getpid():
-            found.append(f"{entry.name}: {cmdline[:120]}")
+            found.append(f"{entry.name}: {cmdline}")
     return found
 
 
 def test_killed_and_resumed_crawl_equals_an_uninterrupted_one(crawl_sites, partitioned, tmp_path):
+    """Stopped three ways (a profile's recorder killed, then the crawl by SIGTERM; resumed, then
+    killed by SIGKILL) and resumed: the same store as the uninterrupted crawl."""
     db = tmp_path / "resumed.sqlite"
     total = PROFILES * 2 * VISITS
-    _interrupt(crawl_sites, db, signal.SIGTERM, after=2)
+    _interrupt(crawl_sites, db, signal.SIGTERM, after=5, recorder_after=2)
     first = _done(db)
     _interrupt(crawl_sites, db, signal.SIGKILL, after=first + 3)
     assert first < _done(db) < total
