@@ -34,6 +34,24 @@ def test_the_plan_is_adopted_once_and_another_plan_is_refused(tmp_path):
             ("https://b.test/", 2)]
 
 
+def test_sites_are_stored_as_exchange_urls_are_query_values_never_in_clear(tmp_path):
+    db = tmp_path / "c.sqlite"
+    secret = "https://a.test/welcome?token=s3cr3t-value&lang=en"
+    with Journal(db) as journal:
+        journal.adopt(_plan(sites=[secret]))
+        stored = journal.pending("crawl-1")[0].site
+        assert journal.adopt(_plan(sites=[secret])) is False  # the same plan, recognised
+        with pytest.raises(JournalError):
+            journal.adopt(_plan(sites=["https://a.test/welcome?token=other&lang=en"]))
+    assert stored.startswith("https://a.test/welcome?token=hmac:") and "&lang=hmac:" in stored
+    assert b"s3cr3t" not in db.read_bytes() and b"s3cr3t" not in _wal(db)
+
+
+def _wal(db):
+    wal = db.with_name(db.name + "-wal")
+    return wal.read_bytes() if wal.exists() else b""
+
+
 def test_recover_removes_the_interrupted_visit_and_only_it(tmp_path):
     db = tmp_path / "c.sqlite"
     with Journal(db) as journal:

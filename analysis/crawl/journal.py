@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analysis.store import Store
@@ -70,8 +70,8 @@ class Plan:
 @dataclass(frozen=True)
 class Visit:
     profile: str
-    site_index: int
-    site: str
+    site_index: int  # the site's place in the plan (Plan.sites[site_index] is its URL)
+    site: str  # as stored (Journal.stored_url)
     visit: int
 
 
@@ -79,7 +79,8 @@ class Journal:
     """One connection to the store's crawl tables (one per thread)."""
 
     def __init__(self, db: str | os.PathLike[str]) -> None:
-        Store(db).close()  # creates or migrates the store, refuses a newer one
+        with Store(db) as store:  # creates or migrates the store, refuses a newer one
+            self.key = store.key
         from analysis.store import connect
 
         self.db = Path(db)
@@ -96,9 +97,17 @@ class Journal:
         self.close()
 
     # --- the plan
+    def stored_url(self, url: str) -> str:
+        """A site as the store keeps it: as exchanges' URLs are (query values keyed-hashed,
+        userinfo dropped), never in clear; the crawl itself visits the URL it was given."""
+        from analysis.privacy import sanitise_url
+
+        return sanitise_url(url, self.key)[0]
+
     def adopt(self, plan: Plan) -> bool:
         """Record ``plan`` (first run, returns True) or check it is the stored one (resume,
         returns False); JournalError names what differs."""
+        plan = replace(plan, sites=tuple(self.stored_url(s) for s in plan.sites))
         wanted = plan.encode()
         stored = dict(self.conn.execute("SELECT name, value FROM crawl_plan").fetchall())
         if stored:

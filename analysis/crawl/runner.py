@@ -108,49 +108,61 @@ def wait_for_orphans(journal: Journal, profiles_dir: Path, timeout: float = ORPH
 
 def crawl_profile(profile: str, config: CrawlConfig, trusted: tuple[str, ...],
                   stop: threading.Event, report: Callable[[Progress], None]) -> None:
-    """Every pending visit of one profile, through its own recorder and browser."""
+    """Every pending visit of one profile, through its own recorder and browser; the profile's
+    browser data is removed once all its visits are done or failed."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    with Journal(config.db) as journal:
+        user_data = config.state_dir / "profiles" / profile
+        pending = journal.pending(profile)
+        if pending:  # else finished by a run that stopped before it could clean up
+            try:
+                _run_profile(journal, profile, pending, config, trusted, stop, report)
+            except (LabError, PlaywrightError, OSError) as exc:
+                error = f"{profile} could not run: {_first_line(exc)}"
+                for visit in journal.pending(profile):  # recorded, and the crawl goes on
+                    journal.finish(visit, 0, error)
+                    report(Progress(profile, visit, error))
+        if journal.profile_finished(profile):
+            shutil.rmtree(user_data, ignore_errors=True)
+
+
+def _run_profile(journal: Journal, profile: str, pending: list[Visit], config: CrawlConfig,
+                 trusted: tuple[str, ...], stop: threading.Event,
+                 report: Callable[[Progress], None]) -> None:
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    with Journal(config.db) as journal:
-        pending = journal.pending(profile)
-        user_data = config.state_dir / "profiles" / profile
-        if not pending:  # finished by a run that stopped before it could clean up
-            shutil.rmtree(user_data, ignore_errors=True)
-            return
-        har = _har_path(config.har_dir, profile) if config.har_dir is not None else None
-        try:
-            with Recorder(db=config.db, client=profile, confdir=config.state_dir / "mitmproxy",
-                          lab_route=config.lab_route, upstream_ca=config.upstream_ca) as rec:
-                assert rec.process is not None
-                journal.add_recorder(rec.process.pid)
-                with sync_playwright() as pw:
-                    context = launch_profile(pw, user_data, config.browser, proxy=rec.url,
-                                             trusted_spki=trusted, har=har)
-                    closed = threading.Event()
-                    context.on("close", lambda _context: closed.set())
-                    try:
-                        _visits(journal, Tab(context), pending, config, stop, report,
-                                broken=lambda: _broken(rec, closed))
-                    except ProfileBroken as exc:  # the rest waits for a resume
-                        redo = journal.reopen_recent(profile, RECORDER_LAG) \
-                            if exc.recorder_lost else 0
-                        left = len(journal.pending(profile)) + journal.interrupted_of(profile)
-                        report(Progress(profile, None, f"{profile} stopped: {exc}; its {left} "
-                                        "remaining visits are left for a resume"
-                                        + (f" ({redo} recent ones to be redone: the recorder "
-                                           "may not have stored them whole)" if redo else "")))
-                    finally:
-                        with contextlib.suppress(PlaywrightError):
-                            context.close()
-                journal.remove_recorder(rec.process.pid)
-        except (LabError, PlaywrightError, OSError) as exc:
-            error = f"{profile} could not run: {_first_line(exc)}"
-            for visit in journal.pending(profile):  # recorded, and the crawl goes on
-                journal.finish(visit, 0, error)
-                report(Progress(profile, visit, error))
-        if journal.profile_finished(profile):
-            shutil.rmtree(user_data, ignore_errors=True)
+    har = _har_path(config.har_dir, profile) if config.har_dir is not None else None
+    with Recorder(db=config.db, client=profile, confdir=config.state_dir / "mitmproxy",
+                  lab_route=config.lab_route, upstream_ca=config.upstream_ca) as rec:
+        assert rec.process is not None
+        journal.add_recorder(rec.process.pid)
+        with sync_playwright() as pw:
+            context = launch_profile(pw, config.state_dir / "profiles" / profile,
+                                     config.browser, proxy=rec.url, trusted_spki=trusted,
+                                     har=har)
+            closed = threading.Event()
+            context.on("close", lambda _context: closed.set())
+            try:
+                _visits(journal, Tab(context), pending, config, stop, report,
+                        broken=lambda: _broken(rec, closed))
+            except ProfileBroken as exc:  # the rest waits for a resume
+                report(Progress(profile, None, _left_for_resume(journal, profile, exc)))
+            finally:
+                with contextlib.suppress(PlaywrightError):
+                    context.close()
+        journal.remove_recorder(rec.process.pid)
+
+
+def _left_for_resume(journal: Journal, profile: str, problem: ProfileBroken) -> str:
+    """Leave a broken profile's visits for a resume (its recent ones too when its recorder may
+    not have stored them whole); what to tell the user."""
+    redo = journal.reopen_recent(profile, RECORDER_LAG) if problem.recorder_lost else 0
+    left = len(journal.pending(profile)) + journal.interrupted_of(profile)
+    return (f"{profile} stopped: {problem}; its {left} remaining visits are left for a resume"
+            + (f" ({redo} recent ones to be redone: the recorder may not have stored them "
+               "whole)" if redo else ""))
 
 
 class ProfileBroken(Exception):
@@ -189,15 +201,17 @@ def _visits(journal: Journal, tab: Tab, pending: list[Visit], config: CrawlConfi
         if (problem := broken()) is not None:
             raise problem
         journal.start(visit, visit_kind(visit.visit))
+        url = config.plan.sites[visit.site_index]
         try:
-            pages = run_visit(tab, visit.site, visit.visit, config.visit)
+            pages = run_visit(tab, url, visit.visit, config.visit)
         except VisitError as exc:
             if stop.is_set():  # the browser was closed under it: redo it on resume
                 return
             if (problem := broken()) is not None:  # not the site's failure: redone on resume
                 raise problem from None
-            journal.finish(visit, 0, str(exc))
-            report(Progress(visit.profile, visit, str(exc)))
+            error = str(exc).replace(url, visit.site)  # the URL as stored, never in clear
+            journal.finish(visit, 0, error)
+            report(Progress(visit.profile, visit, error))
             continue
         journal.finish(visit, pages)
         report(Progress(visit.profile, visit, None))

@@ -271,3 +271,30 @@ def test_failed_visits_are_recorded_and_the_crawl_goes_on(crawl_sites, tmp_path)
     assert all("ERR_TUNNEL_CONNECTION_FAILED" in e for _, _, _, e in rows[:2])
     assert all(e.startswith("HTTP 502") for _, _, _, e in rows[2:4])
     assert pages == 2
+
+
+def test_links_follows_the_first_k_same_site_links(nginx_factory, tmp_path):
+    """--links 1: after the page, its first same-site link (not another site's, not the page
+    itself) is loaded too, in a tab of its own."""
+    need_program("chromium")
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "index.html").write_text(
+        '<a href="/#top">top</a> <a href="https://elsewhere.other.test/x">away</a> '
+        '<a href="/a.html">a</a> <a href="/b.html">b</a>')
+    for name in ("a.html", "b.html"):
+        (root / name).write_text(f"<p>{name}</p>")
+    origin = nginx_factory(root, name="links")
+    db = tmp_path / "links.sqlite"
+    run = subprocess.run(
+        [sys.executable, "-m", "analysis", "crawl", f"http://links.lab.test:{origin.port}/",
+         "--profiles", "1", "--visits", "1", "--links", "1", "--db", str(db), "--lab-route",
+         "--settle", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr + run.stdout
+    assert "1 visit done, 0 failed; 2 pages" in run.stdout
+    with sqlite3.connect(db) as conn:
+        paths = {p for (p,) in conn.execute("SELECT path FROM exchanges WHERE host = "
+                                            "'links.lab.test' AND path LIKE '%.html'")}
+        away = conn.execute("SELECT COUNT(*) FROM exchanges WHERE host LIKE '%other.test'"
+                            ).fetchone()[0]
+    assert paths == {"/a.html"} and away == 0
