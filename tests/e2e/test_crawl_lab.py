@@ -215,9 +215,9 @@ def test_killed_and_resumed_crawl_equals_an_uninterrupted_one(crawl_sites, parti
     killed by SIGKILL) and resumed: the same store as the uninterrupted crawl."""
     db = tmp_path / "resumed.sqlite"
     total = PROFILES * 2 * VISITS
-    _interrupt(crawl_sites, db, signal.SIGTERM, after=5, recorder_after=2)
+    _interrupt(crawl_sites, db, signal.SIGTERM, after=4, recorder_after=2)
     first = _done(db)
-    _interrupt(crawl_sites, db, signal.SIGKILL, after=first + 3)
+    _interrupt(crawl_sites, db, signal.SIGKILL, after=first + 2)
     assert first < _done(db) < total
     with Journal(db) as journal:
         cut = journal.interrupted()  # SIGKILL leaves the visit at hand half-done
