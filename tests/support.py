@@ -82,3 +82,39 @@ def ingest_into(db: Path, paths: list[Path]):  # type: ignore[no-untyped-def]
 
     with Store(db) as store:
         return ingest_paths(paths, store)
+
+
+def lab_verdicts(df, lab, scheme: str = "http") -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    """key -> the analysed resource row of each lab site (its ``scheme`` URL) in ``df``."""
+    from analysis.detectors import run_all
+
+    resources = run_all(df).resources
+    found = {}
+    for key, site in lab.sites.items():
+        url = site.url_for(scheme)
+        rows = resources[resources["url"] == url]
+        assert len(rows) == 1, f"{url} not among the analysed resources"
+        found[key] = rows.iloc[0].to_dict()
+    return found
+
+
+def check_lab_verdicts(found: dict[str, dict], lab) -> None:  # type: ignore[no-untyped-def]
+    """Every lab site got its expected verdict, churn names both backends and its cause, the
+    digest origin is explained as content-derived."""
+    import json
+
+    wrong = {
+        key: (found[key]["verdict"], site.expected)
+        for key, site in lab.sites.items()
+        if found[key]["verdict"] != site.expected
+    }
+    assert not wrong, f"verdict (found, expected): {wrong}"
+    for key in ("inode", "mtime"):
+        evidence = found[key]["evidence"]
+        evidence = json.loads(evidence) if isinstance(evidence, str) else evidence
+        text = json.dumps(evidence)
+        for backend in lab.sites[key].backends:
+            assert backend in text, f"{key}: backend {backend} missing from the evidence"
+        assert lab.sites[key].cause in str(evidence.get("cause", "")), evidence
+        assert found[key]["wasted_revalidations"] > 0
+    assert "content" in found["digest"]["explanation"]

@@ -69,6 +69,7 @@ def browse(
     timeout_ms: int = 15_000,
     executable: str | None = None,
     extra_args: Sequence[str] = (),
+    relaunch: bool = False,
 ) -> list[BrowseResult]:
     """Visit ``page_url`` ``visits`` times in each of ``profiles`` fresh Chromium profiles.
 
@@ -77,10 +78,18 @@ def browse(
     expected to set ``window.labDone`` once its scripts finished (the lab's page does).
     ``extra_args`` are added to Chromium's command line, e.g.
     :func:`analysis.lab.trust.chromium_trust_args` for an HTTPS page.
+
+    ``relaunch`` starts Chromium afresh on the same profile for every visit, so that only its
+    disk HTTP cache carries over: within one running browser, Blink's memory cache revalidates
+    a page's subresources by itself, so a revalidation seen there does not prove the HTTP cache
+    kept the response (it does not after a certificate error). Not with ``har_dir`` (each
+    launch would overwrite the profile's HAR).
     """
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
+    if relaunch and har_dir is not None:
+        raise ValueError("relaunch cannot record HARs: each launch would overwrite the last")
     executable = executable or chromium_path()
     out = Path(har_dir) if har_dir is not None else None
     if out is not None:
@@ -101,22 +110,24 @@ def browse(
                 options.update(record_har_path=str(har), record_har_content=har_content)
             if proxy_url:
                 options["proxy"] = {"server": proxy_url, "bypass": "<-loopback>"}
+            launches = [1] * visits if relaunch else [visits]
             try:
-                context = pw.chromium.launch_persistent_context(
-                    user_data,
-                    executable_path=executable,
-                    headless=True,
-                    args=args,
-                    ignore_default_args=["--headless"],
-                    **options,  # type: ignore[arg-type]
-                )
-                try:
-                    page = context.new_page()
-                    for _ in range(visits):
-                        page.goto(page_url, wait_until="load", timeout=timeout_ms)
-                        page.wait_for_function("window.labDone === true", timeout=timeout_ms)
-                finally:
-                    context.close()  # writes the HAR
+                for visits_now in launches:
+                    context = pw.chromium.launch_persistent_context(
+                        user_data,
+                        executable_path=executable,
+                        headless=True,
+                        args=args,
+                        ignore_default_args=["--headless"],
+                        **options,  # type: ignore[arg-type]
+                    )
+                    try:
+                        page = context.new_page()
+                        for _ in range(visits_now):
+                            page.goto(page_url, wait_until="load", timeout=timeout_ms)
+                            page.wait_for_function("window.labDone === true", timeout=timeout_ms)
+                    finally:
+                        context.close()  # writes the HAR
             except PlaywrightError as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 raise LabError(f"chromium ({client}) failed on {page_url}: {first}") from None

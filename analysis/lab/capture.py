@@ -49,13 +49,14 @@ def browse_through_mitmdump(
     flows: bool = True,
     scheme: str = "http",
     client_prefix: str = "live",
+    relaunch: bool = False,
 ) -> dict[str, object]:
     """Browse as ``profiles`` fresh profiles, each through its own mitmdump running
     etagwatch's addon with ``etagwatch_client=live-N``; returns the store path and flow files.
 
     ``scheme="https"`` browses the lab's HTTPS page: mitmdump verifies the lab's servers with
     the lab CA and Chromium trusts mitmdump's CA (by SPKI hash, so responses are cached and
-    revalidated as on any trusted site).
+    revalidated as on any trusted site). ``relaunch``: see :func:`analysis.lab.browse.browse`.
 
     One mitmdump per profile because all profiles connect from 127.0.0.1: the addon's default
     'address' client mode would merge them into one client.
@@ -78,6 +79,7 @@ def browse_through_mitmdump(
                     proxy=proxy.url,
                     client_prefix=client,
                     extra_args=chromium_trust_args(proxy.ca_cert) if https else (),
+                    relaunch=relaunch,
                 )
             except LabError as exc:
                 alive = proxy.process is not None and proxy.process.poll() is None

@@ -57,9 +57,13 @@ class MitmDump(ManagedServer):
         name: str = "",
         program: str | None = None,
         upstream_ca: str | os.PathLike[str] | None = None,
+        confdir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(host=host, port=port, name=name or (client or "mitmdump"))
         self.upstream_ca = Path(upstream_ca).resolve() if upstream_ca is not None else None
+        #: mitmproxy's confdir (its CA); None: a fresh one per start, in the private workdir.
+        #: Pass a kept folder for the same CA across runs (profiles resumed later trust it).
+        self.confdir = Path(confdir).resolve() if confdir is not None else None
         self.db = Path(db).resolve() if db is not None else None
         self.client = client
         self.flows = Path(flows).resolve() if flows is not None else None
@@ -80,7 +84,7 @@ class MitmDump(ManagedServer):
             "--listen-port",
             str(self.port),
             "--set",
-            f"confdir={workdir / 'conf'}",
+            f"confdir={self._confdir(workdir)}",
         ]
         options = {**self.default_options(), **self.options}
         for script in self.scripts:
@@ -104,10 +108,13 @@ class MitmDump(ManagedServer):
         """The CA mitmdump signs its forged server certificates with (exists once started)."""
         if self.workdir is None:
             raise LabError(f"{self.describe()} is not running: its CA does not exist yet")
-        path = self.workdir / "conf" / CA_CERT_NAME
+        path = self._confdir(self.workdir) / CA_CERT_NAME
         if not path.exists():
             raise LabError(f"{self.describe()}: no CA certificate at {path}")
         return path
+
+    def _confdir(self, workdir: Path) -> Path:
+        return self.confdir if self.confdir is not None else workdir / "conf"
 
     def default_options(self) -> dict[str, str]:
         return {"termlog_verbosity": "warn", "flow_detail": "0"}

@@ -3,9 +3,12 @@
 Chromium's ``--ignore-certificate-errors-spki-list`` takes base64 SHA-256 hashes of
 SubjectPublicKeyInfo; a server whose chain contains one of them is accepted as if its certificate
 verified, with no certificate error on the connection. That matters here: Chromium does not keep
-responses in its HTTP cache after a certificate error (``--ignore-certificate-errors`` would give
-exactly that), so revalidation (If-None-Match, 304) would never be seen. The flag is honoured only
-with a ``--user-data-dir``, which Playwright's persistent contexts always pass.
+responses in its HTTP disk cache after a certificate error, which is what
+``--ignore-certificate-errors`` gives. Measured with Debian's Chromium (tests/e2e/
+test_browser_lab_https.py): in one running browser both flags show If-None-Match on reloads
+(Blink's memory cache revalidates by itself), but after a relaunch on the same profile only the
+SPKI list revalidates anything. The flag is honoured only with a ``--user-data-dir``, which
+Playwright's persistent contexts always pass. No NSS database, so no libnss3-tools either.
 
     args = chromium_trust_args(lab.ca.cert_path, proxy.ca_cert)
     browse(url, extra_args=args)

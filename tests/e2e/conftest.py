@@ -101,3 +101,38 @@ def live_capture(lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, obj
     return browse_through_mitmdump(
         lab, out, profiles=PROFILES, visits=VISITS, db=out / "live.sqlite"
     )
+
+
+@pytest.fixture(scope="session")
+def browser_hars_https(lab, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """``browser_hars`` over HTTPS: Chromium straight to the lab's HTTPS page, trusting the lab
+    CA by its SPKI hash."""
+    need_program("chromium")
+    from analysis.lab.capture import browse_to_hars
+
+    return browse_to_hars(
+        lab,
+        tmp_path_factory.mktemp("browser-hars-https"),
+        profiles=PROFILES,
+        visits=VISITS,
+        scheme="https",
+    )
+
+
+@pytest.fixture(scope="session")
+def live_capture_https(lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """``live_capture`` over HTTPS: Chromium trusts mitmdump's CA, mitmdump trusts the lab CA;
+    the lab's servers speak HTTP/2."""
+    need_program("chromium")
+    from analysis.lab.capture import browse_through_mitmdump
+
+    out = tmp_path_factory.mktemp("live-https")
+    return browse_through_mitmdump(
+        lab,
+        out,
+        profiles=PROFILES,
+        visits=VISITS,
+        db=out / "live.sqlite",
+        flows=False,
+        scheme="https",
+    )

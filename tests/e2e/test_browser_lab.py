@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from support import PROFILES, VISITS
+from support import PROFILES, VISITS, check_lab_verdicts, lab_verdicts
 
 import analysis.ingest as ingest_module
 import analysis.store as store_module
-from analysis.detectors import run_all
 
 pytestmark = pytest.mark.e2e
 
@@ -65,34 +64,6 @@ def test_churn_pairs_alternate_backends_for_every_profile(lab, browser_hars):
             assert all(e["response"]["status"] == 200 for e in fetches)
 
 
-def _verdicts(df, lab) -> dict[str, dict]:  # type: ignore[no-untyped-def]
-    resources = run_all(df).resources
-    found = {}
-    for key, site in lab.sites.items():
-        rows = resources[resources["url"] == site.url]
-        assert len(rows) == 1, f"{site.url} not among the analysed resources"
-        found[key] = rows.iloc[0].to_dict()
-    return found
-
-
-def _check_verdicts(found: dict[str, dict], lab) -> None:  # type: ignore[no-untyped-def]
-    wrong = {
-        key: (found[key]["verdict"], site.expected)
-        for key, site in lab.sites.items()
-        if found[key]["verdict"] != site.expected
-    }
-    assert not wrong, f"verdict (found, expected): {wrong}"
-    for key in ("inode", "mtime"):
-        evidence = found[key]["evidence"]
-        evidence = json.loads(evidence) if isinstance(evidence, str) else evidence
-        text = json.dumps(evidence)
-        for backend in lab.sites[key].backends:
-            assert backend in text, f"{key}: backend {backend} missing from the evidence"
-        assert lab.sites[key].cause in str(evidence.get("cause", "")), evidence
-        assert found[key]["wasted_revalidations"] > 0
-    assert "content" in found["digest"]["explanation"]
-
-
 def test_verdicts_from_the_browsers_har_files(lab, browser_hars, tmp_path):
     store = store_module.Store(tmp_path / "hars.sqlite")
     try:
@@ -102,14 +73,14 @@ def test_verdicts_from_the_browsers_har_files(lab, browser_hars, tmp_path):
         df = store_module.load_exchanges(store)
     finally:
         store.close()
-    _check_verdicts(_verdicts(df, lab), lab)
+    check_lab_verdicts(lab_verdicts(df, lab), lab)
 
 
 def test_verdicts_from_the_live_addons_store(lab, live_capture):
     df = store_module.load_exchanges(live_capture["db"])
     lab_rows = df[df["host"].isin(lab.hostnames)]
     assert set(lab_rows["client"]) == set(live_capture["clients"])
-    _check_verdicts(_verdicts(lab_rows, lab), lab)
+    check_lab_verdicts(lab_verdicts(lab_rows, lab), lab)
 
 
 def test_flow_files_of_the_live_capture_read_back(lab, live_capture, tmp_path):
