@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from analysis.lab.mitm import ADDON, ROUTE, MitmDump
+from analysis.lab.mitm import ADDON, CA_CERT_NAME, ROUTE, MitmDump
 from analysis.lab.trust import spki_sha256
 
 GUARD = Path(__file__).resolve().with_name("orphan_guard.py")
-CA_NAME = "mitmproxy-ca-cert.pem"
 
 
 def ensure_ca(confdir: Path) -> str:
@@ -24,9 +23,9 @@ def ensure_ca(confdir: Path) -> str:
     from mitmproxy.certs import CertStore
 
     confdir.mkdir(parents=True, exist_ok=True)
-    if not (confdir / CA_NAME).exists():
+    if not (confdir / CA_CERT_NAME).exists():
         CertStore.from_store(confdir, "mitmproxy", 2048)
-    return spki_sha256((confdir / CA_NAME).read_bytes())
+    return spki_sha256((confdir / CA_CERT_NAME).read_bytes())
 
 
 class Recorder(MitmDump):
@@ -40,11 +39,4 @@ class Recorder(MitmDump):
         scripts = [ADDON, GUARD, *((ROUTE,) if lab_route else ())]
         options = {"crawl_parent": str(os.getpid())}
         super().__init__(db=db, client=client, scripts=scripts, options=options, name=client,
-                         upstream_ca=upstream_ca)
-        self.confdir = confdir.resolve()  # mitmdump runs in a directory of its own
-
-    def command(self, workdir: Path) -> list[str]:
-        cmd = super().command(workdir)
-        at = cmd.index(f"confdir={workdir / 'conf'}")
-        cmd[at] = f"confdir={self.confdir}"
-        return cmd
+                         upstream_ca=upstream_ca, confdir=confdir)
