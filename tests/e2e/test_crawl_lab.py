@@ -5,12 +5,16 @@ loopback: --lab-route sends *.test to 127.0.0.1 and refuses everything else."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,6 +264,7 @@ def test_failed_visits_are_recorded_and_the_crawl_goes_on(crawl_sites, tmp_path)
     assert run.returncode == 1, run.stderr + run.stdout
     assert "2 visits done, 4 failed" in run.stdout, run.stdout
     assert f"failed: crawl-1 {down[1]} visit 1: HTTP 502" in run.stdout
+    assert "visits:" not in run.stderr and "\r" not in run.stderr  # no bar in a log
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT site, visit, state, error FROM crawl_visits "
                             "ORDER BY site_index, visit").fetchall()
@@ -286,15 +291,37 @@ def test_links_follows_the_first_k_same_site_links(nginx_factory, tmp_path):
         (root / name).write_text(f"<p>{name}</p>")
     origin = nginx_factory(root, name="links")
     db = tmp_path / "links.sqlite"
-    run = subprocess.run(
-        [sys.executable, "-m", "analysis", "crawl", f"http://links.lab.test:{origin.port}/",
-         "--profiles", "1", "--visits", "1", "--links", "1", "--db", str(db), "--lab-route",
-         "--settle", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr + run.stdout
+    leader, follower = pty.openpty()  # stderr a terminal: the progress bar is drawn
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 cols
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "analysis", "crawl", f"http://links.lab.test:{origin.port}/",
+             "--profiles", "1", "--visits", "1", "--links", "1", "--db", str(db),
+             "--lab-route", "--settle", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=follower, text=True, timeout=120)
+        os.close(follower)
+        terminal = _drain(leader)
+    finally:
+        os.close(leader)
+    assert run.returncode == 0, terminal + run.stdout
     assert "1 visit done, 0 failed; 2 pages" in run.stdout
+    assert "visits: 100%" in terminal and "1/1" in terminal  # sites x profiles x visits
     with sqlite3.connect(db) as conn:
         paths = {p for (p,) in conn.execute("SELECT path FROM exchanges WHERE host = "
                                             "'links.lab.test' AND path LIKE '%.html'")}
         away = conn.execute("SELECT COUNT(*) FROM exchanges WHERE host LIKE '%other.test'"
                             ).fetchone()[0]
     assert paths == {"/a.html"} and away == 0
+
+
+def _drain(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
