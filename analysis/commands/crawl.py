@@ -209,7 +209,13 @@ def run(args: argparse.Namespace) -> int:
                 if event.error and args.verbose:
                     tqdm.write(f"etagwatch: warning: {event.profile} {event.visit.site} visit "
                                f"{event.visit.visit}: {event.error}", file=sys.stderr)
-            run_crawl(config, progress)
+            try:
+                run_crawl(config, progress)
+            except KeyboardInterrupt:  # Ctrl-C, SIGTERM: say how to go on, then stop
+                counts = journal.counts()
+                info(args, f"{counts['done'] + counts['failed']} of {sum(counts.values())} "
+                     "visits done; run the same command again to resume")
+                raise
         result = figures(journal, time.monotonic() - started, pages_before)
     for line in [*crawl_lines(result, db), *headline_lines(db)]:
         print(line)

@@ -183,6 +183,9 @@ def _interrupt(sites: dict[str, object], db: Path, sig: signal.Signals, after: i
         _, err = proc.communicate(timeout=60)
         if recorder_after is not None:
             assert "crawl-1 stopped: its recorder exited" in err, err
+        if sig == signal.SIGTERM:  # unwound as after Ctrl-C, saying how to go on
+            assert "stopped by SIGTERM" in err and "run the same command again" in err, err
+            assert proc.returncode == 128 + signal.SIGTERM
     finally:
         if proc.poll() is None:
             proc.kill()
