@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS crawl_visits (
   error TEXT,
   PRIMARY KEY (profile, site_index, visit)
 );
+CREATE INDEX IF NOT EXISTS crawl_visits_started ON crawl_visits(profile, started);
 CREATE TABLE IF NOT EXISTS crawl_recorders (pid INTEGER PRIMARY KEY, started REAL NOT NULL);
 """
 
