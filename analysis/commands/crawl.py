@@ -48,7 +48,7 @@ resuming:
 output:
   a progress bar (sites x profiles x visits) on a terminal, then the crawl's figures and the
   headline of 'etagwatch analyze' over the store; 'etagwatch analyze STORE' gives the verdicts
-  and their evidence.
+  and their evidence. --json FILE writes analyze's JSON report with the figures under 'crawl'.
 
 exit status:
   0  every visit done;  1  some visits failed (listed, and in the store) or are left for a
@@ -112,6 +112,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "(crawling `etagwatch lab`; nothing leaves the machine)")
     p.add_argument("--upstream-ca", metavar="PEM",
                    help="also trust this CA for the sites' certificates (a private CA)")
+    p.add_argument("--json", metavar="FILE|-",
+                   help="also write analyze's JSON report of the store, with the crawl's "
+                   "figures under 'crawl', to FILE ('-': stdout; the text goes to stderr)")
     p.add_argument("--chromium", metavar="PATH", default="",
                    help="the Chromium to run (default: chromium on PATH, /usr/bin/chromium)")
     p.set_defaults(run=run)
@@ -136,7 +139,13 @@ def run(args: argparse.Namespace) -> int:
     from analysis.crawl.journal import Journal, JournalError, plan_for
     from analysis.crawl.runner import CrawlConfig, default_jobs, run_crawl, wait_for_orphans
     from analysis.crawl.sitelist import SiteListError, read_sites
-    from analysis.crawl.summary import crawl_lines, figures, headline_lines
+    from analysis.crawl.summary import (
+        analyse_store,
+        crawl_json,
+        crawl_lines,
+        figures,
+        headline_lines,
+    )
     from analysis.crawl.visit import VisitOptions
     from analysis.store import StoreError
 
@@ -217,6 +226,17 @@ def run(args: argparse.Namespace) -> int:
                      "visits done; run the same command again to resume")
                 raise
         result = figures(journal, time.monotonic() - started, pages_before)
-    for line in [*crawl_lines(result, db), *headline_lines(db)]:
-        print(line)
+    analysis = analyse_store(db)
+    text_out = sys.stderr if args.json == "-" else sys.stdout  # as analyze does
+    for line in [*crawl_lines(result, db), *headline_lines(analysis, db)]:
+        print(line, file=text_out)
+    if args.json:
+        from analysis.report_json import write_json
+
+        try:
+            write_json(crawl_json(result, analysis, db), args.json)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise CliError(f"--json {args.json}: {exc.strerror}") from None
     return 1 if result.failed or result.pending else 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from analysis.crawl.journal import Journal
@@ -61,14 +61,30 @@ def crawl_lines(f: Figures, db: Path) -> list[str]:
     return lines
 
 
-def headline_lines(db: Path) -> list[str]:
-    """analyze's headline over the whole store (nothing when it holds no exchanges)."""
+def analyse_store(db: Path):  # type: ignore[no-untyped-def]
+    """What ``etagwatch analyze STORE`` finds (None for a store without exchanges)."""
     from analysis.detectors import run_all
-    from analysis.report_text import headline
     from analysis.store import load_exchanges
 
     exchanges = load_exchanges(db)
-    if exchanges.empty:
+    return None if exchanges.empty else run_all(exchanges)
+
+
+def headline_lines(analysis, db: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    """analyze's headline over the whole store."""
+    from analysis.report_text import headline
+
+    if analysis is None:
         return ["no exchanges were recorded"]
-    return [*headline(run_all(exchanges).summary),
+    return [*headline(analysis.summary),
             f"(etagwatch analyze {db} for every verdict and its evidence)"]
+
+
+def crawl_json(f: Figures, analysis, db: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """analyze's JSON report of the store (its keys unchanged) with the crawl's figures under
+    ``crawl``."""
+    from analysis.report_json import analysis_to_json
+
+    report: dict[str, object] = analysis_to_json(analysis) if analysis is not None else {}
+    report["crawl"] = {"db": str(db), **asdict(f), "failures": list(f.failures)}
+    return report

@@ -262,10 +262,14 @@ def test_failed_visits_are_recorded_and_the_crawl_goes_on(crawl_sites, tmp_path)
     run = subprocess.run(
         [sys.executable, "-m", "analysis", "crawl", str(sites), "--profiles", "1", "--visits",
          "2", "--db", str(db), "--lab-route", "--upstream-ca", str(crawl_sites["ca"]),
-         "--settle", "0", "--timeout", "15"], cwd=ROOT, capture_output=True, text=True,
-        timeout=120)
+         "--settle", "0", "--timeout", "15", "--json", str(tmp_path / "crawl.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1, run.stderr + run.stdout
     assert "2 visits done, 4 failed" in run.stdout, run.stdout
+    report = json.loads((tmp_path / "crawl.json").read_text())  # analyze's keys, plus crawl
+    assert {"summary", "resources", "findings", "hosts"} <= set(report)
+    assert (report["crawl"]["done"], report["crawl"]["failed"], report["crawl"]["pages"]) == (
+        2, 4, 2) and len(report["crawl"]["failures"]) == 4
     assert f"failed: crawl-1 {down[1]} visit 1: HTTP 502" in run.stdout
     assert "visits:" not in run.stderr and "\r" not in run.stderr  # no bar in a log
     with sqlite3.connect(db) as conn:
