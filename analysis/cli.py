@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from analysis import __version__
 from analysis.commands import COMMANDS
@@ -62,6 +62,21 @@ def _add_common(command: argparse.ArgumentParser) -> None:
     if "-v" not in have:
         command.add_argument("-v", "--verbose", action="count", default=0,
                              help="more detail on stderr (every skipped entry, every note)")
+
+
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low`` (``--limit``, ``--profiles``, ...)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more")
+        return value
+
+    return parse
 
 
 def show_progress(args: argparse.Namespace) -> bool:

@@ -79,7 +79,8 @@ def show_source(source: object) -> str:
     return text[len(cwd):] if text.startswith(cwd) else text
 
 
-def _summary(s: dict[str, Any]) -> list[str]:
+def headline(s: dict[str, Any]) -> list[str]:
+    """analyze's first lines (counts, verdicts, conformance, waste); `crawl` ends with them."""
     verdicts = ", ".join(f"{k} {v}" for k, v in s["verdicts"].items() if v) or "none"
     found = s["findings"]
     conformance = ", ".join(plural(found.get(k, 0), k, k if k == "info" else None)
@@ -199,7 +200,7 @@ def render(analysis: Any, *, limit: int = 15) -> str:
     longer than a line excepted: they are shortened in the middle or kept whole)."""
     res: pd.DataFrame = analysis.resources
     return "\n".join([
-        *_summary(analysis.summary),
+        *headline(analysis.summary),
         *_resources(res, limit),
         *_findings(analysis.findings, limit),
         *_hosts(analysis.hosts, limit),

@@ -2,4 +2,4 @@
 which adds its parser and sets ``run=<function(args) -> exit status>`` as a default."""
 
 #: Sub-commands in the order `etagwatch --help` lists them.
-COMMANDS: tuple[str, ...] = ("analyze", "ingest", "export", "report", "probe", "lab")
+COMMANDS: tuple[str, ...] = ("analyze", "ingest", "export", "report", "probe", "crawl", "lab")

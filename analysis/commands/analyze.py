@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from analysis.cli import CliError, ingest_inputs, show_progress
+from analysis.cli import CliError, at_least, ingest_inputs, show_progress
 from analysis.inputs import STORE_SUFFIXES, split_inputs
 
 DEFAULT_DB = "etagwatch.sqlite"
@@ -71,14 +71,7 @@ examples:
 """
 
 
-def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
+_limit = at_least(0)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
