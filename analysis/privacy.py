@@ -104,8 +104,9 @@ def _query(query: str, key: bytes, hashes: set[str]) -> str:
     return "&".join(out)
 
 
-#: Longest query part (``name=value``) whose hashed form is memoised.
-_MEMO_PART = 256
+#: Longest query part (``name=value``) whose hashed form is memoised (with the memo's size
+#: below, at most a few MB however many distinct parts a capture has).
+_MEMO_PART = 128
 
 
 def _part(part: str, key: bytes) -> tuple[str, tuple[str, ...]]:
@@ -128,7 +129,7 @@ def _part(part: str, key: bytes) -> tuple[str, tuple[str, ...]]:
 
 #: Memoised per part: a capture repeats the same parameters (API keys, tracking ids, versions)
 #: on URL after URL, most of which are new as a whole.
-_query_part = lru_cache(maxsize=65536)(_part)
+_query_part = lru_cache(maxsize=8192)(_part)
 
 
 def _sanitise(url: str, key: bytes, keep_query: bool) -> tuple[str, tuple[str, ...]]:

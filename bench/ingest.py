@@ -11,6 +11,7 @@ every 20 ms for the peak. Prints one table; BENCHMARKS.md "## Ingest" records th
 
     .venv/bin/python bench/ingest.py                   # both files, 200 MB, every contender
     .venv/bin/python bench/ingest.py --sizes 200 1000  # plus ingest alone at 1 GB (flat memory)
+    .venv/bin/python bench/ingest.py --files corpus --sizes 1000 --ingest-only
     .venv/bin/python bench/ingest.py --rounds 3        # interleaved repeats, fastest kept
 
 Contenders: `etagwatch ingest` as a user runs it (default --jobs: a writer process beside the
@@ -257,6 +258,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1,
                     help="run every contender this many times, interleaved; report the fastest "
                          "(on the first size; ingest runs once on the others)")
+    ap.add_argument("--ingest-only", action="store_true",
+                    help="run only `etagwatch ingest` (default --jobs): memory at large sizes")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "etagwatch-bench")
     ap.add_argument("--keep", action="store_true", help="keep generated HARs for the next run")
     args = ap.parse_args()
@@ -279,7 +282,7 @@ def main() -> None:
                 print(f"built {har} ({n} entries; {what}) in {time.perf_counter() - t:.1f} s",
                       file=sys.stderr, flush=True)
             contenders: list[tuple[str, str | list[str]]] = [(DEFAULT, [])]
-            if mb == args.sizes[0]:
+            if mb == args.sizes[0] and not args.ingest_only:
                 contenders += [(JOBS1, ["--jobs", "1"]), (HARALYZER_NAME, HARALYZER),
                                (TYPED_NAME, TYPED)]
             best: dict[str, tuple[int, float, float]] = {}
@@ -303,7 +306,7 @@ def main() -> None:
         print(f"| {kind} | {mb} MB | {name} | {entries:,} | {secs:.2f} | {entries / secs:,.0f} "
               f"| {rss:,.0f} MiB |")
     print()
-    for kind in args.files:
+    for kind in args.files if not args.ingest_only else ():
         base = {name: (secs, rss) for k, mb, name, _, secs, rss in rows
                 if k == kind and mb == args.sizes[0]}
         ours = base[DEFAULT]
@@ -311,8 +314,9 @@ def main() -> None:
         print(f"{kind}: {hz[0] / ours[0]:.2f}x haralyzer's speed (target >= 2x), "
               f"{typed[0] / ours[0]:.2f}x the typed-decode floor's (target >= 1.0x); peak memory "
               f"{100 * ours[1] / hz[1]:.0f}% of haralyzer's (target <= 25%)")
+    for kind in args.files:
         sizes = [(mb, rss) for k, mb, name, *_, rss in rows if k == kind and name == DEFAULT]
-        if len(sizes) > 1:
+        if len(sizes) > 1 or args.ingest_only:
             print(f"{kind}: ingest peak memory by size: "
                   + ", ".join(f"{mb} MB: {rss:.0f} MiB" for mb, rss in sizes))
 
