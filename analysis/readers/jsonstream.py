@@ -17,7 +17,7 @@ import msgspec
 
 from analysis.readers.jsonreduce import Reduced, ReduceError, reduce_value
 
-CHUNK = 8 * 1024 * 1024
+CHUNK = 4 * 1024 * 1024
 #: Upper bound of one run of items decoded in one call (array_batches).
 RUN_BYTES = 64 * 1024
 #: Items walked one by one to learn their separator; bytes of each item's start compared.
