@@ -50,14 +50,26 @@ def reference_code(tmp_path_factory) -> Path:
     return folder
 
 
-def _reference_ingest(code: Path, db: Path, inputs: list[Path]) -> None:
+def _reference(code: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python *args`` with the reference code as ``analysis`` (checked, not the checkout's)."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     where = subprocess.run([sys.executable, "-c", "import analysis; print(analysis.__file__)"],
                            cwd=code, env=env, capture_output=True, text=True, check=True)
-    assert Path(where.stdout.strip()).is_relative_to(code)  # not the checkout's package
-    done = subprocess.run([sys.executable, "-m", "analysis.cli", "ingest", *map(str, inputs),
-                           "--db", str(db), "--no-progress", "--jobs", "1"],
-                          cwd=code, env=env, capture_output=True, text=True)
+    assert Path(where.stdout.strip()).is_relative_to(code)
+    return subprocess.run([sys.executable, *args], cwd=code, env=env, capture_output=True,
+                          text=True)
+
+
+def _reference_store(code: Path, db: Path) -> None:
+    """An empty store made by the reference code: at its schema version, which the current
+    code migrates on open (a store made by newer code the reference would refuse)."""
+    made = _reference(code, "-c", f"from analysis.store import Store; Store({str(db)!r}).close()")
+    assert made.returncode == 0, made.stderr
+
+
+def _reference_ingest(code: Path, db: Path, inputs: list[Path]) -> None:
+    done = _reference(code, "-m", "analysis.cli", "ingest", *map(str, inputs), "--db", str(db),
+                      "--no-progress", "--jobs", "1")
     assert done.returncode in (0, 1), done.stderr
 
 
@@ -81,8 +93,8 @@ def test_rows_equal_the_reference_codes(reference_code, real_hars, tmp_path, mon
     inputs = [ROOT / "sample_captures", real_hars,
               _corpus_shaped(real_hars, tmp_path / "shaped.har")]
     ours, theirs = tmp_path / "ours.sqlite", tmp_path / "theirs.sqlite"
-    Store(ours).close()
-    shutil.copy(ours, theirs)  # one key: keyed hashes compare
+    _reference_store(reference_code, theirs)
+    shutil.copy(theirs, ours)  # one key: keyed hashes compare
     _reference_ingest(reference_code, theirs, inputs)
     if jobs == 2:  # the writer process, converting runs of entries too, even for small files
         monkeypatch.setattr(ingest_module, "PARALLEL_MIN_BYTES", 0)
