@@ -12,6 +12,7 @@ neither recovers a tag from a malformed value nor says what is wrong with it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -73,9 +74,13 @@ class ETagListParse(NamedTuple):
         return all(v in TOLERATED for v in self.violations)
 
 
+#: A character outside etagc = "!" / %x23-7E / obs-text (a double quote cannot occur here: it
+#: ends the tag).
+_BAD_CHARACTER = re.compile("[^!\x23-\x7e\x80-\U0010ffff]")
+
+
 def _bad_character(text: str) -> bool:
-    # etagc = "!" / %x23-7E / obs-text; a double quote cannot occur here (it ends the tag).
-    return any(not (c == "!" or "\x23" <= c <= "\x7e" or c >= "\x80") for c in text)
+    return _BAD_CHARACTER.search(text) is not None
 
 
 def _decoded(value: object) -> str | None:

@@ -44,7 +44,7 @@ PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 #: evens out the two processes' work (the reader converts the rest and counts all).
 OFFLOAD_SHARE = 0.5
 #: Read size for file digests.
-DIGEST_BLOCK = 16 * 1024 * 1024
+DIGEST_BLOCK = 8 * 1024 * 1024
 
 
 def not_http(skip: Skip) -> bool:

@@ -97,17 +97,39 @@ def _query(query: str, key: bytes, hashes: set[str]) -> str:
     values as sent and percent-decoded, for equality with ETags (``query_hashes``)."""
     out = []
     for part in query.split("&"):
-        name, eq, value = part.partition("=")
-        if not eq:
-            name, value = "", name
-        if value:
-            hashes.add(keyed_hash(value, key))
-            decoded = unquote_plus(value)
-            if decoded != value:
-                hashes.add(keyed_hash(decoded, key))
-            value = redacted(value, key)
-        out.append(f"{name}={value}" if eq else value)
+        text, found = _query_part(part, key) if len(part) <= _MEMO_PART else _part(part, key)
+        out.append(text)
+        if found:
+            hashes.update(found)
     return "&".join(out)
+
+
+#: Longest query part (``name=value``) whose hashed form is memoised (with the memo's size
+#: below, at most a few MB however many distinct parts a capture has).
+_MEMO_PART = 128
+
+
+def _part(part: str, key: bytes) -> tuple[str, tuple[str, ...]]:
+    """One ``name=value`` of a query: (its stored form, the hashes of its value as sent and
+    percent-decoded when that differs)."""
+    name, eq, value = part.partition("=")
+    if not eq:
+        name, value = "", name
+    if not value:
+        return part, ()
+    digest = keyed_hash(value, key)
+    found: tuple[str, ...] = (digest,)
+    if "%" in value or "+" in value:  # otherwise unquote_plus gives the value itself
+        decoded = unquote_plus(value)
+        if decoded != value:
+            found = (digest, keyed_hash(decoded, key))
+    value = HASH_PREFIX + digest
+    return (f"{name}={value}" if eq else value), found
+
+
+#: Memoised per part: a capture repeats the same parameters (API keys, tracking ids, versions)
+#: on URL after URL, most of which are new as a whole.
+_query_part = lru_cache(maxsize=8192)(_part)
 
 
 def _sanitise(url: str, key: bytes, keep_query: bool) -> tuple[str, tuple[str, ...]]:

@@ -48,13 +48,16 @@ if TYPE_CHECKING:  # the child imports the readers on use: it starts storing row
 
 #: SQLite page cache of the writer (KiB): keeps the url index's hot pages on large stores.
 CACHE_KIB = 32 * 1024
+#: The same while the exchanges have no index (a bulk load into an empty store builds them at
+#: the end): rows only append to the table then, and a large cache would only hold memory.
+APPEND_CACHE_KIB = 8 * 1024
 #: Size asked for the pipe to the child (Linux's default limit for unprivileged processes).
 PIPE_BYTES = 1024 * 1024
 #: Rows per frame (about 0.7 MB): a frame fits in the pipe.
 FRAME_ROWS = 500
 #: Frames queued in this process while the pipe is full, before the reader waits: covers the
 #: child's start-up (0.1-0.2 s of rows) and its slower moments.
-BUFFER_BYTES = 16 * 1024 * 1024
+BUFFER_BYTES = 8 * 1024 * 1024
 #: The child gets the next run of entries to convert while less than this waits for it.
 HUNGRY_BYTES = 192 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -242,7 +245,9 @@ class _Child:
         self.parent = parent
         self.conn = connect(path)
         self.conn.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
-        self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        indexed = self.conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                    "AND tbl_name = 'exchanges'").fetchone()[0]
+        self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB if indexed else APPEND_CACHE_KIB}")
         self.decode = msgspec.msgpack.Decoder().decode
         self.reader: HarReader | None = None
         self.reset()

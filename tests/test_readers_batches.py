@@ -78,6 +78,30 @@ def test_minified_entries_with_lookalike_separators_inside(tmp_path):
     assert _read(path, runs=True) == _read(path, runs=False)
 
 
+def test_a_separator_that_stops_matching_is_learned_again(tmp_path, monkeypatch):
+    """A file joined from two exporters: the first entries all start with one key, the rest
+    with another. The separator learned with the first key stops matching; it is learned
+    again instead of scanning RUN_BYTES in vain before every later entry."""
+    first = _entries(20)
+    rest = [{"request": e.pop("request"), **e} for e in _entries(400)]
+    data = json.dumps(make_har(first + rest)).encode()
+    scans = []
+    real = jsonstream.JSONStream._missed
+
+    def missed(self, pattern):
+        scans.append(pattern)
+        return real(self, pattern)
+
+    monkeypatch.setattr(jsonstream.JSONStream, "_missed", missed)
+    in_runs, single = _kinds(data)
+    assert in_runs + single == 420
+    assert in_runs >= 380  # before: the 400 later entries one by one, each after a vain scan
+    assert b'"startedDateTime"' in scans[0] and len(scans) <= 3
+    path = tmp_path / "j.har"
+    path.write_bytes(data)
+    assert _read(path, runs=True) == _read(path, runs=False)
+
+
 def test_odd_entries_inside_a_run_fall_back_to_one_by_one(tmp_path):
     entries = _entries(40)
     entries[20]["response"]["status"] = "304"  # lenient path: a run holding it cannot decode

@@ -17,7 +17,7 @@ import msgspec
 
 from analysis.readers.jsonreduce import Reduced, ReduceError, reduce_value
 
-CHUNK = 8 * 1024 * 1024
+CHUNK = 4 * 1024 * 1024
 #: Upper bound of one run of items decoded in one call (array_batches).
 RUN_BYTES = 64 * 1024
 #: Items walked one by one to learn their separator; bytes of each item's start compared.
@@ -29,6 +29,9 @@ VALUE_LIMIT = 32 * 1024 * 1024
 KEY_LIMIT = 1024 * 1024
 #: After this many runs that could not be decoded whole, an array is walked item by item.
 MAX_RUN_FAILURES = 3
+#: Times a separator may be learned again after it stopped matching (entries of another
+#: exporter further on: another first key), before runs stop for the array.
+MAX_RELEARN = 8
 _WS = b" \t\r\n"
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
 _BYTE = re.compile(r"\(byte (\d+)\)")
@@ -301,11 +304,16 @@ class JSONStream:
             self._pos += 1
             return
         learner = _SeparatorLearner()
-        failures = 0
+        failures = relearned = 0
         while True:
             buf, pos = self._buf, self._pos
             pattern = learner.pattern if failures < MAX_RUN_FAILURES else None
             cut = buf.rfind(pattern, pos, pos + RUN_BYTES) if pattern else -1
+            # A whole item and the separator after it were in view, yet the pattern was not:
+            # its first key is not the next items' (a file joined from several exports).
+            # Learned again from the items after this one; else every later item would cost a
+            # fruitless scan of RUN_BYTES.
+            stale = pattern is not None and cut < 0 and self._missed(pattern)
             if cut > pos:
                 run = decode_run(b"[" + buf[pos : cut + 1] + b"]")
                 if run is not None:
@@ -329,6 +337,28 @@ class JSONStream:
                 self.peek()
                 if self._buf is buf:  # no refill meanwhile: item and separator are in view
                     learner.add(buf[end - 1 : self._pos + 1], buf[start : start + HEAD_BYTES])
+            if stale:
+                learner = _SeparatorLearner()
+                relearned += 1
+                if relearned > MAX_RELEARN:  # items keep changing: walk them one by one
+                    failures = MAX_RUN_FAILURES
+
+    def _missed(self, pattern: bytes) -> bool:
+        """Whether the next item and the separator after it lie in the window ``rfind`` just
+        searched (so a right ``pattern`` would have been found there). msgspec skips the item
+        (a bracket scan in Python would cost far more on long bodies full of escaped quotes);
+        only called when the pattern was not found."""
+        buf, start = self._buf, self._pos
+        window = min(len(buf), start + RUN_BYTES) - len(pattern)
+        try:
+            _raw.decode(memoryview(buf)[start:window])
+        except msgspec.DecodeError as exc:
+            m = _TRAILING.search(str(exc))
+            if m is None:
+                return False  # a large item (cut by the window) or not JSON: no run here
+            end = start + int(m.group(1)) - 1
+            return buf[end:window].lstrip(_WS)[:1] == b","
+        return False  # the item fills the window
 
 
 class _SeparatorLearner:
