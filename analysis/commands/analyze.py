@@ -129,6 +129,7 @@ def _fail_on(text: str) -> list[str]:
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     import pandas as pd
 
+    from analysis.detectors import INPUT_COLUMNS
     from analysis.inputs import load_input
     from analysis.store import StoreError
 
@@ -145,7 +146,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         stores.append(Path(args.db))
     for db in dict.fromkeys(stores):
         try:
-            frames.append(load_input(db))
+            frames.append(load_input(db, INPUT_COLUMNS))  # what the detectors read
         except (StoreError, FileNotFoundError) as exc:  # names the file
             raise CliError(str(exc)) from None
         except OSError as exc:
