@@ -641,17 +641,27 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None)
                          in zip(["id", *names], parts, kinds, strict=True)}, copy=False)
 
 
-def _compact(values: tuple, kind: type) -> object:
-    """One chunk of a column as an object ndarray; in a text column with many repeats, equal
-    strings as one object."""
+def _compact(values: tuple, kind: type) -> tuple:
+    """One chunk of a column, converted while its values are fresh in the CPU caches: (numbers
+    or objects, missing mask); in a text column with many repeats, equal strings are one
+    object."""
     import numpy as np
     import pandas as pd
 
     arr = np.fromiter(values, dtype=object, count=len(values))
-    if kind not in (int, bool, float) and len(set(values[:1024])) < min(len(arr), 1024) // 2:
+    if kind is float:
+        data = arr.astype(np.float64)  # None -> NaN
+        return data, np.isnan(data)
+    missing = pd.isna(arr)
+    if kind in (int, bool):
+        try:
+            return np.where(missing, 0, arr).astype(np.int64), missing
+        except (TypeError, ValueError):  # a value SQLite kept under another type
+            return arr, missing
+    if len(set(values[:1024])) < min(len(arr), 1024) // 2:
         codes, uniques = pd.factorize(arr)  # hashed in C; worth it where values repeat
         arr = np.append(np.asarray(uniques, dtype=object), None)[codes]
-    return arr
+    return arr, missing
 
 
 def _column(parts: list, kind: type) -> object:
@@ -661,18 +671,19 @@ def _column(parts: list, kind: type) -> object:
     import numpy as np
     import pandas as pd
 
-    arr = np.concatenate(parts) if parts else np.array([], dtype=object)
-    missing = pd.isna(arr)
+    if not parts:
+        parts = [(np.array([], dtype=object), np.array([], dtype=bool))]
+    arr = np.concatenate([p[0] for p in parts])
+    missing = np.concatenate([p[1] for p in parts])
     if kind is float:
-        return pd.Series(arr, dtype="float64")
+        return pd.Series(arr, dtype="float64", copy=False)
     if kind in (int, bool):
-        try:
-            data = np.where(missing, 0, arr).astype(np.int64)
-        except (TypeError, ValueError):  # a value SQLite kept under another type
+        if arr.dtype == object:  # a value of another type: as pandas casts it (or refuses)
+            arr[missing] = None
             return pd.Series(arr, dtype=object).astype("Int64" if kind is int else "boolean")
         if kind is bool:
-            return pd.arrays.BooleanArray(data.astype(bool), missing)
-        return pd.arrays.IntegerArray(data, missing)
+            return pd.arrays.BooleanArray(arr.astype(bool), missing)
+        return pd.arrays.IntegerArray(arr, missing)
     if missing.any() and not missing.all():
         arr[missing] = np.nan
     return pd.Series(arr, dtype=object, copy=False)
