@@ -5,7 +5,8 @@ temporary folder and run with the same Python. Every figure is a ratio to the co
 
 Stores of synthetic exchanges (bench/synthetic.py, with the header lists, dates and URL parts a
 real ingest stores) are built once into --stores and reused; building is not timed. Peak memory
-is the child's own maximum resident set (os.wait4).
+is the child's own maximum resident set, CPU time its user + system time (os.wait4): on a
+shared machine CPU seconds say more than wall seconds.
 
 usage: python bench/analyze.py [SIZE ...] [--runs N] [--contender REF] [--only json,csv,report]
        (default sizes: 100000 1000000; outputs: json csv)
@@ -37,15 +38,16 @@ def extract(ref: str, into: Path) -> Path:
     """The ``analysis`` package of commit ``ref``, as files under ``into``."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "analysis"],
                              check=True, capture_output=True).stdout
+    into.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
 
-def timed(code: Path, argv: list[str]) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of `python -m analysis ARGV` with ``code`` first on the path."""
+def timed(code: Path, argv: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MB) of `python -m analysis ARGV` with ``code`` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "analysis", *argv], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "analysis", *argv], env=env, cwd=code,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
@@ -53,7 +55,7 @@ def timed(code: Path, argv: list[str]) -> tuple[float, float]:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{code}: {' '.join(argv)} failed ({proc.returncode}): {err[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def store_of(n: int, folder: Path) -> Path:
@@ -77,7 +79,8 @@ def main(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     args.stores.mkdir(parents=True, exist_ok=True)
     print(f"{'exchanges':>10} {'output':>6} {'run':>3} {'new s':>7} {'old s':>7} {'ratio':>6} "
-          f"{'new MB':>7} {'old MB':>7} {'ratio':>6} {'B/exch':>7}")
+          f"{'new cpu':>7} {'old cpu':>7} {'ratio':>6} {'new MB':>7} {'old MB':>7} {'ratio':>6} "
+          f"{'B/exch':>7}")
     with tempfile.TemporaryDirectory(prefix="etagwatch-bench-") as tmp:
         old = extract(args.contender, Path(tmp) / "old")
         for n in args.sizes:
@@ -89,8 +92,9 @@ def main(argv: list[str]) -> None:
                         out = Path(tmp) / side
                         out.mkdir(exist_ok=True)
                         times[side] = timed(code, COMMANDS[what](store, out))
-                    (ns, nm), (os_, om) = times["new"], times["old"]
+                    (ns, nc, nm), (os_, oc, om) = times["new"], times["old"]
                     print(f"{n:>10} {what:>6} {run:>3} {ns:>7.2f} {os_:>7.2f} {os_ / ns:>5.2f}x "
+                          f"{nc:>7.2f} {oc:>7.2f} {oc / nc:>5.2f}x "
                           f"{nm:>7.0f} {om:>7.0f} {om / nm:>5.2f}x {nm * 2**20 / n:>7.0f}",
                           flush=True)
 

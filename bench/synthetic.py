@@ -57,6 +57,21 @@ def synthetic(n: int, seed: int = 1) -> pd.DataFrame:
     })
 
 
+def as_loaded(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` in the dtypes ``analysis.store.load_exchanges`` gives: text as object, equal
+    strings one object (missing: NaN, or None in a column of missing values only)."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+            codes, uniques = pd.factorize(col.to_numpy(dtype=object))
+            fill = None if len(uniques) == 0 else np.nan
+            col = pd.Series(np.append(np.asarray(uniques, dtype=object), fill)[codes],
+                            dtype=object)
+        out[name] = col
+    return pd.DataFrame(out, copy=False)
+
+
 def _text(*parts: object) -> np.ndarray:
     """Element-wise concatenation of arrays and constants, as an object array of str."""
     n = next(len(p) for p in parts if not isinstance(p, str))  # type: ignore[arg-type]

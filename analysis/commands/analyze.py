@@ -257,7 +257,10 @@ def write_csv(analysis, folder: Path) -> None:  # type: ignore[no-untyped-def]
     for name in ("resources", "findings", "hosts"):
         frame = getattr(analysis, name).copy()
         for col in frame.columns:  # evidence and other nested values as JSON text
-            if frame[col].map(lambda v: isinstance(v, dict | list)).any():
+            if frame[col].dtype != object:  # only object columns hold dicts and lists
+                continue
+            values = frame[col].tolist()
+            if any(isinstance(v, dict | list) for v in values):
                 frame[col] = [json.dumps(v, default=str) if isinstance(v, dict | list) else v
-                              for v in frame[col]]
+                              for v in values]
         frame.to_csv(folder / f"{name}.csv", index=False)
