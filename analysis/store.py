@@ -649,19 +649,22 @@ def _compact(values: tuple, kind: type) -> tuple:
     import pandas as pd
 
     arr = np.fromiter(values, dtype=object, count=len(values))
-    if kind is float:
-        data = arr.astype(np.float64)  # None -> NaN
-        return data, np.isnan(data)
-    missing = pd.isna(arr)
-    if kind in (int, bool):
+    if kind in (int, bool, float):
         try:
-            return np.where(missing, 0, arr).astype(np.int64), missing
+            data = arr.astype(np.float64)  # in C; None -> NaN
         except (TypeError, ValueError):  # a value SQLite kept under another type
-            return arr, missing
+            return arr, pd.isna(arr)
+        missing = np.isnan(data)
+        if kind is float:
+            return data, missing
+        data[missing] = 0
+        if np.abs(data).max(initial=0) < 2**53 and np.array_equal(data, np.trunc(data)):
+            return data.astype(np.int64), missing  # whole numbers below 2**53: exact
+        return arr, missing
     if len(set(values[:1024])) < min(len(arr), 1024) // 2:
         codes, uniques = pd.factorize(arr)  # hashed in C; worth it where values repeat
-        arr = np.append(np.asarray(uniques, dtype=object), None)[codes]
-    return arr, missing
+        return np.append(np.asarray(uniques, dtype=object), None)[codes], codes < 0
+    return arr, pd.isna(arr)
 
 
 def _column(parts: list, kind: type) -> object:
@@ -678,7 +681,7 @@ def _column(parts: list, kind: type) -> object:
     if kind is float:
         return pd.Series(arr, dtype="float64", copy=False)
     if kind in (int, bool):
-        if arr.dtype == object:  # a value of another type: as pandas casts it (or refuses)
+        if arr.dtype == object:  # another type, or beyond 2**53: as pandas casts it (or refuses)
             arr[missing] = None
             return pd.Series(arr, dtype=object).astype("Int64" if kind is int else "boolean")
         if kind is bool:
