@@ -35,8 +35,8 @@ COMMANDS = {
 
 
 def extract(ref: str, into: Path) -> Path:
-    """The ``analysis`` package of commit ``ref``, as files under ``into``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "analysis"],
+    """The ``analysis`` package and the report notebook of commit ``ref``, under ``into``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "analysis", "notebooks"],
                              check=True, capture_output=True).stdout
     into.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
