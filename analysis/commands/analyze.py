@@ -174,10 +174,11 @@ def run(args: argparse.Namespace) -> int:
     wanted = _fail_on(args.fail_on)
     if args.engine == "dask":
         return _run_dask(args, wanted)
-    exchanges = _load(args)
-    if exchanges.empty:
+    loaded = [_load(args)]
+    if loaded[0].empty:
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
-    return _report(args, wanted, lambda: run_all(exchanges, ignore_params=args.ignore_param))
+    # handed over, not kept: run_all's sorted copy replaces the loaded frame in memory
+    return _report(args, wanted, lambda: run_all(loaded.pop(), ignore_params=args.ignore_param))
 
 
 def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:

@@ -111,6 +111,7 @@ def run_all(exchanges: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> An
     """Run every detector over ``exchanges`` (columns of analysis.exchange.COLUMNS)."""
     ignore_params = tuple(ignore_params)
     ex = prepare(exchanges, ignore_params=ignore_params)
+    del exchanges  # the input's memory goes once prepare's copy exists, if the caller let it go
     f, obs = features_with_costs(ex)
     resources = verdict_table(ex, f, obs)
     findings = _conformance.conformance_findings(ex)
