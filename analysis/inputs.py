@@ -63,18 +63,21 @@ def check_store(path: Path) -> None:
     open_for_reading(path).close()
 
 
-def load_input(path: Path) -> pd.DataFrame:
-    """The exchanges of a store or a dataset (``load_exchanges`` / ``load_dataset``); a
-    dataset's problems come as StoreError, like a store's."""
+def load_input(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """The exchanges of a store or a dataset (``load_exchanges`` / ``load_dataset``), all
+    columns or ``id`` and those of ``columns``; a dataset's problems come as StoreError, like a
+    store's."""
     from analysis.dataset import DatasetError, is_dataset, load_dataset
     from analysis.store import load_exchanges
 
     if is_dataset(path):
         try:
-            return load_dataset(path)
+            frame = load_dataset(path)
         except DatasetError as exc:
             raise StoreError(str(exc)) from None
-    return load_exchanges(path)
+        return frame if columns is None else frame[["id", *(c for c in frame.columns
+                                                          if c in set(columns))]]
+    return load_exchanges(path, columns)
 
 
 def load_outcomes(path: Path) -> pd.DataFrame | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import pandas as pd
 
 
@@ -36,10 +37,20 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts of what the frame holds (numpy scalars, NA): ``_native`` makes them
-    JSON when encoded, without a Python pass over every value first."""
+    """Rows as dicts of what the frame holds (Python scalars from numpy columns, the objects of
+    object columns, NA): ``_native`` makes the rest JSON when encoded, without a Python pass
+    over every value first. Built column by column (``to_dict`` boxes every value in Python)."""
     cols = [c for c in frame.columns if not str(c).startswith("_")]
-    return frame[cols].astype(object).to_dict("records")
+    values = [_column_values(frame[c]) for c in cols]
+    return [dict(zip(cols, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _column_values(column: pd.Series) -> list[Any]:
+    """A column as ``astype(object).to_dict`` gave its values: numbers and booleans as Python
+    scalars, anything else as the object the column holds."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iufbO":
+        return column.to_numpy().tolist()
+    return column.astype(object).tolist()
 
 
 def _native(value: Any) -> Any:

@@ -635,21 +635,37 @@ def open_for_reading(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def load_exchanges(db: str | Path | Store) -> pd.DataFrame:
-    """All exchanges as a DataFrame: columns ``id`` + COLUMNS, nullable ints and booleans.
+#: Rows fetched and converted at a time by ``load_exchanges``: the rows' Python tuples live
+#: only this long, so the peak is the compact columns plus one chunk.
+LOAD_CHUNK = 65_536
+
+
+def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """All exchanges as a DataFrame: columns ``id`` + COLUMNS (or those of COLUMNS named in
+    ``columns``, in COLUMNS order), nullable ints and booleans, text as object.
 
     Safe while a writer is active (WAL: this reads the last committed state). Raises
     StoreError for a file that is not a store or a store of a newer schema, FileNotFoundError
     for a missing one.
+
+    Rows are fetched in chunks and turned into columns at once (no frame of Python rows): a
+    repeated text value is one string object shared by its rows.
     """
+    names = list(COLUMNS) if columns is None else [c for c in COLUMNS if c in set(columns)]
+    kinds = [int] + [PYTHON_KINDS[name] for name in names]
     if isinstance(db, Store):
         conn, own = db.connection, False
     else:
         conn, own = open_for_reading(db), True
     try:
         present = {r[1] for r in conn.execute("PRAGMA table_info(exchanges)")}
-        picked = ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
-        rows = conn.execute(f"SELECT id, {picked} FROM exchanges ORDER BY id").fetchall()
+        picked = ", ".join(c if c in present else f"NULL AS {c}" for c in names)
+        cursor = conn.execute(f"SELECT id, {picked} FROM exchanges ORDER BY id")
+        parts: list[list] = [[] for _ in range(len(names) + 1)]
+        while rows := cursor.fetchmany(LOAD_CHUNK):
+            for part, kind, values in zip(parts, kinds, zip(*rows, strict=True), strict=True):
+                part.append(_compact(values, kind))
+            del rows
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{db}: not an etagwatch store ({exc})") from exc
     finally:
@@ -657,8 +673,59 @@ def load_exchanges(db: str | Path | Store) -> pd.DataFrame:
             conn.close()
     import pandas as pd  # imported on use: `etagwatch ingest` never needs it
 
-    frame = pd.DataFrame.from_records(rows, columns=["id", *COLUMNS])
-    return _typed(frame)
+    return pd.DataFrame({name: _column(part, kind) for name, part, kind
+                         in zip(["id", *names], parts, kinds, strict=True)}, copy=False)
+
+
+def _compact(values: tuple, kind: type) -> tuple:
+    """One chunk of a column, converted while its values are fresh in the CPU caches: (numbers
+    or objects, missing mask); in a text column with many repeats, equal strings are one
+    object."""
+    import numpy as np
+    import pandas as pd
+
+    arr = np.fromiter(values, dtype=object, count=len(values))
+    if kind in (int, bool, float):
+        try:
+            data = arr.astype(np.float64)  # in C; None -> NaN
+        except (TypeError, ValueError):  # a value SQLite kept under another type
+            return arr, pd.isna(arr)
+        missing = np.isnan(data)
+        if kind is float:
+            return data, missing
+        data[missing] = 0
+        if np.abs(data).max(initial=0) < 2**53 and np.array_equal(data, np.trunc(data)):
+            return data.astype(np.int64), missing  # whole numbers below 2**53: exact
+        return arr, missing
+    if len(set(values[:1024])) < min(len(arr), 1024) // 2:
+        codes, uniques = pd.factorize(arr)  # hashed in C; worth it where values repeat
+        return np.append(np.asarray(uniques, dtype=object), None)[codes], codes < 0
+    return arr, pd.isna(arr)
+
+
+def _column(parts: list, kind: type) -> object:
+    """A whole column in ``load_exchanges``' dtypes: Int64, boolean, float64 or object (text:
+    missing values are NaN in a column holding text and None in a column of NULLs only, as
+    pandas typed the rows before)."""
+    import numpy as np
+    import pandas as pd
+
+    if not parts:
+        parts = [(np.array([], dtype=object), np.array([], dtype=bool))]
+    arr = np.concatenate([p[0] for p in parts])
+    missing = np.concatenate([p[1] for p in parts])
+    if kind is float:
+        return pd.Series(arr, dtype="float64", copy=False)
+    if kind in (int, bool):
+        if arr.dtype == object:  # another type, or beyond 2**53: as pandas casts it (or refuses)
+            arr[missing] = None
+            return pd.Series(arr, dtype=object).astype("Int64" if kind is int else "boolean")
+        if kind is bool:
+            return pd.arrays.BooleanArray(arr.astype(bool), missing)
+        return pd.arrays.IntegerArray(arr, missing)
+    if missing.any() and not missing.all():
+        arr[missing] = np.nan
+    return pd.Series(arr, dtype=object, copy=False)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -123,6 +123,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """(exchanges of every input, the probe outcomes their stores hold or None)."""
     import pandas as pd
 
+    from analysis.detectors import INPUT_COLUMNS
     from analysis.inputs import load_input, load_outcomes
     from analysis.store import StoreError
 
@@ -139,7 +140,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         stores.append(Path(args.db))
     for db in dict.fromkeys(stores):
         try:
-            frames.append(load_input(db))
+            frames.append(load_input(db, INPUT_COLUMNS))  # what the detectors read
             outcomes.append(load_outcomes(db))
         except (StoreError, FileNotFoundError) as exc:  # names the file
             raise CliError(str(exc)) from None
@@ -174,8 +175,11 @@ def run(args: argparse.Namespace) -> int:
     exchanges, outcomes = _load(args)
     if exchanges.empty:
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
+    loaded = [exchanges]
+    del exchanges
+    # handed over, not kept: run_all's sorted copy replaces the loaded frame in memory
     return _report(args, wanted, lambda: settle(
-        run_all(exchanges, ignore_params=args.ignore_param), outcomes))
+        run_all(loaded.pop(), ignore_params=args.ignore_param), outcomes))
 
 
 def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
@@ -257,7 +261,10 @@ def write_csv(analysis, folder: Path) -> None:  # type: ignore[no-untyped-def]
     for name in ("resources", "findings", "hosts"):
         frame = getattr(analysis, name).copy()
         for col in frame.columns:  # evidence and other nested values as JSON text
-            if frame[col].map(lambda v: isinstance(v, dict | list)).any():
+            if frame[col].dtype != object:  # only object columns hold dicts and lists
+                continue
+            values = frame[col].tolist()
+            if any(isinstance(v, dict | list) for v in values):
                 frame[col] = [json.dumps(v, default=str) if isinstance(v, dict | list) else v
-                              for v in frame[col]]
+                              for v in values]
         frame.to_csv(folder / f"{name}.csv", index=False)

@@ -30,7 +30,17 @@ from analysis.detectors import hosts as _hosts
 from analysis.detectors.prepare import is_prepared, prepare
 from analysis.detectors.verdict_table import features_with_costs, verdict_table
 from analysis.detectors.verdicts import RANK, VERDICTS
+from analysis.exchange import COLUMNS
 from analysis.findings import RULES, SEVERITIES
+
+#: Exchange columns no detector reads (a loader for ``run_all`` may leave them out: ``prepare``
+#: adds missing columns as empty).
+UNREAD_COLUMNS = frozenset({
+    "source_kind", "page_url", "scheme", "port", "path", "query", "http_version",
+    "req_cache_control", "req_pragma", "age", "cookies_set", "cache_kind",
+})
+#: The exchange columns the detectors read, in COLUMNS order.
+INPUT_COLUMNS = tuple(c for c in COLUMNS if c not in UNREAD_COLUMNS)
 
 
 @dataclass
@@ -101,6 +111,7 @@ def run_all(exchanges: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> An
     """Run every detector over ``exchanges`` (columns of analysis.exchange.COLUMNS)."""
     ignore_params = tuple(ignore_params)
     ex = prepare(exchanges, ignore_params=ignore_params)
+    del exchanges  # the input's memory goes once prepare's copy exists, if the caller let it go
     f, obs = features_with_costs(ex)
     resources = verdict_table(ex, f, obs)
     findings = _conformance.conformance_findings(ex)
@@ -109,6 +120,6 @@ def run_all(exchanges: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> An
 
 
 __all__ = [
-    "RANK", "RULES", "SEVERITIES", "VERDICTS", "Analysis", "conformance_findings",
+    "INPUT_COLUMNS", "RANK", "RULES", "SEVERITIES", "VERDICTS", "Analysis", "conformance_findings",
     "host_summary", "prepare", "resource_features", "resource_verdicts", "run_all", "summary_of",
 ]
