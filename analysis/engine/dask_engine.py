@@ -36,6 +36,10 @@ BYTES_PER_EXCHANGE = 2_000
 #: The share of a worker's memory limit one partition's run_all may take (the rest: the
 #: shuffle's buffers, the result tables, Dask itself).
 WORKER_SHARE = 0.4
+#: Dask's peer-to-peer shuffle: the pieces go to disk on the receiving worker, so a shuffle
+#: of any size needs a bounded amount of worker memory (the task-based shuffle keeps its
+#: pieces in memory and depends on spilling).
+SHUFFLE = "p2p"
 
 
 class HostTooLarge(Exception):
@@ -175,7 +179,7 @@ def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[s
         # the input's dtypes, text as object (as the store loads it), for each partition
         dtypes = {k: (object if "str" in str(v) else v) for k, v in exchanges.dtypes.items()}
         by_host = exchanges.assign(_host=exchanges["host"].fillna("").astype(object)).shuffle(
-            "_host", npartitions=nparts, shuffle_method="tasks").drop(columns="_host")
+            "_host", npartitions=nparts, shuffle_method=SHUFFLE).drop(columns="_host")
         tasks = [delayed(_part)(d, ignore, dtypes, limit) for d in by_host.to_delayed()]
         distinct = [delayed(_distinct)(d) for d in exchanges.to_delayed()]
     futures = client.compute(tasks)
