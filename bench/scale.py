@@ -3,7 +3,9 @@
 Datasets are built straight as Parquet (the etagwatch dataset layout: manifest, part=NN/
 folders by partition key) from bench/detect.py's ``synthetic``, in chunks of 500k exchanges
 (each chunk its own resources on the same 500 hosts), so generation memory does not grow with
-the size. They are kept in --data and reused by later runs.
+the size: four seeds are generated, later chunks reuse them with their URLs rewritten (SEEDS).
+Chunks are kept in --data/chunks and hard-linked into each size's dataset, reused by later
+runs. Sizes are rounded down to a multiple of 500k.
 
 Each Dask run starts its own LocalCluster (--workers single-threaded worker processes, each
 with --memory-limit) and times what `etagwatch analyze DIR --engine dask --json FILE` does:
@@ -21,6 +23,7 @@ usage: nice python bench/scale.py [--dask N ...] [--pandas N ...] [--data DIR]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -36,9 +39,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from detect import synthetic  # noqa: E402
+from detect import synthetic
 
-from analysis.dataset import Manifest, arrow_schema, partition_of  # noqa: E402
+from analysis.dataset import Manifest, arrow_schema, partition_of
 
 CHUNK = 500_000
 
@@ -53,35 +56,63 @@ def _table(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def build(n: int, folder: Path, partitions: int = 64) -> float:
-    """A dataset of ``n`` synthetic exchanges at ``folder`` (kept when already there)."""
+#: Distinct generator seeds: chunk i is the synthetic capture of seed i % SEEDS with its URLs
+#: moved to resources of its own (".example/<i>r..."): generating 500k exchanges takes about
+#: 20 s here, rewriting a column with Arrow well under one.
+SEEDS = 4
+
+
+def _chunk(i: int, bases: dict[int, pa.Table], pool: Path, partitions: int) -> list[str]:
+    """Chunk ``i`` written once into ``pool`` (shared by every dataset size): its files."""
+    import pyarrow.compute as pc
+
+    done = pool / f"chunk{i:03d}.done"
+    if done.exists():
+        return done.read_text().split()
+    if i % SEEDS not in bases:
+        frame = synthetic(CHUNK, seed=i % SEEDS + 1)
+        frame.insert(0, "id", np.zeros(CHUNK, dtype=np.int64))
+        bases[i % SEEDS] = _table(frame)
+    base = bases[i % SEEDS]
+    start = i * CHUNK
+    urls = pc.replace_substring(base["url"], ".example/r", f".example/{i}r")
+    table = base.set_column(base.schema.get_field_index("url"), "url", urls)
+    table = table.set_column(0, "id", pa.array(np.arange(start + 1, start + CHUNK + 1)))
+    at = table.schema.get_field_index("entry_index")
+    table = table.set_column(at, "entry_index", pc.add(table["entry_index"], start))
+    url_list = urls.to_pandas()
+    numbers = {u: partition_of(u, partitions) for u in url_list.unique()}
+    part = url_list.map(numbers).to_numpy()
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(partitions + 1))
+    files = []
+    for number in range(partitions):
+        rows = order[bounds[number]:bounds[number + 1]]
+        if len(rows):
+            rel = f"part={number:02d}/gen{i:03d}-{number}.parquet"
+            (pool / rel).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table.take(rows), pool / rel, compression="zstd")
+            files.append(rel)
+    done.write_text("\n".join(files))
+    return files
+
+
+def build(n: int, folder: Path, pool: Path, partitions: int = 64) -> float:
+    """A dataset of ``n`` synthetic exchanges (a multiple of CHUNK) at ``folder``, its files
+    hard links to chunks in ``pool``; kept when already there."""
     manifest = Manifest.read(folder) if folder.exists() else None
     if manifest is not None and manifest.max_id == n:
         return 0.0
     t = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
+    bases: dict[int, pa.Table] = {}
     files: list[str] = []
-    for i, start in enumerate(range(0, n, CHUNK)):
-        size = min(CHUNK, n - start)
-        frame = synthetic(size, seed=i + 1)
-        frame["url"] = frame["url"].str.replace(".example/r", f".example/{i}r", regex=False)
-        frame["entry_index"] += start
-        frame.insert(0, "id", np.arange(start + 1, start + size + 1))
-        numbers = {u: partition_of(u, partitions) for u in frame["url"].unique()}
-        part = frame["url"].map(numbers).to_numpy()
-        table = _table(frame)
-        del frame
-        order = np.argsort(part, kind="stable")
-        bounds = np.searchsorted(part[order], np.arange(partitions + 1))
-        for number in range(partitions):
-            rows = order[bounds[number]:bounds[number + 1]]
-            if not len(rows):
-                continue
-            rel = f"part={number:02d}/gen{i:03d}-{number}.parquet"
-            (folder / rel).parent.mkdir(exist_ok=True)
-            pq.write_table(table.take(rows), folder / rel, compression="zstd")
+    for i in range(max(1, n // CHUNK)):
+        for rel in _chunk(i, bases, pool, partitions):
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            if not (folder / rel).exists():
+                os.link(pool / rel, folder / rel)
             files.append(rel)
-        print(f"  generated {start + size:,} of {n:,}", file=sys.stderr, flush=True)
+        print(f"  {(i + 1) * CHUNK:,} of {n:,}", file=sys.stderr, flush=True)
     Manifest(partitions=partitions, key="synthetic", max_id=n, files=files, sources=[],
              stores={}).write(folder)
     return time.perf_counter() - t
@@ -106,10 +137,8 @@ class Sampler(threading.Thread):
             except psutil.Error:
                 procs = []
             for proc in procs:
-                try:
+                with contextlib.suppress(psutil.Error):
                     sizes.append(proc.memory_info().rss)
-                except psutil.Error:
-                    pass
             own = self.root.memory_info().rss if self.include_root else 0
             self.peak_one = max(self.peak_one, max(sizes, default=0))
             self.peak_total = max(self.peak_total, own + sum(sizes))
@@ -200,7 +229,7 @@ def main() -> None:
         pandas_child(*args.pandas_child)
         return
     for n in sorted({*args.dask, *args.pandas}):
-        took = build(n, args.data / f"synthetic-{n}")
+        took = build(n, args.data / f"synthetic-{n}", args.data / "chunks")
         if took:
             print(f"built synthetic-{n}: {took:.0f} s", flush=True)
     if args.build_only:

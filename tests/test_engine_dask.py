@@ -74,9 +74,38 @@ def test_analyze_a_dataset_with_the_dask_engine(tmp_path, capsys):
     ingest_into(tmp_path / "s.sqlite", [ROOT / "sample_captures"])
     assert main(["export", str(tmp_path / "s.sqlite"), "--parquet", str(tmp_path / "ds"), "-q"]) == 0
     one, many = tmp_path / "one.json", tmp_path / "many.json"
-    assert main(["analyze", str(tmp_path / "ds"), "--json", str(one), "-q"]) == 0
-    assert main(["analyze", str(tmp_path / "ds"), "--engine", "dask", "--json", str(many)]) == 0
+    assert main(["analyze", str(tmp_path / "ds"), "--json", str(one), "-q", "--parquet",
+                 str(tmp_path / "r1"), "--csv", str(tmp_path / "c1")]) == 0
+    assert main(["analyze", str(tmp_path / "ds"), "--engine", "dask", "--json", str(many),
+                 "--parquet", str(tmp_path / "r2"), "--csv", str(tmp_path / "c2")]) == 0
     assert "Dask dashboard: http" in capsys.readouterr().err
     a, b = json.loads(one.read_text()), json.loads(many.read_text())
     assert a["summary"] == b["summary"] and a["hosts"] == b["hosts"]
     assert _by_key(a["resources"], ("url", "validator")) == _by_key(b["resources"], ("url", "validator"))
+    assert _by_key(a["findings"], ("rule", "url", "source", "evidence")) == \
+        _by_key(b["findings"], ("rule", "url", "source", "evidence"))
+    # the result datasets of both engines: the same rows, evidence included, read back
+    from analysis.engine.results import read_manifest, read_table
+
+    assert read_manifest(str(tmp_path / "r1")).summary == read_manifest(str(tmp_path / "r2")).summary
+    for name, keys in (("resources", ("url", "validator")), ("findings", ("rule", "url", "source", "evidence")),
+                       ("hosts", ("host",)), ("outcomes", ("host",))):
+        r1 = analysis_to_json_frame(read_table(str(tmp_path / "r1"), name))
+        r2 = analysis_to_json_frame(read_table(str(tmp_path / "r2"), name))
+        assert _by_key(r1, keys) == _by_key(r2, keys), name
+    assert json.loads(json.dumps(a["resources"])) == analysis_to_json_frame(
+        read_table(str(tmp_path / "r1"), "resources"))  # pandas engine: its own order kept
+    for name in ("resources", "findings", "hosts"):  # CSV streamed from the result dataset
+        c1 = pd.read_csv(tmp_path / "c1" / f"{name}.csv")
+        c2 = pd.read_csv(tmp_path / "c2" / f"{name}.csv")
+        assert sorted(c1.columns) == sorted(c2.columns) and len(c1) == len(c2), name
+        key = list(c1.columns)
+        pd.testing.assert_frame_equal(c1.sort_values(key).reset_index(drop=True),
+                                      c2[c1.columns].sort_values(key).reset_index(drop=True),
+                                      check_dtype=False)
+
+
+def analysis_to_json_frame(frame: pd.DataFrame) -> list[dict]:
+    from analysis.report_json import frame_records
+
+    return frame_records(frame)

@@ -187,27 +187,38 @@ class Writer:
                                "dataset; choose an empty or new folder")
         self.run = uuid.uuid4().hex[:8]
         self.files: dict[str, list[str]] = {t: [] for t in TABLES}
+        self.empty: dict[str, Any] = {}  # an empty table per name: its columns, if no rows come
         self.count = 0
 
     def add(self, tables: dict[str, Any]) -> None:
         """One part: an Arrow table (or None) per table name."""
-        import pyarrow.parquet as pq
-
         number = self.count
         self.count += 1
         for name, table in tables.items():
-            if table is None or table.num_rows == 0:
+            if table is None:
                 continue
-            rel = f"{name}/part-{self.run}-{number:05d}.parquet"
-            self.fs.makedirs(join(self.root, name), exist_ok=True)
-            with self.fs.open(join(self.root, rel), "wb") as fh:
-                pq.write_table(table, fh, compression="zstd")
-            self.files[name].append(rel)
+            if table.num_rows == 0:  # kept for its columns in case no part has rows
+                self.empty.setdefault(name, table)
+                continue
+            self._write(name, table, number)
+
+    def _write(self, name: str, table: Any, number: int) -> None:
+        import pyarrow.parquet as pq
+
+        rel = f"{name}/part-{self.run}-{number:05d}.parquet"
+        self.fs.makedirs(join(self.root, name), exist_ok=True)
+        with self.fs.open(join(self.root, rel), "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+        self.files[name].append(rel)
 
     def commit(self, manifest: Manifest) -> None:
         """Write the manifest (one object: atomic on a local disk and on object stores), then
-        delete the files of the result dataset it replaces."""
+        delete the files of the result dataset it replaces. A table without rows is one empty
+        file, so readers still see its columns."""
         old = read_manifest(self.target, missing_ok=True)
+        for name, table in self.empty.items():
+            if not self.files[name]:
+                self._write(name, table, self.count)
         manifest.files = self.files
         data = json.dumps(manifest.as_json(), indent=1, default=str).encode()
         tmp = join(self.root, f".{MANIFEST}.{self.run}.tmp")
@@ -291,6 +302,7 @@ def _has_key_columns(name: str, columns: list[str]) -> bool:
 
 def _rows(fs: Any, path: str, columns: list[str] | None, raw_json: bool
           ) -> Iterator[dict[str, Any]]:
+    """A part's rows; JSON columns as ``msgspec.Raw`` (``raw_json``) or decoded."""
     import pyarrow.parquet as pq
 
     with fs.open(path, "rb") as fh:
@@ -301,20 +313,32 @@ def _rows(fs: Any, path: str, columns: list[str] | None, raw_json: bool
             if "_" in frame.columns:
                 frame = frame.drop(columns="_")
             for record in frame.astype(object).to_dict("records"):
-                if raw_json:
-                    for name in nested:
-                        if name in record and not _nan(record[name]):
-                            record[name] = msgspec.Raw(record[name].encode())
+                for name in nested:
+                    if name in record and not _nan(record[name]):
+                        text = record[name].encode()
+                        record[name] = msgspec.Raw(text) if raw_json else msgspec.json.decode(text)
                 yield record
 
 
 def merged(target: str, name: str, *, raw_json: bool = True) -> Iterator[dict[str, Any]]:
     """Every row of table ``name`` in run_all's order, a batch per part in memory at a time;
-    JSON columns as ``msgspec.Raw`` (``raw_json``) or as text."""
+    JSON columns as ``msgspec.Raw`` (``raw_json``) or decoded."""
     manifest = read_manifest(target)
     fs, root = filesystem(target)
     streams = [_rows(fs, join(root, rel), None, raw_json) for rel in manifest.files.get(name, [])]
     return heapq.merge(*streams, key=KEYS[name])
+
+
+def columns(target: str, name: str) -> list[str]:
+    """The columns of table ``name`` (of its first part)."""
+    import pyarrow.parquet as pq
+
+    manifest = read_manifest(target)
+    fs, root = filesystem(target)
+    for rel in manifest.files.get(name, [])[:1]:
+        with fs.open(join(root, rel), "rb") as fh:
+            return [c for c in pq.ParquetFile(fh).schema_arrow.names if c != "__index_level_0__"]
+    return []
 
 
 # -- streamed outputs -------------------------------------------------------------------------
@@ -342,8 +366,8 @@ def stream_json(target: str, out: Any) -> None:
 
 
 def stream_csv(target: str, folder: str) -> None:
-    """resources.csv, findings.csv, hosts.csv (evidence as JSON text), in run_all's order,
-    row by row from the result dataset."""
+    """resources.csv, findings.csv, hosts.csv (evidence as JSON text, as analyze's write_csv
+    writes it), in run_all's order, row by row from the result dataset."""
     import csv
     from pathlib import Path
 
@@ -351,12 +375,11 @@ def stream_csv(target: str, folder: str) -> None:
     for name in ("resources", "findings", "hosts"):
         rows = merged(target, name, raw_json=False)
         with (Path(folder) / f"{name}.csv").open("w", newline="") as fh:
-            writer = None
+            writer = csv.DictWriter(fh, fieldnames=columns(target, name))
+            writer.writeheader()
             for record in rows:
-                if writer is None:
-                    writer = csv.DictWriter(fh, fieldnames=list(record))
-                    writer.writeheader()
-                writer.writerow({k: "" if _nan(v) else v for k, v in record.items()})
+                writer.writerow({k: "" if _nan(v) else json.dumps(v, default=str)
+                                 if isinstance(v, dict | list) else v for k, v in record.items()})
 
 
 __all__ = ["MANIFEST", "TABLES", "Manifest", "ResultsError", "Writer", "from_arrow",
