@@ -78,7 +78,9 @@ def test_analyze_a_dataset_with_the_dask_engine(tmp_path, capsys):
                  str(tmp_path / "r1"), "--csv", str(tmp_path / "c1")]) == 0
     assert main(["analyze", str(tmp_path / "ds"), "--engine", "dask", "--json", str(many),
                  "--parquet", str(tmp_path / "r2"), "--csv", str(tmp_path / "c2")]) == 0
-    assert "Dask dashboard: http" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Dask dashboard: http" in err
+    assert "% Completed" not in err  # stderr is no terminal here: no progress bar
     a, b = json.loads(one.read_text()), json.loads(many.read_text())
     assert a["summary"] == b["summary"] and a["hosts"] == b["hosts"]
     assert _by_key(a["resources"], ("url", "validator")) == _by_key(b["resources"], ("url", "validator"))
@@ -109,3 +111,44 @@ def analysis_to_json_frame(frame: pd.DataFrame) -> list[dict]:
     from analysis.report_json import frame_records
 
     return frame_records(frame)
+
+
+def test_partitions_follow_the_input_size_and_worker_memory():
+    """The shuffle's output partitions grow with the input and shrink with worker memory, so
+    a partition stays within a worker's share whatever the dataset's size."""
+    from analysis.engine.dask_engine import output_partitions, rows_per_partition
+
+    gib = 2**30
+    assert output_partitions(10_000, 4 * gib, 2) == 2  # small input: one per worker
+    small, large = output_partitions(30_000_000, 2 * gib, 2), output_partitions(30_000_000, 8 * gib, 2)
+    assert small > large >= 2
+    assert output_partitions(300_000_000, 2 * gib, 2) >= 9 * small
+    for rows in (10**6, 10**7, 10**8):
+        assert 1.5 * rows / output_partitions(rows, 2 * gib, 2) <= rows_per_partition(2 * gib)
+
+
+@pytest.mark.timeout(300)
+def test_a_host_larger_than_a_worker_can_hold_is_one_error(client):
+    """The layout's limit: every exchange of a host must fit one worker. A host above the
+    limit stops the run with one message naming it and its size (the largest hosts tie)."""
+    from analysis.engine.dask_engine import HostTooLarge, analyse_to_results
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from detect import synthetic
+
+    frame = synthetic(20_000)
+    biggest = frame["host"].value_counts()
+    with pytest.raises(HostTooLarge, match=rf"host 'h\d+\.example' has {biggest.iloc[0]:,} exchanges, more than"), \
+            __import__("tempfile").TemporaryDirectory() as tmp:
+        analyse_to_results(frame, f"{tmp}/r", client=client, host_limit=int(biggest.iloc[0]) - 1)
+
+
+@pytest.mark.timeout(300)
+def test_progress_is_dasks_own_bar_on_stderr(client, tmp_path, capsys):
+    from analysis.engine.dask_engine import analyse_to_results
+
+    ingest_into(tmp_path / "s.sqlite", [ROOT / "sample_captures"])
+    analyse_to_results(load_exchanges(tmp_path / "s.sqlite"), str(tmp_path / "r"),
+                       client=client, progress=True)
+    out = capsys.readouterr()
+    assert "100% Completed" in out.err and "Completed" not in out.out

@@ -151,12 +151,15 @@ def _progress_bar(futures: list[Any], enabled: bool):
 
 def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[str] = (),
                        client: Any = None, partitions: int | None = None,
-                       progress: bool = False, sources: Iterable[str] = ()) -> R.Manifest:
+                       progress: bool = False, sources: Iterable[str] = (),
+                       host_limit: int | None = None) -> R.Manifest:
     """``run_all`` on a Dask cluster, the results written as a result dataset at ``target``
     (a folder or fsspec URL). ``exchanges``: a pandas or Dask DataFrame of the store's
     columns; ``client``: a ``distributed.Client`` (default: the current one); ``partitions``:
     the shuffle's output partitions (default: from the input's size and worker memory);
-    ``sources``: what the manifest names as the analysed exchanges (for the report)."""
+    ``sources``: what the manifest names as the analysed exchanges (for the report);
+    ``host_limit``: the most exchanges one host may have (default: what a worker's share of
+    memory holds, ``rows_per_partition``)."""
     import dask
     import dask.dataframe as dd
     from dask import delayed
@@ -167,7 +170,7 @@ def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[s
     writer = R.Writer(target)
     workers = max(1, len(client.scheduler_info()["workers"]))
     memory = worker_memory(client)
-    limit = rows_per_partition(memory)
+    limit = host_limit or rows_per_partition(memory)
     rows = input_rows(exchanges)
     nparts = partitions or output_partitions(rows, memory, workers)
     with dask.config.set({"dataframe.convert-string": False}):
