@@ -1,6 +1,6 @@
 """The Dask engine gives the pandas engine's answers: resources, findings and hosts row for
 row (evidence included) and the same summary, on the sample captures, the real corpus and a
-synthetic capture, on a real LocalCluster of two worker processes started by the test."""
+synthetic capture of 100k exchanges, on a real LocalCluster of two worker processes started by the test."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_synthetic_capture(client):
     sys.path.insert(0, str(ROOT / "bench"))
     from detect import synthetic
 
-    _same(synthetic(20_000), client)
+    _same(synthetic(100_000), client)
 
 
 @pytest.mark.timeout(300)

@@ -30,9 +30,9 @@ from analysis.detectors import Analysis, run_all, summary_of
 from analysis.engine import results as R
 from analysis.engine.overview import host_outcomes, overview_counts
 
-#: Peak memory of run_all per exchange of its input (bench/scale.py measures it: about 1.2 KB
-#: on the synthetic capture, pandas engine at 1M), with room for rows longer than those.
-BYTES_PER_EXCHANGE = 2_000
+#: Peak memory of run_all per exchange of its input, the input frame included (measured: 3.0 KB
+#: for 500k exchanges of bench/scale.py's synthetic dataset loaded with load_dataset).
+BYTES_PER_EXCHANGE = 3_000
 #: The share of a worker's memory limit one partition's run_all may take (the rest: the
 #: shuffle's buffers, the result tables, Dask itself).
 WORKER_SHARE = 0.4
@@ -82,7 +82,8 @@ def _part(frame: pd.DataFrame, ignore_params: tuple[str, ...], dtypes: dict[str,
                            f"one worker can analyse ({limit:,} at its memory limit): give the "
                            "workers more memory (--memory-limit on dask worker), or analyse "
                            "that host alone with --engine pandas on a larger machine")
-    frame = frame.reset_index(drop=True).astype(dtypes)
+    # in the input's order, as the pandas engine sees it (run_all breaks ties by position)
+    frame = frame.sort_values("id", kind="stable").reset_index(drop=True).astype(dtypes)
     analysis = run_all(frame, ignore_params=ignore_params)
     tables = {name: R.to_arrow(R.ordered(name, getattr(analysis, name)))
               for name in ("resources", "findings", "hosts")}
@@ -177,8 +178,12 @@ def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[s
         if isinstance(exchanges, pd.DataFrame):
             if "id" not in exchanges.columns:  # as run_all numbers rows: by input position
                 exchanges = exchanges.assign(id=range(len(exchanges)))
-            chunks = max(1, math.ceil(rows / limit), 2 * workers)
-            exchanges = dd.from_pandas(exchanges, npartitions=chunks, sort=False)
+            # scattered to the workers in pieces (not embedded in the task graph)
+            pieces = max(1, math.ceil(rows / limit), 2 * workers)
+            step = math.ceil(max(1, rows) / pieces)
+            futures = client.scatter([exchanges.iloc[i:i + step]
+                                      for i in range(0, max(1, rows), step)])
+            exchanges = dd.from_delayed(futures, meta=exchanges.head(0), verify_meta=False)
         # the input's dtypes, text as object (as the store loads it), for each partition
         dtypes = {k: (object if "str" in str(v) else v) for k, v in exchanges.dtypes.items()}
         by_host = exchanges.assign(_host=exchanges["host"].fillna("").astype(object)).shuffle(
