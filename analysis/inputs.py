@@ -41,10 +41,14 @@ def split_inputs(paths: Iterable[Path | str]) -> tuple[list[Path], list[Path]]:
     folders (``analysis.dataset``, recognised by their manifest) count as stores, and so do
     datasets at URLs (s3://, gs://: kept as text)."""
     from analysis.dataset import is_dataset
-    from analysis.engine.paths import is_url
+    from analysis.engine.paths import RemotePathError, filesystem, is_url
 
     urls = [str(p) for p in paths if is_url(p)]
     for url in urls:
+        try:
+            filesystem(url)
+        except RemotePathError as exc:  # what to install, not "no dataset"
+            raise FileNotFoundError(str(exc)) from None
         if not is_dataset(url):
             raise FileNotFoundError(f"{url}: no etagwatch dataset there (or it cannot be read)")
     paths = [Path(p) for p in paths if not is_url(p)]
