@@ -161,7 +161,7 @@ def run_dask(folder: Path, workers: int, memory_limit: str) -> dict:
     sampler.start()
     with tempfile.TemporaryDirectory(prefix="scale-", dir=folder.parent) as tmp, \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                         memory_limit=memory_limit, dashboard_address=None,
+                         memory_limit=memory_limit, dashboard_address=":0",
                          local_directory=tmp) as cluster, Client(cluster) as client:
         t = time.perf_counter()
         analyse_to_results(dataset_frame(folder), f"{tmp}/results", client=client)

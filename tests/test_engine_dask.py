@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, memory_limit="2GiB")
+                                       dashboard_address=":0", memory_limit="2GiB")
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
