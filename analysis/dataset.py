@@ -517,19 +517,42 @@ def read_arrow(path: str | Path) -> pa.Table:
     return pq.read_table(path, schema=arrow_schema())
 
 
-def dataset_rows(folder: str | Path) -> int:
-    """Exchanges in a dataset, from the Parquet footers (no row is read)."""
+def _parquet_file(path: str | Path, stack: contextlib.ExitStack) -> Any:
     import pyarrow.parquet as pq
 
-    total = 0
+    if is_url(path):
+        fs, inner = _remote(path)
+        return pq.ParquetFile(stack.enter_context(fs.open(inner, "rb")))
+    return pq.ParquetFile(path)
+
+
+def row_groups(folder: str | Path) -> list[tuple[Any, int, int]]:
+    """(file, row group, rows) of every row group of a dataset, from the Parquet footers (no
+    row is read): the units an engine may cut the dataset into, whatever its partitions."""
+    units = []
     for path in dataset_files(folder):
-        if is_url(path):
-            fs, inner = _remote(path)
-            with fs.open(inner, "rb") as fh:
-                total += pq.ParquetFile(fh).metadata.num_rows
-        else:
-            total += pq.ParquetFile(path).metadata.num_rows
-    return total
+        with contextlib.ExitStack() as stack:
+            meta = _parquet_file(path, stack).metadata
+            units += [(path, i, meta.row_group(i).num_rows) for i in range(meta.num_row_groups)]
+    return units
+
+
+def read_row_groups(path: str | Path, groups: list[int]) -> pa.Table:
+    """Row groups of one dataset file, in the dataset's schema (columns a file of an older
+    version lacks are nulls)."""
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    with contextlib.ExitStack() as stack:
+        table = _parquet_file(path, stack).read_row_groups(groups)
+    columns = [table[f.name].cast(f.type) if f.name in table.column_names
+               else pa.nulls(table.num_rows, f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def dataset_rows(folder: str | Path) -> int:
+    """Exchanges in a dataset, from the Parquet footers (no row is read)."""
+    return sum(rows for _, _, rows in row_groups(folder))
 
 
 def _frame(tables: list[pa.Table]) -> pd.DataFrame:
@@ -590,4 +613,4 @@ def dataset_store(manifest: Manifest | None, path: Path) -> None:
 __all__ = ["BATCH_ROWS", "DEFAULT_PARTITIONS", "DatasetError", "ExportResult", "Manifest",
            "Staging", "dataset_files", "dataset_rows", "export_store", "is_dataset", "iter_partitions",
            "load_dataset", "local_folder", "partition_key", "partition_of", "read_arrow",
-           "remote_copy"]
+           "read_row_groups", "remote_copy", "row_groups"]

@@ -242,31 +242,56 @@ def run_all_dask(exchanges: Any, *, ignore_params: Iterable[str] = (), client: A
     return Analysis(tables["resources"], tables["findings"], tables["hosts"], manifest.summary)
 
 
-def _read_part(files: list[str]) -> pd.DataFrame:
-    from analysis.dataset import _frame, read_arrow
+#: Rows of one input partition when reading a dataset: a dataset partition grows with the
+#: dataset (their number is fixed), so the workers read row groups packed up to this many rows
+#: (the shuffle by host follows, so how the input is cut does not matter). At 30M exchanges a
+#: dataset partition held 470k rows, and reading whole ones made 2.5 GiB workers exceed their
+#: limit before the shuffle was done.
+INPUT_ROWS = 100_000
 
-    return _frame([read_arrow(p) for p in files])
+
+def _read_units(units: list[tuple[Any, list[int]]]) -> pd.DataFrame:
+    from analysis.dataset import _frame, read_row_groups
+
+    return _frame([read_row_groups(path, groups) for path, groups in units])
 
 
-def dataset_frame(folder: Any) -> Any:
-    """A Dask DataFrame over a Parquet dataset (analysis.dataset), one partition per dataset
-    partition, each read on a worker as ``load_dataset`` reads it: bounded by one partition.
-    Its row count (from the Parquet footers) rides along for ``input_rows``."""
+def _packed(units: list[tuple[Any, int, int]], limit: int) -> list[list[tuple[Any, list[int]]]]:
+    """Row groups packed in order into chunks of at most ``limit`` rows (a larger row group is
+    a chunk of its own), as (file, [row groups]) per file."""
+    chunks: list[list[tuple[Any, list[int]]]] = []
+    rows = limit
+    for path, group, n in units:
+        if rows + n > limit:
+            chunks.append([])
+            rows = 0
+        chunk = chunks[-1]
+        if chunk and chunk[-1][0] == path:
+            chunk[-1][1].append(group)
+        else:
+            chunk.append((path, [group]))
+        rows += n
+    return chunks
+
+
+def dataset_frame(folder: Any, *, chunk_rows: int = INPUT_ROWS) -> Any:
+    """A Dask DataFrame over a Parquet dataset (analysis.dataset): its row groups packed into
+    partitions of at most ``chunk_rows`` rows, each read on a worker as ``load_dataset`` reads
+    (bounded whatever the dataset's size). Its row count (from the Parquet footers) rides
+    along for ``input_rows``."""
     import dask
     import dask.dataframe as dd
     from dask import delayed
 
-    from analysis.dataset import _frame, dataset_files, dataset_rows
+    from analysis.dataset import _frame, row_groups
 
-    by_part: dict[str, list[str]] = {}
-    for path in dataset_files(folder):
-        by_part.setdefault(str(path).rsplit("/", 2)[-2], []).append(str(path))
-    parts = [delayed(_read_part)(files) for _, files in sorted(by_part.items())]
+    units = row_groups(folder)
+    parts = [delayed(_read_units)(chunk) for chunk in _packed(units, chunk_rows)]
     meta = _frame([])
     with dask.config.set({"dataframe.convert-string": False}):
         frame = (dd.from_pandas(meta, npartitions=1) if not parts
                  else dd.from_delayed(parts, meta=meta, verify_meta=False))
-    frame._etagwatch_rows = dataset_rows(folder)
+    frame._etagwatch_rows = sum(n for _, _, n in units)
     return frame
 
 
