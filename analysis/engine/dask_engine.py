@@ -34,8 +34,10 @@ from analysis.engine.overview import host_outcomes, overview_counts
 #: for 500k exchanges of bench/scale.py's synthetic dataset loaded with load_dataset).
 BYTES_PER_EXCHANGE = 3_000
 #: The share of a worker's memory limit one partition's run_all may take (the rest: the
-#: shuffle's buffers, the result tables, Dask itself).
-WORKER_SHARE = 0.4
+#: shuffle's buffers, the result tables, Dask itself). 0.4 was too much at 30M exchanges on
+#: 2.5 GiB workers: 238k-row partitions took a worker past 95 % of its limit while the p2p
+#: shuffle's buffers were full (BENCHMARKS.md, "Crawl scale"); 0.3 is not re-measured there.
+WORKER_SHARE = 0.3
 #: Dask's peer-to-peer shuffle: the pieces go to disk on the receiving worker, so a shuffle
 #: of any size needs a bounded amount of worker memory (the task-based shuffle keeps its
 #: pieces in memory and depends on spilling).
