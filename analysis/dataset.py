@@ -21,12 +21,14 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis.engine.paths import RemotePathError, filesystem, is_url, join
 from analysis.exchange import COLUMNS
 from analysis.store import PYTHON_KINDS, StoreError, _typed, open_for_reading
 
@@ -53,27 +55,60 @@ class DatasetError(Exception):
 
 
 def local_folder(text: str | os.PathLike[str]) -> Path:
-    """A dataset path as a local folder. URLs (s3://, gs://) need fsspec, which is not
-    supported for writing yet: a clear message either way."""
+    """A dataset path as a local folder (``file://`` accepted); URLs are handled by the
+    callers through ``remote_copy``."""
     text = os.fspath(text)
-    if "://" in text and not text.startswith("file://"):
-        try:
-            import fsspec  # noqa: F401
-        except ImportError:
-            raise DatasetError(f"{text}: a remote dataset needs fsspec and its filesystem "
-                               "(pip install fsspec s3fs)") from None
-        raise DatasetError(f"{text}: remote datasets are not supported yet; write a local "
-                           "folder and copy it (e.g. with fsspec)")
+    if is_url(text):
+        raise DatasetError(f"{text}: a remote dataset is read and written through a local copy "
+                           "of its manifest (analysis.dataset.remote_copy)")
     return Path(text.removeprefix("file://"))
 
 
-def is_dataset(path: Path) -> bool:
-    """A dataset folder, recognised by its manifest (content, not name)."""
+def _remote(text: str | os.PathLike[str]) -> tuple[Any, str]:
     try:
-        with (path / MANIFEST).open() as fh:
+        return filesystem(text)
+    except RemotePathError as exc:
+        raise DatasetError(str(exc)) from None
+
+
+def is_dataset(path: str | os.PathLike[str]) -> bool:
+    """A dataset folder (or URL), recognised by its manifest (content, not name)."""
+    try:
+        if is_url(path):
+            fs, root = _remote(path)
+            with fs.open(join(root, MANIFEST), "rb") as fh:
+                return json.load(fh).get("format") == FORMAT
+        with (Path(os.fspath(path).removeprefix("file://")) / MANIFEST).open() as fh:
             return json.load(fh).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, DatasetError):
         return False
+
+
+@contextlib.contextmanager
+def remote_copy(url: str) -> Iterator[Path]:
+    """A dataset at a URL (s3://, gs://) written through a local folder: the folder starts
+    with the remote manifest only, the writer adds its files and a new manifest there, and
+    on success the new files are uploaded first and the manifest last (one object PUT, atomic
+    on object stores), so readers see the old dataset or the new one. Object stores have no
+    lock: one writer at a time per remote dataset (readers need none; files of a writer that
+    died before its manifest are never listed, so never read)."""
+    fs, root = _remote(url)
+    with tempfile.TemporaryDirectory(prefix="etagwatch-remote-") as tmp:
+        local = Path(tmp) / "dataset"
+        local.mkdir()
+        old: set[str] = set()
+        if fs.exists(join(root, MANIFEST)):
+            fs.get_file(join(root, MANIFEST), str(local / MANIFEST))
+            old = set(Manifest.read(local).files or [])  # type: ignore[union-attr]
+        yield local
+        manifest = Manifest.read(local)
+        if manifest is None:
+            return
+        for rel in manifest.files or []:
+            if rel not in old:
+                fs.makedirs(join(root, rel.rsplit("/", 1)[0]), exist_ok=True)
+                fs.put_file(str(local / rel), join(root, rel))
+        fs.put_file(str(local / MANIFEST), join(root, MANIFEST))
 
 
 def partition_key(url: str | None) -> str:
@@ -219,7 +254,11 @@ def export_store(store: str | Path, folder: str | Path, *, partitions: int | Non
     the highest id an earlier export of this store wrote, and rows of files whose sha256 the
     dataset lists already. Ids are kept unless they would collide with the dataset's, then
     shifted above them. DatasetError when the dataset's keyed hashes come from another store
-    (they would not compare)."""
+    (they would not compare). ``folder`` may be a URL (``remote_copy``)."""
+    if is_url(folder):
+        open_for_reading(store).close()
+        with remote_copy(str(folder)) as local:
+            return export_store(store, local, partitions=partitions, batch_rows=batch_rows)
     folder = local_folder(folder)
     open_for_reading(store).close()  # a missing or foreign store leaves no dataset folder
     with locked(folder):
@@ -247,7 +286,8 @@ class Staging:
     and removed in any case. A kill leaves the dataset as it was."""
 
     def __init__(self, folder: str | Path, partitions: int | None = None) -> None:
-        self.folder = local_folder(folder)
+        self._remote = remote_copy(str(folder)) if is_url(folder) else None
+        self.folder = self._remote.__enter__() if self._remote else local_folder(folder)
         self.partitions = partitions
         self.result: ExportResult | None = None
 
@@ -279,6 +319,8 @@ class Staging:
             shutil.rmtree(self._tmp, ignore_errors=True)
         finally:
             self._lock.__exit__(None, None, None)
+            if self._remote:  # uploads what commit wrote; nothing when it failed
+                self._remote.__exit__(*exc)
 
 
 class _Parts:
@@ -438,13 +480,79 @@ def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
     return ExportResult(rows_out, len(files), len(excluded), held)
 
 
-def dataset_files(folder: str | Path) -> list[Path]:
-    """The committed Parquet files of a dataset (DatasetError when it is none)."""
+def dataset_files(folder: str | Path) -> list[Any]:
+    """The committed Parquet files of a dataset (DatasetError when it is none): paths, or
+    URLs for a remote dataset."""
+    if is_url(folder):
+        fs, root = _remote(folder)
+        with remote_copy_manifest(fs, root) as local:
+            manifest = Manifest.read(local)
+        if manifest is None:
+            raise DatasetError(f"{folder}: not an etagwatch dataset (no {MANIFEST})")
+        return [fs.unstrip_protocol(join(root, f)) for f in manifest.files or []]
     folder = local_folder(folder)
     manifest = Manifest.read(folder)
     if manifest is None:
         raise DatasetError(f"{folder}: not an etagwatch dataset (no {MANIFEST})")
     return [folder / f for f in manifest.files or []]
+
+
+@contextlib.contextmanager
+def remote_copy_manifest(fs: Any, root: str) -> Iterator[Path]:
+    """A temporary folder holding the remote dataset's manifest (when it has one)."""
+    with tempfile.TemporaryDirectory(prefix="etagwatch-remote-") as tmp:
+        if fs.exists(join(root, MANIFEST)):
+            fs.get_file(join(root, MANIFEST), str(Path(tmp) / MANIFEST))
+        yield Path(tmp)
+
+
+def read_arrow(path: str | Path) -> pa.Table:
+    """One Parquet file of a dataset (local or at a URL) in the dataset's schema."""
+    import pyarrow.parquet as pq
+
+    if is_url(path):
+        fs, inner = _remote(path)
+        with fs.open(inner, "rb") as fh:
+            return pq.read_table(fh, schema=arrow_schema())
+    return pq.read_table(path, schema=arrow_schema())
+
+
+def _parquet_file(path: str | Path, stack: contextlib.ExitStack) -> Any:
+    import pyarrow.parquet as pq
+
+    if is_url(path):
+        fs, inner = _remote(path)
+        return pq.ParquetFile(stack.enter_context(fs.open(inner, "rb")))
+    return pq.ParquetFile(path)
+
+
+def row_groups(folder: str | Path) -> list[tuple[Any, int, int]]:
+    """(file, row group, rows) of every row group of a dataset, from the Parquet footers (no
+    row is read): the units an engine may cut the dataset into, whatever its partitions."""
+    units = []
+    for path in dataset_files(folder):
+        with contextlib.ExitStack() as stack:
+            meta = _parquet_file(path, stack).metadata
+            units += [(path, i, meta.row_group(i).num_rows) for i in range(meta.num_row_groups)]
+    return units
+
+
+def read_row_groups(path: str | Path, groups: list[int]) -> pa.Table:
+    """Row groups of one dataset file, in the dataset's schema (columns a file of an older
+    version lacks are nulls)."""
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    with contextlib.ExitStack() as stack:
+        table = _parquet_file(path, stack).read_row_groups(groups)
+    columns = [table[f.name].cast(f.type) if f.name in table.column_names
+               else pa.nulls(table.num_rows, f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def dataset_rows(folder: str | Path) -> int:
+    """Exchanges in a dataset, from the Parquet footers (no row is read)."""
+    return sum(rows for _, _, rows in row_groups(folder))
 
 
 def _frame(tables: list[pa.Table]) -> pd.DataFrame:
@@ -465,21 +573,18 @@ def _frame(tables: list[pa.Table]) -> pd.DataFrame:
 def iter_partitions(folder: str | Path) -> Iterator[tuple[int, pd.DataFrame]]:
     """(partition number, its exchanges) one partition at a time: every exchange of a
     resource is in one of them, so per-resource work needs no more memory than a partition."""
-    import pyarrow.parquet as pq
-
-    by_part: dict[int, list[Path]] = {}
+    by_part: dict[int, list[Any]] = {}
     for path in dataset_files(folder):
-        by_part.setdefault(int(path.parent.name.split("=", 1)[1]), []).append(path)
+        name = str(path).rsplit("/", 2)[-2]
+        by_part.setdefault(int(name.split("=", 1)[1]), []).append(path)
     for number in sorted(by_part):
-        yield number, _frame([pq.read_table(p, schema=arrow_schema()) for p in by_part[number]])
+        yield number, _frame([read_arrow(p) for p in by_part[number]])
 
 
 def load_dataset(folder: str | Path) -> pd.DataFrame:
     """All exchanges of a dataset as ``analysis.store.load_exchanges`` returns a store's:
     columns ``id`` + COLUMNS in id order, the same dtypes."""
-    import pyarrow.parquet as pq
-
-    return _frame([pq.read_table(p, schema=arrow_schema()) for p in dataset_files(folder)])
+    return _frame([read_arrow(p) for p in dataset_files(folder)])
 
 
 def dataset_store(manifest: Manifest | None, path: Path) -> None:
@@ -506,5 +611,6 @@ def dataset_store(manifest: Manifest | None, path: Path) -> None:
 
 
 __all__ = ["BATCH_ROWS", "DEFAULT_PARTITIONS", "DatasetError", "ExportResult", "Manifest",
-           "Staging", "dataset_files", "export_store", "is_dataset", "iter_partitions", "load_dataset",
-           "local_folder", "partition_key", "partition_of"]
+           "Staging", "dataset_files", "dataset_rows", "export_store", "is_dataset", "iter_partitions",
+           "load_dataset", "local_folder", "partition_key", "partition_of", "read_arrow",
+           "read_row_groups", "remote_copy", "row_groups"]

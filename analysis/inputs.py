@@ -36,17 +36,27 @@ def is_store_input(path: Path) -> bool:
             and not (is_sqlite(path) and is_openwpm(path)))
 
 
-def split_inputs(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+def split_inputs(paths: Iterable[Path | str]) -> tuple[list[Path], list[Path]]:
     """(stores, captures); FileNotFoundError naming the first missing path. Parquet dataset
-    folders (``analysis.dataset``, recognised by their manifest) count as stores."""
+    folders (``analysis.dataset``, recognised by their manifest) count as stores, and so do
+    datasets at URLs (s3://, gs://: kept as text)."""
     from analysis.dataset import is_dataset
+    from analysis.engine.paths import RemotePathError, filesystem, is_url
 
-    paths = [Path(p) for p in paths]
+    urls = [str(p) for p in paths if is_url(p)]
+    for url in urls:
+        try:
+            filesystem(url)
+        except RemotePathError as exc:  # what to install, not "no dataset"
+            raise FileNotFoundError(str(exc)) from None
+        if not is_dataset(url):
+            raise FileNotFoundError(f"{url}: no etagwatch dataset there (or it cannot be read)")
+    paths = [Path(p) for p in paths if not is_url(p)]
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or directory")
     stores = [p for p in paths if is_store_input(p) or is_dataset(p)]
-    return stores, [p for p in paths if p not in stores]
+    return [*stores, *urls], [p for p in paths if p not in stores]  # type: ignore[list-item]
 
 
 def check_store(path: Path) -> None:

@@ -109,20 +109,23 @@ def _more(n: int, what: str) -> str:
     return f"  (+{n} more {what} in the JSON / CSV output; raise --limit to list them)"
 
 
-def _resources(res: pd.DataFrame, limit: int) -> list[str]:
+def _resources(res: pd.DataFrame, limit: int, counts: dict[str, int]) -> list[str]:
+    """Each verdict's first ``limit`` resources; ``counts`` (the summary's) may say there
+    are more than ``res`` holds (a result dataset hands over only the first ones)."""
     lines: list[str] = []
     for verdict, title in _SECTIONS:
         hits = res[res["verdict"] == verdict] if not res.empty else res
         if hits.empty:
             continue
-        lines += ["", f"== {title} ({len(hits)})"]
+        total = max(len(hits), int(counts.get(verdict, 0)))
+        lines += ["", f"== {title} ({total})"]
         for r in hits.head(limit).itertuples(index=False):
             head = f"  {verdict} {r.confidence:.2f}  "
             lines.append(head + show_url(str(r.url), WIDTH - len(head)))
             for sentence in evidence_lines(verdict, r.evidence):
                 lines += wrap(sentence)
-        if len(hits) > limit:
-            lines.append(_more(len(hits) - limit, "resources"))
+        if total > limit:
+            lines.append(_more(total - limit, "resources"))
     return lines + _cleared(res, limit)
 
 
@@ -201,7 +204,7 @@ def render(analysis: Any, *, limit: int = 15) -> str:
     res: pd.DataFrame = analysis.resources
     return "\n".join([
         *headline(analysis.summary),
-        *_resources(res, limit),
+        *_resources(res, limit, dict(analysis.summary.get("verdicts") or {})),
         *_findings(analysis.findings, limit),
         *_hosts(analysis.hosts, limit),
     ])

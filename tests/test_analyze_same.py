@@ -4,12 +4,24 @@ sample captures, the real corpus (also with --ignore-param) and a synthetic stor
 
 The former side is the real former code: the ``analysis`` package of commit FORMER (main before
 the change), extracted from the repository's history with ``git archive`` into a temporary
-folder and run as a child process with the same Python, on the same store.
+folder and run as a child process with the same Python, on a copy of the same store.
+
+Since then the store gained schema 3 (``probe_outcomes``, `etagwatch probe --candidates`) and the
+outputs gained what a probe settles (``settled`` and ``verdict_before`` on every resource, the
+summary's ``settled`` counts). The former code refuses a newer store, so its copy is put back to
+schema 2 (the table dropped: these stores hold no outcomes, so nothing is lost), and those
+additions are taken out of the new side before the comparison: the JSON is compared as parsed
+values with key order kept, the CSVs without the two columns, the text byte for byte.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -47,20 +59,65 @@ def _run(code: Path, args: list[str]) -> str:
     return done.stdout
 
 
+#: What the probe's settling step added to every output (docs/verdicts.md, "Settled by probe").
+PROBE_COLUMNS = ("settled", "verdict_before")
+
+
+def _schema_2(store: Path, copy: Path) -> Path:
+    """A copy of ``store`` the former code reads: schema 2, without the (empty) probe table."""
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{store}{suffix}").exists():
+            shutil.copy(f"{store}{suffix}", f"{copy}{suffix}")
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT count(*) FROM probe_outcomes").fetchone()[0] == 0
+        conn.execute("DROP TABLE probe_outcomes")
+        conn.execute("UPDATE meta SET value='2' WHERE name='schema_version'")
+    return copy
+
+
+def _pairs(data: bytes) -> list:
+    """The JSON as nested (key, value) lists: key order counts, as it does in the bytes."""
+    return json.loads(data, object_pairs_hook=lambda kv: [(k, v) for k, v in kv])
+
+
+def _without_probe(report: list) -> list:
+    out = []
+    for key, value in report:
+        if key == "summary":
+            value = [(k, v) for k, v in value if k != "settled"]
+        elif key == "resources":
+            value = [[(k, v) for k, v in row if k not in PROBE_COLUMNS] for row in value]
+        out.append((key, value))
+    return out
+
+
+def _csv_without_probe(data: bytes) -> list[list[str]]:
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    if not rows:
+        return rows
+    keep = [i for i, name in enumerate(rows[0]) if name not in PROBE_COLUMNS]
+    return [[row[i] for i in keep] for row in rows]
+
+
 def _same(store: Path, former: Path, tmp: Path, *extra: str) -> dict:
     outputs = {}
-    for side, code in (("former", former), ("now", ROOT)):
+    tmp.mkdir(parents=True, exist_ok=True)
+    old_store = _schema_2(store, tmp / "former.sqlite")
+    for side, code, db in (("former", former, old_store), ("now", ROOT, store)):
         out = tmp / side
         out.mkdir(parents=True)
-        text = _run(code, [str(store), "--json", str(out / "report.json"), "--csv",
+        text = _run(code, [str(db), "--json", str(out / "report.json"), "--csv",
                            str(out / "csv"), "--limit", "40", *extra])
         outputs[side] = {"text": text, "json": (out / "report.json").read_bytes(),
                          **{name: (out / "csv" / f"{name}.csv").read_bytes()
                             for name in ("resources", "findings", "hosts")}}
-    assert outputs["now"]["text"] == outputs["former"]["text"]
-    for key in ("json", "resources", "findings", "hosts"):
-        assert outputs["now"][key] == outputs["former"][key], key
-    return outputs["now"]
+    now, old = outputs["now"], outputs["former"]
+    assert now["text"] == old["text"]
+    assert _without_probe(_pairs(now["json"])) == _pairs(old["json"])
+    assert _csv_without_probe(now["resources"]) == _csv_without_probe(old["resources"])
+    for key in ("findings", "hosts"):
+        assert now[key] == old[key], key
+    return now
 
 
 def test_sample_captures(former, tmp_path):

@@ -1,6 +1,6 @@
 """The Dask engine gives the pandas engine's answers: resources, findings and hosts row for
 row (evidence included) and the same summary, on the sample captures, the real corpus and a
-synthetic capture, on a real LocalCluster of two worker processes started by the test."""
+synthetic capture of 100k exchanges, on a real LocalCluster of two worker processes started by the test."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from support import ingest_into
 
 from analysis.detectors import run_all
+from analysis.detectors.settled import CANDIDATES, settle
 from analysis.report_json import analysis_to_json
-from analysis.store import load_exchanges
+from analysis.store import Store, load_exchanges, load_probe_outcomes
 
 distributed = pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, memory_limit="2GiB")
+                                       dashboard_address=":0", memory_limit="2GiB")
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
@@ -33,22 +34,47 @@ def _by_key(records: list[dict], keys: tuple[str, ...]) -> list[dict]:
     return sorted(records, key=lambda r: tuple(json.dumps(r.get(k), sort_keys=True) for k in keys))
 
 
-def _same(frame: pd.DataFrame, client) -> None:  # type: ignore[no-untyped-def]
+def _same(frame: pd.DataFrame, client, outcomes: pd.DataFrame | None = None  # type: ignore[no-untyped-def]
+          ) -> dict:
+    """The pandas engine as analyze runs it (run_all, then the probe outcomes settled) against
+    the Dask engine; the pandas side's JSON."""
     from analysis.engine.dask_engine import run_all_dask
 
-    one = analysis_to_json(run_all(frame))
-    many = analysis_to_json(run_all_dask(frame, client=client, partitions=4))
+    one = analysis_to_json(settle(run_all(frame), outcomes))
+    many = analysis_to_json(run_all_dask(frame, client=client, partitions=4, outcomes=outcomes))
     assert many["summary"] == one["summary"]
     assert _by_key(many["resources"], ("url", "validator")) == _by_key(one["resources"], ("url", "validator"))
     assert _by_key(many["findings"], ("rule", "url", "source", "evidence")) == \
         _by_key(one["findings"], ("rule", "url", "source", "evidence"))
     assert many["hosts"] == one["hosts"]  # ordered as run_all orders them
+    return one
 
 
 @pytest.mark.timeout(300)
 def test_sample_captures(client, tmp_path):
     ingest_into(tmp_path / "s.sqlite", [ROOT / "sample_captures"])
     _same(load_exchanges(tmp_path / "s.sqlite"), client)
+
+
+@pytest.mark.timeout(300)
+def test_probe_outcomes_settled_alike(client, tmp_path):
+    """A probed store: each partition settles its resources as the pandas engine does."""
+    from test_probe_settled import outcome
+
+    db = tmp_path / "s.sqlite"
+    ingest_into(db, [ROOT / "sample_captures"])
+    frame = load_exchanges(db)
+    res = pd.DataFrame(analysis_to_json(run_all(frame))["resources"])
+    urls = res.loc[res["verdict"].isin(CANDIDATES), "url"].tolist()
+    assert len(urls) >= 2, "the sample captures hold identifier candidates"
+    with Store(db) as store:
+        store.add_probe_outcome(outcome(urls[0], "confirms", "identifier", "probe-echo"))
+        store.add_probe_outcome(outcome(urls[1], "clears", "stable", "probe-shared"))
+    one = _same(frame, client, load_probe_outcomes(db))
+    settled = {r["url"]: r["settled"] for r in one["resources"] if r["settled"]}
+    assert set(settled) == {urls[0], urls[1]}
+    assert one["summary"]["settled"]["confirmed"] + one["summary"]["settled"]["cleared"] + \
+        one["summary"]["settled"]["contradicted"] == 2
 
 
 @pytest.mark.timeout(300)
@@ -62,7 +88,7 @@ def test_synthetic_capture(client):
     sys.path.insert(0, str(ROOT / "bench"))
     from detect import synthetic
 
-    _same(synthetic(20_000), client)
+    _same(synthetic(100_000), client)
 
 
 @pytest.mark.timeout(300)
@@ -74,9 +100,100 @@ def test_analyze_a_dataset_with_the_dask_engine(tmp_path, capsys):
     ingest_into(tmp_path / "s.sqlite", [ROOT / "sample_captures"])
     assert main(["export", str(tmp_path / "s.sqlite"), "--parquet", str(tmp_path / "ds"), "-q"]) == 0
     one, many = tmp_path / "one.json", tmp_path / "many.json"
-    assert main(["analyze", str(tmp_path / "ds"), "--json", str(one), "-q"]) == 0
-    assert main(["analyze", str(tmp_path / "ds"), "--engine", "dask", "--json", str(many)]) == 0
-    assert "Dask dashboard: http" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "ds"), "--json", str(one), "-q", "--parquet",
+                 str(tmp_path / "r1"), "--csv", str(tmp_path / "c1")]) == 0
+    assert main(["analyze", str(tmp_path / "ds"), "--engine", "dask", "--json", str(many),
+                 "--parquet", str(tmp_path / "r2"), "--csv", str(tmp_path / "c2")]) == 0
+    err = capsys.readouterr().err
+    assert "Dask dashboard: http" in err
+    assert "% Completed" not in err  # stderr is no terminal here: no progress bar
     a, b = json.loads(one.read_text()), json.loads(many.read_text())
     assert a["summary"] == b["summary"] and a["hosts"] == b["hosts"]
     assert _by_key(a["resources"], ("url", "validator")) == _by_key(b["resources"], ("url", "validator"))
+    assert _by_key(a["findings"], ("rule", "url", "source", "evidence")) == \
+        _by_key(b["findings"], ("rule", "url", "source", "evidence"))
+    # the result datasets of both engines: the same rows, evidence included, read back
+    from analysis.engine.results import read_manifest, read_table
+
+    assert read_manifest(str(tmp_path / "r1")).summary == read_manifest(str(tmp_path / "r2")).summary
+    for name, keys in (("resources", ("url", "validator")), ("findings", ("rule", "url", "source", "evidence")),
+                       ("hosts", ("host",)), ("outcomes", ("host",))):
+        r1 = analysis_to_json_frame(read_table(str(tmp_path / "r1"), name))
+        r2 = analysis_to_json_frame(read_table(str(tmp_path / "r2"), name))
+        assert _by_key(r1, keys) == _by_key(r2, keys), name
+    assert json.loads(json.dumps(a["resources"])) == analysis_to_json_frame(
+        read_table(str(tmp_path / "r1"), "resources"))  # pandas engine: its own order kept
+    for name in ("resources", "findings", "hosts"):  # CSV streamed from the result dataset
+        c1 = pd.read_csv(tmp_path / "c1" / f"{name}.csv")
+        c2 = pd.read_csv(tmp_path / "c2" / f"{name}.csv")
+        assert sorted(c1.columns) == sorted(c2.columns) and len(c1) == len(c2), name
+        key = list(c1.columns)
+        pd.testing.assert_frame_equal(c1.sort_values(key).reset_index(drop=True),
+                                      c2[c1.columns].sort_values(key).reset_index(drop=True),
+                                      check_dtype=False)
+
+
+def analysis_to_json_frame(frame: pd.DataFrame) -> list[dict]:
+    from analysis.report_json import frame_records
+
+    return frame_records(frame)
+
+
+def test_partitions_follow_the_input_size_and_worker_memory():
+    """The shuffle's output partitions grow with the input and shrink with worker memory, so
+    a partition stays within a worker's share whatever the dataset's size."""
+    from analysis.engine.dask_engine import output_partitions, rows_per_partition
+
+    gib = 2**30
+    assert output_partitions(10_000, 4 * gib, 2) == 2  # small input: one per worker
+    small, large = output_partitions(30_000_000, 2 * gib, 2), output_partitions(30_000_000, 8 * gib, 2)
+    assert small > large >= 2
+    assert output_partitions(300_000_000, 2 * gib, 2) >= 9 * small
+    for rows in (10**6, 10**7, 10**8):
+        assert 1.5 * rows / output_partitions(rows, 2 * gib, 2) <= rows_per_partition(2 * gib)
+
+
+@pytest.mark.timeout(300)
+def test_a_host_larger_than_a_worker_can_hold_is_one_error(client):
+    """The layout's limit: every exchange of a host must fit one worker. A host above the
+    limit stops the run with one message naming it and its size (the largest hosts tie)."""
+    from analysis.engine.dask_engine import HostTooLarge, analyse_to_results
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from detect import synthetic
+
+    frame = synthetic(20_000)
+    biggest = frame["host"].value_counts()
+    with pytest.raises(HostTooLarge, match=rf"host 'h\d+\.example' has {biggest.iloc[0]:,} exchanges, more than"), \
+            __import__("tempfile").TemporaryDirectory() as tmp:
+        analyse_to_results(frame, f"{tmp}/r", client=client, host_limit=int(biggest.iloc[0]) - 1)
+
+
+@pytest.mark.timeout(300)
+def test_progress_is_dasks_own_bar_on_stderr(client, tmp_path, capsys):
+    from analysis.engine.dask_engine import analyse_to_results
+
+    ingest_into(tmp_path / "s.sqlite", [ROOT / "sample_captures"])
+    analyse_to_results(load_exchanges(tmp_path / "s.sqlite"), str(tmp_path / "r"),
+                       client=client, progress=True)
+    out = capsys.readouterr()
+    assert "100% Completed" in out.err and "Completed" not in out.out
+
+
+@pytest.mark.timeout(300)
+def test_a_dataset_is_read_in_bounded_pieces(client, tmp_path):
+    """Dataset partitions grow with the dataset, so the workers read row groups packed up to
+    a row budget, not whole partitions; the answers stay the pandas engine's."""
+    from analysis.dataset import export_store, load_dataset, row_groups
+    from analysis.engine.dask_engine import dataset_frame, run_all_dask
+
+    ingest_into(tmp_path / "s.sqlite", [ROOT / "sample_captures"])
+    export_store(tmp_path / "s.sqlite", tmp_path / "ds", partitions=2, batch_rows=20)
+    assert max(n for _, _, n in row_groups(tmp_path / "ds")) <= 20
+    frame = dataset_frame(tmp_path / "ds", chunk_rows=40)
+    sizes = client.compute(frame.map_partitions(len)).result()
+    assert len(sizes) > 2 and max(sizes) <= 40 and sum(sizes) == len(load_dataset(tmp_path / "ds"))
+    one = analysis_to_json(settle(run_all(load_dataset(tmp_path / "ds")), None))
+    many = analysis_to_json(run_all_dask(frame, client=client))
+    assert many["summary"] == one["summary"] and many["hosts"] == one["hosts"]
+    assert _by_key(many["resources"], ("url", "validator")) == _by_key(one["resources"], ("url", "validator"))

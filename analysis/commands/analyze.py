@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from analysis.cli import CliError, at_least, ingest_inputs, show_progress
+from analysis.engine.paths import RemotePathError
 from analysis.inputs import STORE_SUFFIXES, split_inputs
 
 DEFAULT_DB = "etagwatch.sqlite"
@@ -54,7 +55,19 @@ inputs:
 output:
   a terminal report on stdout, worst first; --json FILE writes summary / hosts / resources /
   findings (--json - writes it to stdout and moves the terminal report to stderr); --csv DIR
-  writes resources.csv, findings.csv and hosts.csv (evidence as JSON text).
+  writes resources.csv, findings.csv and hosts.csv (evidence as JSON text); --parquet DIR
+  writes the same tables as a result dataset (Parquet, evidence as JSON text), which
+  `etagwatch report DIR` turns into the HTML report without the exchanges in memory.
+
+engines:
+  --engine pandas (default) analyses in this process: about 1.6 KB of memory per exchange
+  (BENCHMARKS.md, "Bytes per exchange"). --engine dask runs the same detectors on a Dask
+  cluster, a partition of whole hosts at a time, sized from the workers' memory limit:
+  a LocalCluster (one worker per CPU) unless --scheduler names a running one. The JSON, CSV
+  and terminal report are written from the result dataset (--parquet DIR, else a temporary
+  one) row by row. Inputs: a Parquet dataset (`etagwatch export --parquet`, a folder or an
+  s3:// / gs:// URL) is read by the workers; stores and captures are loaded here first.
+  A single host with more exchanges than one worker can analyse stops the run (exit 2).
 
 exit status:
   0  the analysis ran and found nothing listed in --fail-on (always, without --fail-on)
@@ -68,6 +81,10 @@ examples:
       a folder of HAR and flow files into its own store, with the JSON report
   etagwatch analyze site.sqlite --fail-on identifier,churn --ignore-param v --csv out/
       a stored capture in CI: exit 1 on trackers or churn, URLs grouped without ?v=
+  etagwatch analyze crawl-dataset/ --engine dask --parquet crawl-results/ --json crawl.json
+      a Parquet dataset on a LocalCluster; results as Parquet and streamed JSON
+  etagwatch analyze s3://bucket/crawl --engine dask --scheduler tcp://head:8786 --parquet s3://bucket/results
+      a dataset on S3 on a running cluster
 """
 
 
@@ -91,6 +108,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="write the JSON report to FILE, '-' for stdout (default: none)")
     p.add_argument("--csv", metavar="DIR",
                    help="write resources.csv, findings.csv, hosts.csv into DIR (default: none)")
+    p.add_argument("--parquet", metavar="DIR",
+                   help="also write resources, findings and hosts as Parquet into DIR (a "
+                   "folder or an s3:// / gs:// URL; a result dataset that `etagwatch report DIR` "
+                   "and Spark or DuckDB read; replaced when it exists) (default: none)")
     p.add_argument("--fail-on", default="", metavar="LIST",
                    help="exit 1 when any of these comma-separated items is found: "
                    f"{', '.join(FAIL_ON)}; conformance = any error finding (default: none)")
@@ -140,7 +161,8 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         stores.append(Path(args.db))
     for db in dict.fromkeys(stores):
         try:
-            frames.append(load_input(db, INPUT_COLUMNS))  # what the detectors read
+            # what the detectors read, and the source kinds a result dataset's overview counts
+            frames.append(load_input(db, [*INPUT_COLUMNS, "source_kind"]))
             outcomes.append(load_outcomes(db))
         except (StoreError, FileNotFoundError) as exc:  # names the file
             raise CliError(str(exc)) from None
@@ -175,55 +197,132 @@ def run(args: argparse.Namespace) -> int:
     exchanges, outcomes = _load(args)
     if exchanges.empty:
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
+    # handed over, not kept (run_all's sorted copy replaces the loaded frame in memory),
+    # unless --parquet needs the exchanges' counts after the detectors
+    kept = exchanges if args.parquet else None
     loaded = [exchanges]
     del exchanges
-    # handed over, not kept: run_all's sorted copy replaces the loaded frame in memory
     return _report(args, wanted, lambda: settle(
-        run_all(loaded.pop(), ignore_params=args.ignore_param), outcomes))
+        run_all(loaded.pop(), ignore_params=args.ignore_param), outcomes), kept)
 
 
 def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
-    """--engine dask: a dataset folder is read by the workers partition by partition; other
-    inputs are loaded here first, as the pandas engine loads them."""
+    """--engine dask: a dataset (folder or URL) is read by the workers partition by
+    partition; other inputs are loaded here first, as the pandas engine loads them. The
+    results go to a result dataset (--parquet, else a temporary folder), from which the
+    reports are written row by row."""
+    import tempfile
+
     from analysis.dataset import is_dataset
-    from analysis.detectors.settled import settle
 
     try:
-        from analysis.engine.dask_engine import dataset_frame, run_all_dask, start_client
+        from analysis.engine.dask_engine import (
+            HostTooLarge,
+            analyse_to_results,
+            dataset_frame,
+            start_client,
+        )
+        from analysis.engine.results import ResultsError
     except ImportError as exc:
         raise CliError(f"--engine dask needs dask and distributed ({exc.name} is missing): "
                        "pip install 'dask[distributed]'") from None
-    paths = [Path(p) for p in args.paths]
     try:
         client = start_client(args.scheduler)
     except OSError as exc:
         raise CliError(f"--scheduler {args.scheduler}: {exc}") from None
-    with client:
+    with client, tempfile.TemporaryDirectory(prefix="etagwatch-results-") as tmp:
         if not args.quiet:
             print(f"etagwatch: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
-        outcomes = None
-        if len(paths) == 1 and is_dataset(paths[0]):
-            frame = dataset_frame(paths[0])
+        outcomes = None  # a dataset holds no probe outcomes
+        if len(args.paths) == 1 and is_dataset(args.paths[0]):
+            frame, sources = dataset_frame(args.paths[0]), [_absolute(args.paths[0])]
         else:
             frame, outcomes = _load(args)
             if frame.empty:
                 raise CliError("no exchanges to analyse (the inputs held no readable entries)")
-        status = _report(args, wanted, lambda: settle(run_all_dask(
-            frame, ignore_params=args.ignore_param, client=client), outcomes))
+            sources = [_absolute(p) for p in _stores_read(args)]
+        target = args.parquet or f"{tmp}/results"
+        try:
+            analyse_to_results(frame, target, ignore_params=args.ignore_param, client=client,
+                               progress=show_progress(args), sources=sources,
+                               outcomes=outcomes)
+        except (HostTooLarge, ResultsError, RemotePathError) as exc:
+            raise CliError(str(exc)) from None
+        status = _report_results(args, wanted, target)
         cluster = getattr(client, "cluster", None)
     if cluster is not None and not args.scheduler:
         cluster.close()
     return status
 
 
-def _report(args: argparse.Namespace, wanted: list[str], analyse) -> int:  # type: ignore[no-untyped-def]
+def _absolute(path: str | Path) -> str:
+    from analysis.engine.paths import is_url
+
+    return str(path) if is_url(path) else str(Path(path).resolve())
+
+
+def _stores_read(args: argparse.Namespace) -> list[str]:
+    """The stores (or datasets) ``_load`` read, for the result dataset's manifest."""
+    stores, captures = split_inputs(args.paths)
+    if captures or args.db:
+        stores.append(Path(args.db or DEFAULT_DB))
+    return [str(p) for p in dict.fromkeys(stores)]
+
+
+def _report_results(args: argparse.Namespace, wanted: list[str], target: str) -> int:
+    """The terminal report, --json and --csv from a result dataset, row by row."""
+    from analysis.engine.results import stream_csv, stream_json, terminal_analysis
+    from analysis.report_text import render
+
+    analysis = terminal_analysis(target, args.limit)
+    if args.json:
+        try:
+            if args.json == "-":
+                sys.stdout.flush()
+                stream_json(target, sys.stdout.buffer)
+            else:
+                with open(args.json, "wb") as fh:
+                    stream_json(target, fh)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise CliError(f"--json {args.json}: {exc.strerror}") from None
+    if args.csv:
+        try:
+            stream_csv(target, args.csv)
+        except OSError as exc:
+            raise CliError(f"--csv {args.csv}: {exc.strerror}") from None
+    print(render(analysis, limit=args.limit), file=sys.stderr if args.json == "-" else sys.stdout)
+    hits = found(analysis, wanted)
+    if hits:
+        print(f"etagwatch: found {', '.join(hits)} (--fail-on)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_parquet(args: argparse.Namespace, analysis, exchanges) -> None:  # type: ignore[no-untyped-def]
+    """--parquet DIR with the pandas engine: the result dataset in one part."""
+    from analysis.engine.overview import host_outcomes, overview_counts
+    from analysis.engine.results import ResultsError, write_analysis
+
+    overview = {**overview_counts(exchanges), "sources": int(exchanges["source"].nunique())}
+    try:
+        write_analysis(analysis, args.parquet, exchanges=[_absolute(p) for p in _stores_read(args)],
+                       overview=overview, outcomes=host_outcomes(exchanges))
+    except (ResultsError, RemotePathError) as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"--parquet {args.parquet}: {exc}") from None
+
+
+def _report(args: argparse.Namespace, wanted: list[str], analyse, exchanges) -> int:  # type: ignore[no-untyped-def]
     """Run ``analyse`` and write the terminal report, --json and --csv."""
     from tqdm import tqdm
 
     from analysis.report_json import encode_analysis, write_json
     from analysis.report_text import render
 
-    steps = 2 + bool(args.json) + bool(args.csv)
+    steps = 2 + bool(args.json) + bool(args.csv) + bool(args.parquet)
     with tqdm(total=steps, desc="detectors", unit="step", file=sys.stderr, leave=False,
               disable=not show_progress(args)) as bar:
         analysis = analyse()
@@ -243,6 +342,10 @@ def _report(args: argparse.Namespace, wanted: list[str], analyse) -> int:  # typ
         if args.csv:
             bar.set_description("csv")
             write_csv(analysis, Path(args.csv))
+            bar.update()
+        if args.parquet:
+            bar.set_description("parquet")
+            _write_parquet(args, analysis, exchanges)
             bar.update()
     print(text, file=sys.stderr if args.json == "-" else sys.stdout)
     hits = found(analysis, wanted)

@@ -17,11 +17,17 @@ the dataset as it was. `etagwatch analyze DIR` reads the dataset as it reads a s
 
 Exit status: 0 the dataset holds the store's exchanges (also when nothing was new); 2 usage
 error (no such store, a store of a newer etagwatch, a dataset of another store or with another
-number of partitions, a remote path).
+number of partitions, a URL whose filesystem package is missing).
+
+DIR may be an fsspec URL: s3://bucket/path (pip install 'etagwatch[s3]'; credentials and
+AWS_ENDPOINT_URL from the usual AWS variables) or gs://bucket/path (pip install gcsfs). The
+files are written locally first and uploaded, the manifest last: one writer at a time per
+remote dataset (object stores have no lock).
 
 examples:
   etagwatch export site.sqlite --parquet site-dataset/
   etagwatch export site.sqlite --parquet site-dataset/ --partitions 16
+  etagwatch export crawl.sqlite --parquet s3://bucket/crawl
 """
 
 
@@ -49,7 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("store", metavar="STORE", help="the etagwatch store (SQLite file)")
     p.add_argument("--parquet", required=True, metavar="DIR",
-                   help="dataset folder (created when missing, appended to otherwise)")
+                   help="dataset folder or s3:// / gs:// URL (created when missing, appended "
+                   "to otherwise)")
     p.add_argument("--partitions", type=partitions, default=None, metavar="N",
                    help=PARTITIONS_HELP)
     p.set_defaults(run=run)

@@ -59,7 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="HAR / flow files or folders")
     p.add_argument("--db", help=f"store file (default: {DEFAULT_DB})")
     p.add_argument("--dataset", metavar="DIR",
-                   help="write a Parquet dataset (a folder, appended to) instead of a store; "
+                   help="write a Parquet dataset (a folder or an s3:// / gs:// URL, appended "
+                   "to) instead of a store; "
                    "files the dataset holds already are not stored twice (see `etagwatch "
                    "export --help`)")
     p.add_argument("--partitions", type=partitions, default=None, metavar="N",

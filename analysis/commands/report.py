@@ -15,9 +15,14 @@ examples:
   etagwatch report etagwatch.sqlite -o report.html --notebook report.ipynb
   etagwatch report captures/*.har --db captures.sqlite -o report.html --show-code
   etagwatch report etagwatch.sqlite -o - > report.html   # '-' is stdout, as everywhere
+  etagwatch report crawl-results/ -o report.html        # from analyze --parquet crawl-results/
 
-Inputs are SQLite stores (recognised by content) or HAR / mitmproxy flow files and folders,
-which are ingested first, with analyze's messages: into --db when given, else into a
+A result dataset (`etagwatch analyze ... --parquet DIR`, a folder or an s3:// / gs:// URL) is
+reported as the analysis wrote it: resources, findings, hosts and the capture's counts come
+from it, and only the exchanges of the identifier and churn resources are read (from the
+dataset the analysis read, the partitions they hash to): the way to report on a capture too
+large for one process. Otherwise inputs are SQLite stores or Parquet datasets (recognised by
+content) or HAR / mitmproxy flow files and folders, which are ingested first, with analyze's messages: into --db when given, else into a
 temporary store. A store of a newer etagwatch, a file that is not a store, or inputs of which
 not one capture can be read stop the run with one line (exit 2).
 The HTML is self-contained (figures embedded as PNG, no external scripts); code cells are
@@ -41,7 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="PATH_OR_DB",
-                   help="HAR / flow files or folders, or SQLite stores")
+                   help="HAR / flow files or folders, SQLite stores, Parquet datasets, or one "
+                   "result dataset (analyze --parquet DIR)")
     p.add_argument("-o", "--output", type=Path, default=Path("report.html"), metavar="HTML",
                    help="HTML file to write, '-' for stdout (default: report.html)")
     p.add_argument("--notebook", type=Path, metavar="IPYNB",
@@ -64,14 +70,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _absolute(path: str | Path) -> str:
+    from analysis.engine.paths import is_url
+
+    return str(path) if is_url(path) else str(Path(path).resolve())
+
+
 def run(args: argparse.Namespace) -> int:
+    from analysis.engine.paths import is_url
+    from analysis.engine.results import is_results
     from analysis.inputs import StoreError, check_store, is_sqlite, split_inputs
     from analysis.reporting.runner import ReportError, run_report
 
-    inputs = [Path(p) for p in args.inputs]
     to_stdout = str(args.output) == "-"
+    results = [p for p in args.inputs if is_results(p)]
+    if results and len(args.inputs) > 1:
+        raise CliError(f"{results[0]}: a result dataset is reported on its own (one input)")
+    inputs = [] if results else [Path(p) for p in args.inputs if not is_url(p)]
     try:
-        stores, captures = split_inputs(inputs)
+        stores, captures = split_inputs([*inputs, *(p for p in args.inputs if is_url(p))]) \
+            if not results else ([], [])
         for store in stores:  # refused here, in one line, not in a notebook cell
             check_store(store)
         if args.db is not None and is_sqlite(args.db):
@@ -89,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
             ingest_inputs(args, captures, db)
             stores.append(db)
         params = {
-            "inputs": [str(p.resolve()) for p in dict.fromkeys(stores)],
+            "inputs": [_absolute(p) for p in results] if results
+            else [_absolute(p) for p in dict.fromkeys(stores)],
             "db": None,
             "client": args.client,
             "ignore_params": list(args.ignore_params),

@@ -154,7 +154,8 @@ def _hosts(hosts: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:
         columns=list(VERDICTS), fill_value=0)
     h = hosts.set_index("host")
     h[list(VERDICTS)] = by.reindex(h.index).fillna(0).astype(int)
+    # as run_all orders hosts: ties by name (its groupby's order), not by the former counts
     h = h.reset_index().sort_values(
         ["identifier", "likely-identifier", "churn", "error", "wasted_bytes", "warning",
-         "exchanges"], ascending=False, kind="stable")
+         "exchanges", "host"], ascending=[False] * 7 + [True], kind="stable")
     return h.reset_index(drop=True)

@@ -3,129 +3,313 @@
 Why hosts, not resources: some evidence is host-wide (the information bits of an ETag are
 estimated from how it varies against the other values of its host), so a partition must hold
 every exchange of each of its hosts for its verdicts to equal the single-process ones. The
-exchanges are shuffled by host (a dataset is partitioned by resource, which is not enough),
-each partition runs ``analysis.detectors.run_all``, and the parts are joined: resources,
-findings and hosts concatenated and ordered as ``run_all`` orders them, the summary counted
-over the whole input. A LocalCluster sized to the machine unless a scheduler address is given.
+exchanges are shuffled by host (a dataset is partitioned by resource, which is not enough);
+the number of output partitions comes from the input's size and the workers' memory limit
+(``output_partitions``), so a partition fits a worker whatever the dataset's size. Each
+partition runs ``analysis.detectors.run_all`` and hands back its resources, findings and
+hosts as Arrow tables, which the client writes as one part of a result dataset
+(``analysis.engine.results``) as they arrive: the client holds one part at a time. The
+summary is combined from the parts' counts (hosts are disjoint across parts) and the input's
+distinct clients and sources. A host whose exchanges alone exceed a worker's share is the
+limit of this layout: ``HostTooLarge``, one line naming it, before run_all starts on it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import sys
+import tempfile
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
-from analysis.detectors import RANK, SEVERITIES, Analysis, run_all, summary_of
+from analysis.detectors import Analysis, run_all, summary_of
+from analysis.detectors.settled import SETTLED, settle
+from analysis.engine import results as R
+from analysis.engine.overview import host_outcomes, overview_counts
+
+#: Peak memory of run_all per exchange of its input, the input frame included (measured: 3.0 KB
+#: for 500k exchanges of bench/scale.py's synthetic dataset loaded with load_dataset).
+BYTES_PER_EXCHANGE = 3_000
+#: The share of a worker's memory limit one partition's run_all may take (the rest: the
+#: shuffle's buffers, the result tables, Dask itself). 0.4 was too much at 30M exchanges on
+#: 2.5 GiB workers: 238k-row partitions took a worker past 95 % of its limit while the p2p
+#: shuffle's buffers were full (BENCHMARKS.md, "Crawl scale"); 0.3 is not re-measured there.
+WORKER_SHARE = 0.3
+#: Dask's peer-to-peer shuffle: the pieces go to disk on the receiving worker, so a shuffle
+#: of any size needs a bounded amount of worker memory (the task-based shuffle keeps its
+#: pieces in memory and depends on spilling).
+SHUFFLE = "p2p"
 
 
-def _part(frame: pd.DataFrame, ignore_params: tuple[str, ...], dtypes: dict[str, Any]
-          ) -> Analysis | None:
-    """run_all on one partition, in the store's dtypes (a shuffle may hand text columns back
-    as Arrow strings and nullable columns as objects)."""
+class HostTooLarge(Exception):
+    """One host has more exchanges than one worker can analyse (the layout's limit)."""
+
+
+def worker_memory(client: Any) -> int:
+    """The smallest memory limit of the cluster's workers (bytes); the machine's memory
+    shared out when the workers have no limit."""
+    workers = client.scheduler_info()["workers"].values()
+    limits = [int(w.get("memory_limit") or 0) for w in workers]
+    if limits and min(limits) > 0:
+        return min(limits)
+    import psutil
+
+    return psutil.virtual_memory().total // max(1, len(limits))
+
+
+def rows_per_partition(memory: int) -> int:
+    """Exchanges one partition may hold on a worker with ``memory`` bytes."""
+    return max(1_000, int(memory * WORKER_SHARE / BYTES_PER_EXCHANGE))
+
+
+def output_partitions(rows: int, memory: int, workers: int) -> int:
+    """Partitions of the shuffle by host: enough that each fits a worker's share (with half
+    again as many, since hashing hosts into partitions is uneven), at least one per worker."""
+    return max(workers, math.ceil(1.5 * rows / rows_per_partition(memory)))
+
+
+def _part(frame: pd.DataFrame, ignore_params: tuple[str, ...], dtypes: dict[str, Any],
+          limit: int, outcomes: pd.DataFrame | None = None) -> dict[str, Any] | None:
+    """run_all on one partition of whole hosts, in the store's dtypes (a shuffle may hand
+    text columns back as Arrow strings and nullable columns as objects); its tables as
+    Arrow, sorted as run_all sorts, and its counts."""
     if frame.empty:
         return None
-    frame = frame.reset_index(drop=True).astype(dtypes)
-    return run_all(frame, ignore_params=ignore_params)
+    sizes = frame["host"].value_counts(dropna=False)
+    if len(sizes) and sizes.iloc[0] > limit:
+        raise HostTooLarge(f"host {sizes.index[0]!r} has {sizes.iloc[0]:,} exchanges, more than "
+                           f"one worker can analyse ({limit:,} at its memory limit): give the "
+                           "workers more memory (--memory-limit on dask worker), or analyse "
+                           "that host alone with --engine pandas on a larger machine")
+    # in the input's order, as the pandas engine sees it (run_all breaks ties by position)
+    frame = frame.sort_values("id", kind="stable").reset_index(drop=True).astype(dtypes)
+    # probe outcomes apply per resource, and a partition holds whole hosts: as the pandas
+    # engine settles them after run_all, so does each partition
+    analysis = settle(run_all(frame, ignore_params=ignore_params), outcomes)
+    tables = {name: R.to_arrow(R.ordered(name, getattr(analysis, name)))
+              for name in ("resources", "findings", "hosts")}
+    tables["outcomes"] = R.to_arrow(host_outcomes(frame))
+    return {"tables": tables, "summary": analysis.summary, "overview": overview_counts(frame)}
 
 
-def _ordered_resources(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    out = pd.concat(parts, ignore_index=True)
-    key = out["verdict"].map(RANK)
-    out = out.assign(_rank=key).sort_values(
-        ["_rank", "confidence", "wasted_bytes", "url"], ascending=[True, False, False, True],
-        kind="stable")
-    return out.drop(columns="_rank").reset_index(drop=True)
+def _distinct(frame: pd.DataFrame) -> dict[str, set]:
+    """Values counted across parts (a client or a file spans hosts)."""
+    return {c: set(frame[c].dropna().unique()) for c in ("client", "source")}
 
 
-def _ordered_findings(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    out = pd.concat(parts, ignore_index=True)
-    rank = {s: i for i, s in enumerate(SEVERITIES)}
-    out = out.assign(_s=out["severity"].map(rank)).sort_values(
-        ["_s", "rule", "host", "url", "source"], kind="stable")
-    return out.drop(columns="_s").reset_index(drop=True)
+def _combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the parts' counts: numbers add, dicts add key by key, anything else is kept."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, bool) or not isinstance(value, int | float | dict):
+                out.setdefault(key, value)
+            elif isinstance(value, dict):
+                merged = out.setdefault(key, {})
+                for k, v in value.items():
+                    merged[k] = merged.get(k, 0) + v
+            else:
+                out[key] = out.get(key, 0) + value
+    return out
 
 
-def _ordered_hosts(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    out = pd.concat(parts, ignore_index=True)
-    out = out.sort_values(["identifier", "likely-identifier", "churn", "error", "wasted_bytes",
-                           "warning", "exchanges", "host"],
-                          ascending=[False] * 7 + [True], kind="stable")
-    return out.reset_index(drop=True)
+def _spanned(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Overview counts that are minima and maxima rather than sums."""
+    lo = [p["started_min"] for p in parts if p.get("started_min") is not None]
+    hi = [p["started_max"] for p in parts if p.get("started_max") is not None]
+    return {"started_min": min(lo) if lo else None, "started_max": max(hi) if hi else None}
 
 
-def run_all_dask(exchanges: Any, *, ignore_params: Iterable[str] = (), client: Any = None,
-                 partitions: int | None = None) -> Analysis:
-    """``run_all`` on a Dask cluster. ``exchanges``: a pandas or Dask DataFrame of the store's
-    columns; ``client``: a ``distributed.Client`` (default: the current one)."""
+def input_rows(exchanges: Any) -> int:
+    """Exchanges in the input without reading it: a pandas frame's length, a dataset's
+    Parquet footers."""
+    if isinstance(exchanges, pd.DataFrame):
+        return len(exchanges)
+    return int(getattr(exchanges, "_etagwatch_rows", 0)) or int(exchanges.shape[0].compute())
+
+
+@contextlib.contextmanager
+def _progress_bar(futures: list[Any], enabled: bool):
+    """Dask's own text progress bar (distributed.progress) on stderr while the parts run."""
+    if not enabled:
+        yield
+        return
+    import threading
+
+    from distributed import progress
+
+    def draw() -> None:
+        with contextlib.redirect_stdout(sys.stderr):
+            progress(futures, notebook=False, multi=False)
+
+    thread = threading.Thread(target=draw, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join(timeout=5)
+        print(file=sys.stderr)
+
+
+def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[str] = (),
+                       client: Any = None, partitions: int | None = None,
+                       progress: bool = False, sources: Iterable[str] = (),
+                       host_limit: int | None = None,
+                       outcomes: pd.DataFrame | None = None) -> R.Manifest:
+    """``run_all`` on a Dask cluster, the results written as a result dataset at ``target``
+    (a folder or fsspec URL). ``exchanges``: a pandas or Dask DataFrame of the store's
+    columns; ``client``: a ``distributed.Client`` (default: the current one); ``partitions``:
+    the shuffle's output partitions (default: from the input's size and worker memory);
+    ``sources``: what the manifest names as the analysed exchanges (for the report);
+    ``host_limit``: the most exchanges one host may have (default: what a worker's share of
+    memory holds, ``rows_per_partition``); ``outcomes``: a store's probe outcomes, settled in
+    each partition (analysis.detectors.settled)."""
     import dask
     import dask.dataframe as dd
     from dask import delayed
-    from distributed import get_client
+    from distributed import as_completed, get_client
 
     ignore = tuple(ignore_params)
     client = client or get_client()
+    writer = R.Writer(target)
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    memory = worker_memory(client)
+    limit = host_limit or rows_per_partition(memory)
+    rows = input_rows(exchanges)
+    nparts = partitions or output_partitions(rows, memory, workers)
     with dask.config.set({"dataframe.convert-string": False}):
         if isinstance(exchanges, pd.DataFrame):
             if "id" not in exchanges.columns:  # as run_all numbers rows: by input position
                 exchanges = exchanges.assign(id=range(len(exchanges)))
-            workers = max(1, len(client.scheduler_info()["workers"]))
-            exchanges = dd.from_pandas(exchanges, npartitions=max(1, partitions or 2 * workers))
+            # scattered to the workers in pieces (not embedded in the task graph)
+            pieces = max(1, math.ceil(rows / limit), 2 * workers)
+            step = math.ceil(max(1, rows) / pieces)
+            futures = client.scatter([exchanges.iloc[i:i + step]
+                                      for i in range(0, max(1, rows), step)])
+            exchanges = dd.from_delayed(futures, meta=exchanges.head(0), verify_meta=False)
         # the input's dtypes, text as object (as the store loads it), for each partition
         dtypes = {k: (object if "str" in str(v) else v) for k, v in exchanges.dtypes.items()}
-        nparts = partitions or exchanges.npartitions
         by_host = exchanges.assign(_host=exchanges["host"].fillna("").astype(object)).shuffle(
-            "_host", npartitions=nparts, shuffle_method="tasks").drop(columns="_host")
-        tasks = [delayed(_part)(d, ignore, dtypes) for d in by_host.to_delayed()]
-    parts = [p for p in client.gather(client.compute(tasks)) if p is not None]
-    stats = client.compute([exchanges.shape[0], exchanges["client"].nunique(),
-                            exchanges["host"].nunique()])
-    n, clients, hosts = client.gather(stats)
-    responses = sum(int(p.summary["responses"]) for p in parts)
-    if not parts:
-        return run_all(exchanges.head(0), ignore_params=ignore)
-    resources = _ordered_resources([p.resources for p in parts])
-    findings = _ordered_findings([p.findings for p in parts])
-    hosts_table = _ordered_hosts([p.hosts for p in parts])
-    summary = summary_of({"exchanges": int(n), "responses": responses, "clients": int(clients),
-                          "hosts": int(hosts)}, resources, findings, ignore)
-    return Analysis(resources, findings, hosts_table, summary)
+            "_host", npartitions=nparts, shuffle_method=SHUFFLE).drop(columns="_host")
+        tasks = [delayed(_part)(d, ignore, dtypes, limit, outcomes) for d in by_host.to_delayed()]
+        distinct = [delayed(_distinct)(d) for d in exchanges.to_delayed()]
+    futures = client.compute(tasks)
+    seen = client.compute(distinct)
+    summaries, overviews = [], []
+    with _progress_bar(futures, progress):
+        for future in as_completed(futures):
+            part = future.result()
+            future.release()
+            if part is None:
+                continue
+            writer.add(part["tables"])
+            summaries.append(part["summary"])
+            overviews.append(part["overview"])
+    values: dict[str, set] = {"client": set(), "source": set()}
+    for found in client.gather(seen):
+        for key, vals in found.items():
+            values[key] |= vals
+    summary = _summary(summaries, rows, len(values["client"]), ignore)
+    overview = {**_combine(overviews), **_spanned(overviews), "sources": len(values["source"])}
+    manifest = R.Manifest(summary=summary, overview=overview, exchanges=list(sources),
+                          ignore_params=list(ignore))
+    writer.commit(manifest)
+    return manifest
 
 
-def _read_part(files: list[Any]) -> pd.DataFrame:
-    import pyarrow.parquet as pq
+def _summary(parts: list[dict[str, Any]], rows: int, clients: int, ignore: tuple[str, ...]
+             ) -> dict[str, Any]:
+    """The summary as run_all's ``summarise`` makes it, from the parts' summaries."""
+    total = _combine(parts)
+    empty = pd.DataFrame({"verdict": [], "severity": [], "rule": []})
+    base = summary_of({"exchanges": rows, "responses": total.get("responses", 0),
+                       "clients": clients, "hosts": total.get("hosts", 0)}, empty, empty, ignore)
+    rules = sorted(total.get("rules", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    return {**base, "resources": total.get("resources", 0),
+            "verdicts": {v: int(total.get("verdicts", {}).get(v, 0)) for v in base["verdicts"]},
+            "findings": {s: int(total.get("findings", {}).get(s, 0)) for s in base["findings"]},
+            "rules": {k: int(v) for k, v in rules},
+            "wasted_revalidations": int(total.get("wasted_revalidations", 0)),
+            "wasted_bytes": int(total.get("wasted_bytes", 0)),
+            "settled": {k: int(total.get("settled", {}).get(k, 0)) for k in SETTLED}}
 
-    from analysis.dataset import _frame, arrow_schema
 
-    return _frame([pq.read_table(p, schema=arrow_schema()) for p in files])
+def run_all_dask(exchanges: Any, *, ignore_params: Iterable[str] = (), client: Any = None,
+                 partitions: int | None = None, outcomes: pd.DataFrame | None = None
+                 ) -> Analysis:
+    """``run_all`` on a Dask cluster, returned in memory (through a temporary result
+    dataset, the path analyze takes): for inputs whose results fit in memory."""
+    with tempfile.TemporaryDirectory(prefix="etagwatch-results-") as tmp:
+        target = os.path.join(tmp, "results")
+        manifest = analyse_to_results(exchanges, target, ignore_params=ignore_params,
+                                      client=client, partitions=partitions,
+                                      outcomes=outcomes)
+        tables = {name: R.read_table(target, name) for name in ("resources", "findings", "hosts")}
+    return Analysis(tables["resources"], tables["findings"], tables["hosts"], manifest.summary)
 
 
-def dataset_frame(folder: Any) -> Any:
-    """A Dask DataFrame over a Parquet dataset (analysis.dataset), one partition per dataset
-    partition, each read on a worker as ``load_dataset`` reads it: bounded by one partition."""
+#: Rows of one input partition when reading a dataset: a dataset partition grows with the
+#: dataset (their number is fixed), so the workers read row groups packed up to this many rows
+#: (the shuffle by host follows, so how the input is cut does not matter). At 30M exchanges a
+#: dataset partition held 470k rows, and reading whole ones made 2.5 GiB workers exceed their
+#: limit before the shuffle was done.
+INPUT_ROWS = 100_000
+
+
+def _read_units(units: list[tuple[Any, list[int]]]) -> pd.DataFrame:
+    from analysis.dataset import _frame, read_row_groups
+
+    return _frame([read_row_groups(path, groups) for path, groups in units])
+
+
+def _packed(units: list[tuple[Any, int, int]], limit: int) -> list[list[tuple[Any, list[int]]]]:
+    """Row groups packed in order into chunks of at most ``limit`` rows (a larger row group is
+    a chunk of its own), as (file, [row groups]) per file."""
+    chunks: list[list[tuple[Any, list[int]]]] = []
+    rows = limit
+    for path, group, n in units:
+        if rows + n > limit:
+            chunks.append([])
+            rows = 0
+        chunk = chunks[-1]
+        if chunk and chunk[-1][0] == path:
+            chunk[-1][1].append(group)
+        else:
+            chunk.append((path, [group]))
+        rows += n
+    return chunks
+
+
+def dataset_frame(folder: Any, *, chunk_rows: int = INPUT_ROWS) -> Any:
+    """A Dask DataFrame over a Parquet dataset (analysis.dataset): its row groups packed into
+    partitions of at most ``chunk_rows`` rows, each read on a worker as ``load_dataset`` reads
+    (bounded whatever the dataset's size). Its row count (from the Parquet footers) rides
+    along for ``input_rows``."""
+    import dask
     import dask.dataframe as dd
     from dask import delayed
 
-    from analysis.dataset import _frame, dataset_files
+    from analysis.dataset import _frame, row_groups
 
-    by_part: dict[str, list[Any]] = {}
-    for path in dataset_files(folder):
-        by_part.setdefault(path.parent.name, []).append(path)
-    import dask
-
-    parts = [delayed(_read_part)(files) for _, files in sorted(by_part.items())]
+    units = row_groups(folder)
+    parts = [delayed(_read_units)(chunk) for chunk in _packed(units, chunk_rows)]
     meta = _frame([])
     with dask.config.set({"dataframe.convert-string": False}):
-        if not parts:
-            return dd.from_pandas(meta, npartitions=1)
-        return dd.from_delayed(parts, meta=meta, verify_meta=False)
+        frame = (dd.from_pandas(meta, npartitions=1) if not parts
+                 else dd.from_delayed(parts, meta=meta, verify_meta=False))
+    frame._etagwatch_rows = sum(n for _, _, n in units)
+    return frame
 
 
-def start_client(scheduler: str | None = None, *, workers: int | None = None) -> Any:
+def start_client(scheduler: str | None = None, *, workers: int | None = None,
+                 memory_limit: str | int | None = None) -> Any:
     """A client of the cluster at ``scheduler``, or of a LocalCluster with one single-threaded
-    worker process per CPU (at most 8; the detectors are pandas code, one core each)."""
-    import os
-
+    worker process per CPU (at most 8; the detectors are pandas code, one core each), each
+    limited to its share of the machine's memory (Dask's default)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -135,5 +319,6 @@ def start_client(scheduler: str | None = None, *, workers: int | None = None) ->
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     cluster = LocalCluster(n_workers=workers or min(cpus, 8), threads_per_worker=1,
-                           processes=True, dashboard_address=":0")
+                           processes=True, dashboard_address=":0",
+                           memory_limit=memory_limit or "auto")
     return Client(cluster)

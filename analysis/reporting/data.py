@@ -8,7 +8,7 @@ module takes one ``ReportData`` and never reads files itself.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,17 @@ class ReportData:
         default_factory=lambda: pd.DataFrame(columns=["file", "entry_index", "reason"])
     )
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["file", "message"]))
+    #: Read from a result dataset (``load_results_data``): the capture's counts, exchanges per
+    #: host and outcome, and how many exchanges the detail sections got; ``exchanges`` then
+    #: holds only the exchanges of the resources those sections show.
+    overview: dict[str, Any] | None = None
+    outcomes: pd.DataFrame | None = None
+    detail: str | None = None
 
     @property
     def empty(self) -> bool:
+        if self.overview is not None:
+            return not self.summary.get("exchanges")
         return self.exchanges.empty
 
 
@@ -122,8 +130,11 @@ def load_report_data(
     into a temporary store removed before returning. Entries the readers skip are reported in
     ``skipped``; files they cannot read in ``errors``: neither stops the report.
     """
+    from analysis.engine.results import is_results
     from analysis.store import Store, load_exchanges
 
+    if len(inputs) == 1 and is_results(str(inputs[0])):
+        return load_results_data(str(inputs[0]))
     try:
         stores, captures = split_inputs(inputs)
     except FileNotFoundError as exc:
@@ -163,3 +174,103 @@ def load_report_data(
     data.skipped = pd.DataFrame(skipped, columns=["file", "entry_index", "reason"])
     data.errors = pd.DataFrame(errors, columns=["file", "message"])
     return data
+
+
+#: Verdicts whose sections show exchanges (per-client stories, first-party sites, timelines).
+DETAIL_VERDICTS = ("identifier", "likely-identifier", "churn")
+#: At most this many exchanges are loaded for them from a large capture (resources worst
+#: first; the report says when some were left out).
+DETAIL_ROWS = 1_000_000
+
+
+def load_results_data(target: str) -> ReportData:
+    """A report's data from a result dataset (``analysis.engine.results``, written by
+    ``etagwatch analyze --parquet DIR``): resources, findings, hosts and the capture's counts
+    as the analysis wrote them; of the exchanges only those of the resources the detail
+    sections show (identifiers, churn), read partition by partition from the dataset the
+    analysis read, never the whole capture."""
+    from analysis.engine import results
+
+    try:
+        manifest = results.read_manifest(target)
+    except results.ResultsError as exc:
+        raise InputError(str(exc)) from None
+    tables = {name: results.read_table(target, name) for name in results.TABLES}
+    resources = tables["resources"]
+    if resources.empty:
+        resources = empty_frame(RESOURCE_COLUMNS)
+    findings = tables["findings"] if not tables["findings"].empty else empty_frame(FINDING_COLUMNS)
+    keys = (resources[resources["verdict"].isin(DETAIL_VERDICTS)]["url"]
+            if not resources.empty else pd.Series(dtype=object))
+    exchanges, loaded, complete = detail_exchanges(manifest.exchanges, list(keys),
+                                                   manifest.ignore_params)
+    detail = None if complete else (
+        f"{loaded:,} exchanges of the first identifier and churn resources (of "
+        f"{len(keys):,} such resources): the detail sections show those")
+    return ReportData(
+        exchanges=exchanges, resources=resources, findings=findings,
+        hosts=tables["hosts"] if not tables["hosts"].empty else empty_frame(("host",)),
+        summary=dict(manifest.summary), inputs=(str(target),),
+        ignore_params=tuple(manifest.ignore_params), overview=dict(manifest.overview),
+        outcomes=tables["outcomes"], detail=detail)
+
+
+def _chunks(source: str, keys: Sequence[str]) -> Iterator[Callable[[], pd.DataFrame]]:
+    """Readers of the parts of ``source`` that can hold the exchanges of ``keys``: the
+    dataset partitions they hash to (worst resource's first), or a whole store."""
+    from analysis.dataset import Manifest as DatasetManifest
+    from analysis.dataset import _frame, dataset_files, is_dataset, partition_of, read_arrow
+
+    if not is_dataset(source):
+        yield lambda: load_input(source)
+        return
+    by_part: dict[int, list[Any]] = {}
+    for path in dataset_files(source):
+        number = int(str(path).rsplit("/", 2)[-2].split("=", 1)[1])
+        by_part.setdefault(number, []).append(path)
+    partitions = _dataset_partitions(source, DatasetManifest)
+    for number in dict.fromkeys(partition_of(k, partitions) for k in keys):
+        if number in by_part:
+            yield lambda n=number: _frame([read_arrow(p) for p in by_part[n]])
+
+
+def _dataset_partitions(source: str, manifest_type: Any) -> int:
+    from analysis.engine.paths import is_url
+
+    if is_url(source):
+        from analysis.dataset import remote_copy
+
+        with remote_copy(source) as local:
+            return manifest_type.read(local).partitions
+    return manifest_type.read(Path(source)).partitions
+
+
+def detail_exchanges(sources: Sequence[str], keys: Sequence[str], ignore_params: Sequence[str],
+                     limit: int = DETAIL_ROWS) -> tuple[pd.DataFrame, int, bool]:
+    """The exchanges of the resources ``keys`` (worst first) from the stores or datasets the
+    analysis read, one dataset partition at a time (only those the resources hash to); about
+    ``limit`` rows at most. (frame, rows, whether every partition needed was read). A source
+    that is gone (moved, deleted) gives none: the sections then show the results alone."""
+    from analysis.detectors.prepare import strip_query_params
+    from analysis.store import StoreError
+
+    wanted = set(keys)
+    frames: list[pd.DataFrame] = []
+    rows, complete = 0, True
+    for source in sources if wanted else ():
+        try:
+            for read in _chunks(source, keys):
+                if rows >= limit:
+                    complete = False
+                    break
+                frame = read()
+                frame = frame[strip_query_params(frame["url"].astype(object), ignore_params)
+                              .isin(wanted)]
+                if not frame.empty:
+                    frames.append(frame)
+                    rows += len(frame)
+        except (OSError, StoreError, ValueError):
+            continue
+    if not frames:
+        return empty_frame((*COLUMNS, "id")), 0, complete
+    return pd.concat(frames, ignore_index=True), rows, complete

@@ -119,8 +119,11 @@ def headline_html(data: ReportData) -> str:
     """The summary block (HTML; capture data escaped)."""
     s = data.summary
     ex = data.exchanges
-    scale = (f"{len(ex):,} exchanges from {ex['client'].nunique():,} clients and "
-             f"{ex['host'].nunique():,} hosts; {len(data.resources):,} resources judged.")
+    n, clients, hosts = ((s.get("exchanges", 0), s.get("clients", 0), s.get("hosts", 0))
+                         if data.overview is not None
+                         else (len(ex), ex["client"].nunique(), ex["host"].nunique()))
+    scale = (f"{n:,} exchanges from {clients:,} clients and "
+             f"{hosts:,} hosts; {len(data.resources):,} resources judged.")
     parts = [f"<p>{html.escape(scale)}</p>",
              f"<p><strong>Verdicts:</strong> {verdict_line(data)}.</p>"]
     idents = worst_identifiers(data)

@@ -8,16 +8,14 @@ from datetime import UTC, datetime
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.engine.overview import OUTCOMES as OUTCOME_NAMES
+from analysis.engine.overview import host_outcomes, overview_counts
 from analysis.reporting import style
 from analysis.reporting.data import ReportData
 
 TOP_HOSTS = 15
-OUTCOMES: dict[str, str] = {  # outcome -> colour
-    "full response (2xx)": "#4c72b0",
-    "not modified (304)": "#55a868",
-    "from browser cache": "#ccb974",
-    "other status / failed": "#c44e52",
-}
+OUTCOMES: dict[str, str] = dict(zip(OUTCOME_NAMES, (  # outcome -> colour
+    "#4c72b0", "#55a868", "#ccb974", "#c44e52"), strict=True))
 
 
 def _when(ts: float | None) -> str:
@@ -36,49 +34,52 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def _counts(data: ReportData) -> dict:
+    """The capture's counts: from the result dataset when the report reads one, else
+    computed from the exchanges (the same function the Dask engine runs per partition)."""
+    if data.overview is not None:
+        return {**data.overview, "clients": data.summary.get("clients", 0),
+                "hosts": data.summary.get("hosts", 0)}
+    ex = data.exchanges
+    return {**overview_counts(ex), "sources": ex["source"].nunique(),
+            "clients": ex["client"].nunique(), "hosts": ex["host"].nunique()}
+
+
 def overview_table(data: ReportData) -> pd.DataFrame:
     """Two columns, ``what`` and ``value``: the capture in numbers."""
-    ex = data.exchanges
-    started = pd.to_numeric(ex["started"], errors="coerce").dropna()
+    c = _counts(data)
+    lo, hi = c.get("started_min"), c.get("started_max")
     span = (
-        f"{_when(started.min())} to {_when(started.max())} "
-        f"({_duration(float(started.max() - started.min()))})"
-        if not started.empty
+        f"{_when(lo)} to {_when(hi)} ({_duration(float(hi - lo))})"
+        if lo is not None and hi is not None
         else "unknown (no timestamps)"
     )
-    kinds = ex["source_kind"].value_counts()
+    kinds = sorted(c.get("source_kinds", {}).items(), key=lambda kv: -kv[1])
     rows = [
         ("inputs", ", ".join(data.inputs) or "(none)"),
-        ("sources (files, proxies, probes)", f"{ex['source'].nunique():,}"),
-        ("source kinds", ", ".join(f"{k}: {n:,}" for k, n in kinds.items()) or "none"),
-        ("clients", f"{ex['client'].nunique():,}"),
+        ("sources (files, proxies, probes)", f"{c.get('sources', 0):,}"),
+        ("source kinds", ", ".join(f"{k}: {n:,}" for k, n in kinds) or "none"),
+        ("clients", f"{c['clients']:,}"),
         ("time span", span),
-        ("hosts", f"{ex['host'].nunique():,}"),
-        ("exchanges", f"{len(ex):,}"),
-        ("responses with an ETag", f"{int(ex['etag'].notna().sum()):,}"),
-        ("responses with Last-Modified", f"{int(ex['last_modified'].notna().sum()):,}"),
-        (
-            "conditional requests (If-None-Match or If-Modified-Since)",
-            f"{int((ex['req_if_none_match'].notna() | ex['req_if_modified_since'].notna()).sum()):,}",
-        ),
+        ("hosts", f"{c['hosts']:,}"),
+        ("exchanges", f"{c['exchanges']:,}"),
+        ("responses with an ETag", f"{c['etag']:,}"),
+        ("responses with Last-Modified", f"{c['last_modified']:,}"),
+        ("conditional requests (If-None-Match or If-Modified-Since)", f"{c['conditional']:,}"),
         ("entries skipped by the readers", f"{len(data.skipped):,}"),
         ("files that could not be read", f"{len(data.errors):,}"),
     ]
+    if data.detail:
+        rows.append(("exchanges read for the detail sections", data.detail))
     return pd.DataFrame(rows, columns=["what", "value"])
 
 
 def outcomes_by_host(data: ReportData, top: int = TOP_HOSTS) -> pd.DataFrame:
     """Exchanges per host (the ``top`` busiest) split by outcome, for the overview bars."""
-    ex = data.exchanges
-    status = pd.to_numeric(ex["status"], errors="coerce")
-    from_cache = ex["from_cache"].fillna(False).astype(bool)
-    outcome = pd.Series("other status / failed", index=ex.index)
-    outcome[status.between(200, 299)] = "full response (2xx)"
-    outcome[status == 304] = "not modified (304)"
-    outcome[from_cache] = "from browser cache"
-    table = pd.crosstab(ex["host"].fillna("(no host)"), outcome)
-    table = table.reindex(columns=[o for o in OUTCOMES if o in table.columns])
-    return table.loc[table.sum(axis=1).sort_values(ascending=False).index[:top]]
+    table = data.outcomes if data.outcomes is not None else host_outcomes(data.exchanges)
+    table = table.set_index("host")
+    table = table.loc[:, (table != 0).any()]
+    return table.loc[table.sum(axis=1).sort_values(ascending=False, kind="stable").index[:top]]
 
 
 @style.styled
@@ -97,7 +98,7 @@ def hosts_figure(data: ReportData, top: int = TOP_HOSTS) -> Figure | None:
     ax.set_xlabel("exchanges")
     ax.set_ylabel("host")
     ax.grid(axis="y", visible=False)
-    n_hosts = data.exchanges["host"].nunique()
+    n_hosts = _counts(data)["hosts"] if data.overview is not None else data.exchanges["host"].nunique()
     more = f" (busiest {len(table)} of {n_hosts})" if n_hosts > len(table) else ""
     ax.set_title(f"Exchanges per host{more}")
     fig.legend(loc="outside lower center", ncols=len(table.columns), fontsize=9)
