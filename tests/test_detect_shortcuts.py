@@ -88,6 +88,27 @@ def test_nunique_matches_pandas(group: list[int], x: list[int]) -> None:
     assert list(C.nunique(g, v, 7)) == list(ref)
 
 
+def _copy(value: object) -> object:
+    """An equal value in an object of its own (the loader shares one object per chunk only)."""
+    return (value + ".")[:-1] if isinstance(value, str) else value
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "caf\u00e9", "", None, np.nan, "x" * 40]),
+                          st.booleans()), min_size=1, max_size=30),
+       st.booleans())
+def test_factorize_by_identity_matches_pandas(items: list[tuple[object, bool]], sort: bool) -> None:
+    """Shared objects, equal text in distinct objects and both kinds of missing, repeated past
+    the size where factorize groups by object identity first: pandas' codes and values."""
+    base = np.array([_copy(v) if fresh else v for v, fresh in items], dtype=object)
+    values = np.concatenate([base] * (C._BY_IDENTITY_FROM // len(base) + 1)
+                            + [np.array([_copy(v) for v in base], dtype=object)])
+    assert len(values) >= C._BY_IDENTITY_FROM
+    codes, uniques = C.factorize(pd.Series(values), sort=sort)
+    ref_codes, ref_uniques = pd.factorize(values, sort=sort)
+    assert codes.dtype == np.int64 and list(codes) == list(ref_codes)
+    assert list(uniques) == list(np.asarray(ref_uniques, dtype=object))
+
+
 @given(st.lists(st.tuples(st.integers(-1, 3), st.booleans()), min_size=1, max_size=40))
 def test_last_before_matches_grouped_shift_ffill(rows: list[tuple[int, bool]]) -> None:
     rows = sorted(rows, key=lambda r: (r[0] < 0, r[0]))  # frames are sorted by resource

@@ -22,10 +22,31 @@ def as_object(values: pd.Series | np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=object)
 
 
+#: Below this many values, hashing the objects directly costs less than the identity pass.
+_BY_IDENTITY_FROM = 4096
+
+
+def _identities(arr: np.ndarray) -> np.ndarray:
+    """The address of each object of a C-contiguous object ndarray (``id`` of each value,
+    read from the array's own buffer without a Python call per row)."""
+    return np.frombuffer(memoryview(arr).cast("B"), dtype=np.intp)
+
+
 def factorize(values: pd.Series | np.ndarray, *, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 codes with -1 for missing, object ndarray of the distinct values)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), sort=sort)
-    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+    """(int64 codes with -1 for missing, object ndarray of the distinct values), exactly as
+    ``pd.factorize``. Text columns repeat the same string objects (the store loader keeps one
+    object per distinct value in a chunk), so the rows are grouped by object identity first,
+    an int64 hash, and only the distinct objects are hashed and compared by value: codes and
+    values come out in the same first-seen (or sorted) order."""
+    arr = np.ascontiguousarray(np.asarray(values, dtype=object))
+    if len(arr) < _BY_IDENTITY_FROM:
+        codes, uniques = pd.factorize(arr, sort=sort)
+        return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+    ident, _ = pd.factorize(_identities(arr))
+    first = np.empty(int(ident.max()) + 1, dtype=np.int64)
+    first[ident[::-1]] = np.arange(len(arr) - 1, -1, -1)  # first row holding each object
+    codes, uniques = pd.factorize(arr[first], sort=sort)
+    return codes.astype(np.int64, copy=False)[ident], np.asarray(uniques, dtype=object)
 
 
 def map_distinct(values: np.ndarray, fn: Callable[[pd.Series], pd.Series]) -> np.ndarray:

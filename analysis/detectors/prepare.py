@@ -194,7 +194,10 @@ def prepare(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFr
                                sort=True)
     started = _numeric(df, "started") if "started" in df.columns else np.full(n, np.nan)
     order = _sort_order(rid, started)
-    out = df.take(order).reset_index(drop=True)
+    # column by column: a take of the whole frame walks each consolidated 2-D block across its
+    # rows, about twice the time of one contiguous take per column
+    out = pd.DataFrame({col: df[col].take(order).reset_index(drop=True) for col in df.columns},
+                       columns=df.columns, copy=False)
     rid, ucodes, started = rid[order], ucodes[order], started[order]
 
     for col in COLUMNS:
