@@ -118,3 +118,27 @@ def check_lab_verdicts(found: dict[str, dict], lab) -> None:  # type: ignore[no-
         assert lab.sites[key].cause in str(evidence.get("cause", "")), evidence
         assert found[key]["wasted_revalidations"] > 0
     assert "content" in found["digest"]["explanation"]
+
+
+def former_package(commit: str, folder: Path) -> Path:
+    """``folder`` holding commit's ``analysis`` package, taken from git history, for the
+    differential tests that run former code beside the current one. Without that history
+    (no git, a shallow clone) the test cannot compare: a failure under CI, a skip elsewhere."""
+    import subprocess
+    import tarfile
+    from io import BytesIO
+
+    git = shutil.which("git")
+    found = git is not None and (ROOT / ".git").exists() and subprocess.run(
+        [git, "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"],
+        capture_output=True).returncode == 0
+    if not found:
+        reason = f"commit {commit[:10]} is not in this checkout's history (no git, or shallow)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    archive = subprocess.run([git, "-C", str(ROOT), "archive", commit, "analysis"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ingest_into
+from support import former_package, ingest_into
 
 ROOT = Path(__file__).resolve().parent.parent
 #: main before `analyze` was made faster (issue 16): load, detectors' frame work, JSON, CSV.
@@ -37,17 +37,7 @@ FORMER = "6dfe032"
 @pytest.fixture(scope="module")
 def former(tmp_path_factory) -> Path:
     """The former ``analysis`` package, from git history."""
-    folder = tmp_path_factory.mktemp("former")
-    try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", FORMER, "analysis"],
-                                 check=True, capture_output=True).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        reason = f"commit {FORMER} is not in this checkout's history ({exc})"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
+    return former_package(FORMER, tmp_path_factory.mktemp("former"))
 
 
 def _run(code: Path, args: list[str]) -> str:

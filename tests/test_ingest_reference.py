@@ -15,12 +15,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tarfile
-from io import BytesIO
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, former_package
 
 from analysis import ingest as ingest_module
 from analysis.exchange import COLUMNS
@@ -35,19 +33,7 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM exchanges ORDER BY id"
 @pytest.fixture(scope="module")
 def reference_code(tmp_path_factory) -> Path:
     """A folder holding REFERENCE's ``analysis`` package, importable on its own."""
-    git = shutil.which("git")
-    if git is None or not (ROOT / ".git").exists():
-        pytest.skip("no git history here to take the reference code from")
-    found = subprocess.run([git, "-C", str(ROOT), "cat-file", "-e", f"{REFERENCE}^{{commit}}"],
-                           capture_output=True)
-    if found.returncode != 0:
-        pytest.skip(f"the reference commit {REFERENCE[:10]} is not in this clone (shallow?)")
-    archive = subprocess.run([git, "-C", str(ROOT), "archive", REFERENCE, "analysis"],
-                             capture_output=True, check=True).stdout
-    folder = tmp_path_factory.mktemp("reference")
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
+    return former_package(REFERENCE, tmp_path_factory.mktemp("reference"))
 
 
 def _reference(code: Path, *args: str) -> subprocess.CompletedProcess:
