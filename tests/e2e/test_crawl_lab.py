@@ -166,23 +166,23 @@ def _interrupt(sites: dict[str, object], db: Path, sig: signal.Signals, after: i
                recorder_after: int | None = None) -> None:
     """Start the crawl, send ``sig`` once ``after`` visits are done and the next is under way,
     and check nothing of it survives: no recorder, no browser. With ``recorder_after``, first
-    SIGKILL crawl-1's recorder once that many visits are done: crawl-1 stops, the others go on."""
+    SIGKILL the recorder of a profile in mid-visit once that many visits are done: that profile
+    stops, the others go on."""
     proc = subprocess.Popen(crawl_command(sites, db), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     state = str(db) + "-crawl"
     try:
+        victim = None
         if recorder_after is not None:
             _wait_done(db, recorder_after, proc)
-            recorders = [p for p in _processes_mentioning(state) if "etagwatch_client=crawl-1 " in p]
-            assert len(recorders) == 1, recorders
-            os.kill(int(recorders[0].split(":", 1)[0]), signal.SIGKILL)
+            victim = _kill_a_busy_recorder(db, state, proc)
         _wait_done(db, after, proc)
         time.sleep(0.5)  # into the next visit
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
-        if recorder_after is not None:
-            assert "crawl-1 stopped: its recorder exited" in err, err
+        if victim is not None:
+            assert f"{victim} stopped: its recorder exited" in err, err
         if sig == signal.SIGTERM:  # unwound as after Ctrl-C, saying how to go on
             assert "stopped by SIGTERM" in err and "run the same command again" in err, err
             assert proc.returncode == 128 + signal.SIGTERM
@@ -194,6 +194,25 @@ def _interrupt(sites: dict[str, object], db: Path, sig: signal.Signals, after: i
     while (left := _processes_mentioning(state)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, f"left running after {sig.name}: {left}"
+
+
+def _kill_a_busy_recorder(db: Path, state: str, proc: subprocess.Popen[str]) -> str:
+    """SIGKILL the recorder of a profile whose visit is under way, and name that profile. With
+    --jobs 2 a given profile's recorder may not have started yet or may be done already, so
+    the victim is whichever profile the journal shows mid-visit with its recorder running."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        with sqlite3.connect(db, timeout=5) as conn:
+            busy = sorted(p for (p,) in conn.execute(
+                "SELECT DISTINCT profile FROM crawl_visits WHERE state = 'started'"))
+        for profile in busy:
+            recorders = [p for p in _processes_mentioning(state)
+                         if f"etagwatch_client={profile} " in p]
+            if len(recorders) == 1:
+                os.kill(int(recorders[0].split(":", 1)[0]), signal.SIGKILL)
+                return profile
+        time.sleep(0.1)
+    raise AssertionError("no profile was mid-visit with its recorder running")
 
 
 def _wait_done(db: Path, visits: int, proc: subprocess.Popen[str]) -> None:
