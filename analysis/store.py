@@ -10,6 +10,7 @@ an existing store on open. The full schema is documented in docs/schema.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sqlite3
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import msgspec
 
+from analysis import store_arrow
 from analysis.exchange import COLUMNS, Exchange
 from analysis.privacy import Privacy, new_key
 
@@ -659,13 +661,11 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None)
         conn, own = open_for_reading(db), True
     try:
         present = {r[1] for r in conn.execute("PRAGMA table_info(exchanges)")}
-        picked = ", ".join(c if c in present else f"NULL AS {c}" for c in names)
-        cursor = conn.execute(f"SELECT id, {picked} FROM exchanges ORDER BY id")
-        parts: list[list] = [[] for _ in range(len(names) + 1)]
-        while rows := cursor.fetchmany(LOAD_CHUNK):
-            for part, kind, values in zip(parts, kinds, zip(*rows, strict=True), strict=True):
-                part.append(_compact(values, kind))
-            del rows
+        parts = None
+        if own and store_arrow.available():  # a file: read by connectorx, in Rust
+            parts = _parts_via_arrow(Path(db), names, kinds, present)
+        if parts is None:
+            parts = _parts_via_sqlite3(conn, names, kinds, present)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{db}: not an etagwatch store ({exc})") from exc
     finally:
@@ -673,8 +673,66 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None)
             conn.close()
     import pandas as pd  # imported on use: `etagwatch ingest` never needs it
 
-    return pd.DataFrame({name: _column(part, kind) for name, part, kind
-                         in zip(["id", *names], parts, kinds, strict=True)}, copy=False)
+    columns_out = {}
+    for name, part, kind in zip(["id", *names], parts, kinds, strict=True):
+        try:
+            columns_out[name] = _column(part, kind)
+        except (TypeError, ValueError) as exc:  # a value no tool of ours writes
+            raise StoreError(_not_of_kind(db, name, kind, exc)) from None
+    return pd.DataFrame(columns_out, copy=False)
+
+
+def _not_of_kind(db: str | Path | Store, name: str, kind: type, exc: Exception) -> str:
+    """The error for a value of column ``name`` that is no ``kind``, naming its exchange."""
+    path = db.path if isinstance(db, Store) else Path(db)
+    want = {bool: "('integer')", int: "('integer')", float: "('real', 'integer')"}[kind]
+    try:
+        with contextlib.closing(open_for_reading(path)) as conn:
+            row = conn.execute(f"SELECT id FROM exchanges WHERE typeof({name}) NOT IN "
+                               f"{want[:-1]}, 'null') LIMIT 1").fetchone()
+    except (sqlite3.Error, StoreError):
+        row = None
+    where = f"exchange id {row[0]}" if row else "some exchange"
+    return (f"{path}: {where}: column {name} holds a value that is not "
+            f"{'a whole number' if kind in (int, bool) else 'a number'} ({exc})")
+
+
+def _parts_via_sqlite3(conn: sqlite3.Connection, names: list[str], kinds: list[type],
+                       present: set[str]) -> list[list]:
+    """Each column's chunks, from rows fetched through the sqlite3 module."""
+    picked = ", ".join(c if c in present else f"NULL AS {c}" for c in names)
+    cursor = conn.execute(f"SELECT id, {picked} FROM exchanges ORDER BY id")
+    parts: list[list] = [[] for _ in range(len(names) + 1)]
+    while rows := cursor.fetchmany(LOAD_CHUNK):
+        for part, kind, values in zip(parts, kinds, zip(*rows, strict=True), strict=True):
+            part.append(_compact(values, kind))
+        del rows
+    return parts
+
+
+def _parts_via_arrow(path: Path, names: list[str], kinds: list[type],
+                     present: set[str]) -> list[list] | None:
+    """Each column's chunks, read by connectorx (columns a former schema lacks: all missing);
+    None where it refuses the store (a value kept under another type than its column's)."""
+    import numpy as np
+
+    read = [(name, kind) for name, kind in zip(["id", *names], kinds, strict=True)
+            if name in present or name == "id"]
+    parts: dict[str, list] = {name: [] for name in ["id", *names]}
+    try:
+        for batch in store_arrow.read_batches(path, [n for n, _ in read], [k for _, k in read]):
+            rows = len(batch[0][1])
+            for (name, _), piece in zip(read, batch, strict=True):
+                parts[name].append(piece)
+            for name, kind in zip(names, kinds[1:], strict=True):
+                if name not in present:
+                    empty = (np.zeros(rows, np.int64) if kind in (int, bool) else
+                             np.full(rows, np.nan) if kind is float else
+                             np.full(rows, None, dtype=object))
+                    parts[name].append((empty, np.ones(rows, dtype=bool)))
+    except store_arrow.Refused:
+        return None
+    return list(parts.values())
 
 
 def _compact(values: tuple, kind: type) -> tuple:
