@@ -537,14 +537,20 @@ def row_groups(folder: str | Path) -> list[tuple[Any, int, int]]:
     return units
 
 
-def read_row_groups(path: str | Path, groups: list[int]) -> pa.Table:
+def read_row_groups(path: str | Path, groups: list[int], columns: list[str] | None = None
+                    ) -> pa.Table:
     """Row groups of one dataset file, in the dataset's schema (columns a file of an older
-    version lacks are nulls)."""
+    version lacks are nulls); only ``columns`` where given."""
     import pyarrow as pa
 
     schema = arrow_schema()
+    if columns is not None:
+        schema = pa.schema([f for f in schema if f.name in set(columns)])
     with contextlib.ExitStack() as stack:
-        table = _parquet_file(path, stack).read_row_groups(groups)
+        file = _parquet_file(path, stack)
+        present = set(file.schema_arrow.names)
+        table = file.read_row_groups(groups, columns=None if columns is None else
+                                     [f.name for f in schema if f.name in present])
     columns = [table[f.name].cast(f.type) if f.name in table.column_names
                else pa.nulls(table.num_rows, f.type) for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)

@@ -106,7 +106,10 @@ def _compact_arrow(col: object, kind: type) -> tuple[np.ndarray, np.ndarray]:
         return data, np.isnan(data)
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         raise Refused(f"text column read as {col.type}")
-    encoded = pc.dictionary_encode(col)
+    sample = col.slice(0, 1024)
+    if pc.count_distinct(sample).as_py() >= len(sample) // 2:  # mostly distinct (header lists)
+        return col.to_numpy(zero_copy_only=False).astype(object, copy=False), missing
+    encoded = pc.dictionary_encode(col)  # repeats: one object per distinct value, hashed in C
     uniques = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False)
     codes = encoded.indices.fill_null(-1).to_numpy()
     return np.append(uniques, None)[codes], missing

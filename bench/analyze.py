@@ -17,13 +17,16 @@ budget; `report` on a 1M store within 60 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import psutil
 from synthetic import as_stored, synthetic, write_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,18 +47,44 @@ def extract(ref: str, into: Path) -> Path:
 
 
 def timed(code: Path, argv: list[str]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS in MB) of `python -m analysis ARGV` with ``code`` first on the path."""
+    """(wall seconds, CPU seconds, peak MB) of `python -m analysis ARGV` with ``code`` first on
+    the path. CPU: user + system of the child and the children it waited for (os.wait4). Peak:
+    the largest sum of resident sets over the child and its descendants (the store reader runs
+    in a process of its own), sampled every 50 ms, or the child's own maximum if larger."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "analysis", *argv], env=env, cwd=code,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tree_peak = [0]
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample_tree, args=(proc.pid, tree_peak, done), daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{code}: {' '.join(argv)} failed ({proc.returncode}): {err[-2000:]}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss / 1024, tree_peak[0] / 2**20)
+
+
+def _sample_tree(pid: int, peak: list[int], done: threading.Event) -> None:
+    try:
+        root = psutil.Process(pid)
+    except psutil.Error:
+        return
+    while not done.is_set():
+        total = 0
+        try:
+            for p in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+        except psutil.Error:
+            return
+        peak[0] = max(peak[0], total)
+        done.wait(0.05)
 
 
 def store_of(n: int, folder: Path) -> Path:

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from support import ingest_into
@@ -150,7 +151,52 @@ def test_partitions_follow_the_input_size_and_worker_memory():
     assert small > large >= 2
     assert output_partitions(300_000_000, 2 * gib, 2) >= 9 * small
     for rows in (10**6, 10**7, 10**8):
-        assert 1.5 * rows / output_partitions(rows, 2 * gib, 2) <= rows_per_partition(2 * gib)
+        assert 1.25 * rows / output_partitions(rows, 2 * gib, 2) <= rows_per_partition(2 * gib)
+
+
+def _loads(sizes: pd.Series, nparts: int, placed: dict[str, int]) -> np.ndarray:
+    """Rows per partition when every host goes where assign_partitions sends it."""
+    from analysis.engine.dask_engine import assign_partitions
+
+    part = assign_partitions(pd.DataFrame({"host": sizes.index.to_numpy(dtype=object)}),
+                             placed, nparts).to_numpy()
+    return np.bincount(part, weights=sizes.to_numpy(), minlength=nparts)
+
+
+def test_few_large_hosts_are_packed_into_partitions_that_fit():
+    """bench/scale.py at 30M: 500 hosts of 60k exchanges. Hashed into partitions, some got
+    three times the average and overran 2.5 GiB workers; packed by size, every partition
+    stays within a worker's share."""
+    from analysis.engine.dask_engine import host_partitions, output_partitions, rows_per_partition
+
+    memory = int(2.5 * 2**30)
+    sizes = pd.Series(60_000, index=[f"h{i}.example" for i in range(500)])
+    nparts = output_partitions(int(sizes.sum()), memory, 2)
+    placed, nparts = host_partitions(sizes, nparts)
+    assert len(placed) == 500
+    packed = _loads(sizes, nparts, placed)
+    assert packed.max() <= rows_per_partition(memory)
+    assert packed.max() - packed.min() <= 60_000  # within one host of each other
+    hashed = _loads(sizes, nparts, {})
+    assert hashed.max() > rows_per_partition(memory)  # what the hash layout did
+    assert host_partitions(sizes.sample(frac=1, random_state=1), nparts)[0] == placed
+
+
+def test_many_small_hosts_are_hashed_and_the_map_stays_small():
+    """A crawl's long tail: 200k hosts of 1-400 exchanges beside a few large ones. Only the
+    large ones are placed (the map is what every input task carries); the rest spread evenly
+    by hash."""
+    from analysis.engine.dask_engine import host_partitions
+
+    rng = np.random.default_rng(7)
+    small = pd.Series(rng.integers(1, 400, 200_000), index=[f"s{i}.test" for i in range(200_000)])
+    large = pd.Series([900_000, 700_000, 400_000], index=["a.test", "b.test", "c.test"])
+    sizes = pd.concat([large, small])
+    placed, nparts = host_partitions(sizes, 64)
+    assert set(placed) == {"a.test", "b.test", "c.test"}
+    loads = _loads(sizes, nparts, placed)
+    assert loads.max() <= 1.02 * sizes.sum() / nparts + 900_000  # the largest host on top
+    assert np.sort(loads)[:-3].max() <= 1.1 * np.sort(loads)[:-3].mean()
 
 
 @pytest.mark.timeout(300)

@@ -475,6 +475,12 @@ def _shape_features(ex: pd.DataFrame, obs: pd.DataFrame, g: np.ndarray, pv: np.n
         out["formats_contradicted"] == 0)
     for col in ("inode", "size", "mtime", "change"):
         out[f"differs_{col}"] = grp[col].nunique() > 1
+    # counts of ETag validators only: missing (float) for Last-Modified ones and for resources
+    # without validators, whichever validators the frame holds (as integers they were 0 for
+    # the latter where no frame had a Last-Modified key: one partition could differ from the
+    # whole, analysis.engine.dask_engine)
+    for col in ("formats_checked", "formats_contradicted", "bits_basis", "coding_stems"):
+        out[col] = out[col].astype(float)
     out.index = keys[out.index.to_numpy()]
     return out
 

@@ -5,7 +5,8 @@ estimated from how it varies against the other values of its host), so a partiti
 every exchange of each of its hosts for its verdicts to equal the single-process ones. The
 exchanges are shuffled by host (a dataset is partitioned by resource, which is not enough);
 the number of output partitions comes from the input's size and the workers' memory limit
-(``output_partitions``), so a partition fits a worker whatever the dataset's size. Each
+(``output_partitions``), and hosts are packed into them by size (``host_partitions``), so a
+partition fits a worker whatever the dataset's size and however few hosts carry it. Each
 partition runs ``analysis.detectors.run_all`` and hands back its resources, findings and
 hosts as Arrow tables, which the client writes as one part of a result dataset
 (``analysis.engine.results``) as they arrive: the client holds one part at a time. The
@@ -24,6 +25,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.detectors import Analysis, run_all, summary_of
@@ -67,9 +69,51 @@ def rows_per_partition(memory: int) -> int:
 
 
 def output_partitions(rows: int, memory: int, workers: int) -> int:
-    """Partitions of the shuffle by host: enough that each fits a worker's share (with half
-    again as many, since hashing hosts into partitions is uneven), at least one per worker."""
-    return max(workers, math.ceil(1.5 * rows / rows_per_partition(memory)))
+    """Partitions of the shuffle by host: enough that each fits a worker's share, with a
+    quarter again as many (packing whole hosts leaves partitions uneven by up to a host), at
+    least one per worker."""
+    return max(workers, math.ceil(1.25 * rows / rows_per_partition(memory)))
+
+
+#: Hosts with at least this share of a partition's rows are placed by size; the many smaller
+#: ones by a hash of the name, which spreads them evenly when they are many.
+PLACED_SHARE = 1 / 16
+
+
+def host_partitions(sizes: pd.Series, nparts: int) -> tuple[dict[str, int], int]:
+    """(partition of each large host, partitions) for exchanges counted per host in ``sizes``.
+
+    Hashing hosts into partitions is even only when hosts are many and small: with few large
+    hosts (500 hosts of 60k exchanges at 30M, bench/scale.py) some partitions got three times
+    the average and took 2.5 GiB workers past their limit. Large hosts are placed largest first
+    in the partition with the fewest rows so far, counting the share the hashed small hosts are
+    expected to bring; the map stays small (at most 1/PLACED_SHARE hosts per partition)
+    whatever the number of hosts."""
+    import heapq
+
+    sizes = sizes[sizes > 0]
+    threshold = max(1, int(sizes.sum() / max(1, nparts) * PLACED_SHARE))
+    large = sizes[sizes >= threshold]
+    large = large.iloc[np.lexsort((large.index.to_numpy(dtype=str), -large.to_numpy()))]
+    base = float(sizes[sizes < threshold].sum()) / max(1, nparts)
+    heap = [(base, k) for k in range(nparts)]
+    placed: dict[str, int] = {}
+    for host, n in large.items():
+        load, k = heapq.heappop(heap)
+        placed[str(host)] = k
+        heapq.heappush(heap, (load + int(n), k))
+    return placed, nparts
+
+
+def assign_partitions(frame: pd.DataFrame, placed: dict[str, int], nparts: int) -> pd.Series:
+    """The output partition of each exchange: its host's placement, else a stable hash of the
+    host's name (missing hosts are the empty name)."""
+    host = frame["host"].fillna("").astype(object)
+    hashed = (pd.util.hash_pandas_object(host, index=False).to_numpy() % np.uint64(nparts))
+    known = host.map(placed)
+    out = np.where(known.notna().to_numpy(), known.fillna(0).to_numpy(dtype=np.int64),
+                   hashed.astype(np.int64))
+    return pd.Series(out, index=frame.index, dtype=np.int64, name="_part")
 
 
 def _part(frame: pd.DataFrame, ignore_params: tuple[str, ...], dtypes: dict[str, Any],
@@ -130,6 +174,30 @@ def input_rows(exchanges: Any) -> int:
     if isinstance(exchanges, pd.DataFrame):
         return len(exchanges)
     return int(getattr(exchanges, "_etagwatch_rows", 0)) or int(exchanges.shape[0].compute())
+
+
+def host_sizes(exchanges: Any) -> pd.Series:
+    """Exchanges per host (missing: the empty name), largest first. A dataset's are counted
+    from its host column alone, read row group by row group on the workers."""
+    units = getattr(exchanges, "_etagwatch_units", None)
+    if units is not None:
+        import dask
+        from dask import delayed
+
+        counts = dask.compute(*[delayed(_host_counts)(chunk) for chunk in units])
+        total = pd.concat(counts).groupby(level=0).sum() if counts else pd.Series(dtype=int)
+    else:
+        total = exchanges["host"].fillna("").astype(object).value_counts()
+        total = total.compute() if hasattr(total, "compute") else total
+    return total.sort_values(ascending=False)
+
+
+def _host_counts(units: list[tuple[Any, list[int]]]) -> pd.Series:
+    from analysis.dataset import read_row_groups
+
+    hosts = pd.concat([read_row_groups(path, groups, columns=["host"])["host"].to_pandas()
+                       for path, groups in units])
+    return hosts.fillna("").astype(object).value_counts()
 
 
 @contextlib.contextmanager
@@ -193,8 +261,13 @@ def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[s
             exchanges = dd.from_delayed(futures, meta=exchanges.head(0), verify_meta=False)
         # the input's dtypes, text as object (as the store loads it), for each partition
         dtypes = {k: (object if "str" in str(v) else v) for k, v in exchanges.dtypes.items()}
-        by_host = exchanges.assign(_host=exchanges["host"].fillna("").astype(object)).shuffle(
-            "_host", npartitions=nparts, shuffle_method=SHUFFLE).drop(columns="_host")
+        placed, nparts = host_partitions(host_sizes(exchanges), nparts)
+        # every exchange to its host's partition: set_index on the partition number with one
+        # division per partition (a hash shuffle would hash the numbers again)
+        parts = exchanges.map_partitions(assign_partitions, placed, nparts,
+                                         meta=("_part", "int64"))
+        by_host = exchanges.assign(_part=parts).set_index(
+            "_part", divisions=[*range(nparts), nparts - 1], shuffle_method=SHUFFLE)
         tasks = [delayed(_part)(d, ignore, dtypes, limit, outcomes) for d in by_host.to_delayed()]
         distinct = [delayed(_distinct)(d) for d in exchanges.to_delayed()]
     futures = client.compute(tasks)
@@ -302,6 +375,7 @@ def dataset_frame(folder: Any, *, chunk_rows: int = INPUT_ROWS) -> Any:
         frame = (dd.from_pandas(meta, npartitions=1) if not parts
                  else dd.from_delayed(parts, meta=meta, verify_meta=False))
     frame._etagwatch_rows = sum(n for _, _, n in units)
+    frame._etagwatch_units = _packed(units, chunk_rows)
     return frame
 
 
