@@ -48,12 +48,18 @@ def extract(ref: str, into: Path) -> Path:
 
 def timed(code: Path, argv: list[str]) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, peak MB) of `python -m analysis ARGV` with ``code`` first on
-    the path. CPU: user + system of the child and the children it waited for (os.wait4). Peak:
-    the largest sum of resident sets over the child and its descendants (the store reader runs
-    in a process of its own), sampled every 50 ms, or the child's own maximum if larger."""
+    the path (``timed_code``)."""
+    return timed_code(code, ["-m", "analysis", *argv])
+
+
+def timed_code(code: Path, argv: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak MB) of `python ARGV` with ``code`` first on the path.
+    CPU: user + system of the child and the children it waited for (os.wait4). Peak: the
+    largest sum of resident sets over the child and its descendants (the store reader runs in
+    a process of its own), sampled every 50 ms, or the child's own maximum if larger."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "analysis", *argv], env=env, cwd=code,
+    proc = subprocess.Popen([sys.executable, *argv], env=env, cwd=code,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tree_peak = [0]
     done = threading.Event()

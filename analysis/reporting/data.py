@@ -155,7 +155,7 @@ def load_report_data(
             store = Store(Path(db) if db else Path(tmp) / "report.sqlite")
             try:
                 report = ingest_paths(captures, store, client=client)
-                frames.append(load_exchanges(store))
+                frames.append(load_exchanges(store.path))  # committed: read by connectorx
             finally:
                 store.close()
         skipped = [
