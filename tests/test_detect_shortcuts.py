@@ -148,3 +148,46 @@ def test_etag_shapes_of_known_formats() -> None:
     assert got.loc["a0b1c2d3e4f5a6b7:1f", "change"] == "1f"
     assert bool(got.loc["d41d8cd98f00b204e9800998ecf8427e", "hash_like"])
     assert not bool(got.loc["abc", "hash_like"]) and got.loc["abc", "bits"] == 12.0
+
+
+_HEX = "0123456789abcdefABCDEF"
+_ETAG_LIKE = st.one_of(
+    st.text(alphabet=_HEX + "-:", max_size=40),
+    st.builds(lambda a, b, c, sfx: f"{a}-{b}-{c}{sfx}", st.text(_HEX, min_size=1, max_size=17),
+              st.text(_HEX, min_size=1, max_size=17), st.text(_HEX, min_size=7, max_size=17),
+              st.sampled_from(["", "-gzip", ";br", "--GZIP", ":zstd", "+deflate", "-identity"])),
+    st.builds(lambda a, b: f"{a}:{b}", st.text(_HEX, min_size=7, max_size=17),
+              st.text(_HEX, min_size=1, max_size=5)),
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-=",
+            min_size=20, max_size=45),
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30),
+)
+
+
+@given(st.lists(_ETAG_LIKE, max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_shapes_in_arrow_read_as_shape_of_does(values: list[str]) -> None:
+    """The array reader (RE2 in Arrow) gives every printable-ASCII value the shape, format
+    parts, alphabet, mix and stem of the one-value reader (Python's re)."""
+    from analysis.detectors.shapes import _PART_COLUMNS, _shape_of, _shapes_in_arrow
+    from analysis.digests import CODING_SUFFIX
+
+    got = _shapes_in_arrow(values)
+    for i, v in enumerate(values):
+        shape, parts, per_char, mixed = _shape_of(v)
+        assert (got["shape"][i], got["per_char"][i], bool(got["mixed"][i])) == (
+            shape, per_char, mixed), v
+        assert {c: got[c][i] for c in _PART_COLUMNS} == {c: parts.get(c) for c in _PART_COLUMNS}, v
+        assert got["stem"][i] == CODING_SUFFIX.sub("", v), v
+
+
+def test_etag_shapes_reads_other_values_one_by_one() -> None:
+    """Values outside printable ASCII (a Unicode digit, a trailing newline: where RE2 and re
+    differ) take the one-value reader; the frame is the same either way."""
+    from analysis.detectors.shapes import _shape_of, etag_shapes
+
+    values = ["5e1c2f3a-5d2\n", "abc\u0663", "d41d8cd98f00b204e9800998ecf8427e", "x-gzip"]
+    got = etag_shapes(pd.Series(values))
+    for v in values:
+        assert got.loc[v, "shape"] == _shape_of(v)[0]
+    assert got.loc["5e1c2f3a-5d2\n", "shape"] == "nginx-mtime-size"  # re's $ before a newline

@@ -120,25 +120,94 @@ def etag_shapes(values: pd.Series) -> pd.DataFrame:
     randomness a value of that alphabet and length can carry), ``hash_like``, ``stem`` (the value
     without a content-coding suffix) and the decoded format parts (``inode``, ``size``, ``mtime``, ``change``) where the format has them.
 
-    One pass of precompiled regexes per distinct value: cheaper than a pandas string operation
-    per pattern once values number in the hundreds of thousands."""
+    Values of printable ASCII (nearly all) are read by ``_shapes_in_arrow``, the same patterns
+    run over the whole array in C++; any other value by ``_shape_of``, one value at a time."""
     uniq = np.asarray(pd.unique(values.dropna()), dtype=object)
-    found = [_shape_of(str(v)) for v in uniq]
+    text = [str(v) for v in uniq]
+    shape = np.empty(len(text), dtype=object)
+    parts = {col: np.full(len(text), None, dtype=object) for col in _PART_COLUMNS}
+    per_char = np.empty(len(text), dtype=float)
+    mixed = np.empty(len(text), dtype=bool)
+    stem = np.empty(len(text), dtype=object)
+    plain = np.fromiter((_PRINTABLE_ASCII.fullmatch(v) is not None for v in text), dtype=bool,
+                        count=len(text))
+    if plain.any():
+        rows = np.flatnonzero(plain)
+        got = _shapes_in_arrow([text[i] for i in rows])
+        shape[rows], per_char[rows], mixed[rows], stem[rows] = (
+            got["shape"], got["per_char"], got["mixed"], got["stem"])
+        for col in _PART_COLUMNS:
+            parts[col][rows] = got[col]
+    for i in np.flatnonzero(~plain):
+        sh, found, pc_, mx = _shape_of(text[i])
+        shape[i], per_char[i], mixed[i] = sh, pc_, mx
+        stem[i] = CODING_SUFFIX.sub("", text[i])
+        for col in _PART_COLUMNS:
+            parts[col][i] = found.get(col)
     out = pd.DataFrame({"value": pd.Series(uniq, dtype=object)})
-    out["shape"] = pd.Series([f[0] for f in found], dtype=object)
+    out["shape"] = pd.Series(shape, dtype=object)
     for col in _PART_COLUMNS:
-        out[col] = pd.Series([f[1].get(col) for f in found], dtype=object)
-    length = np.array([len(str(v)) for v in uniq], dtype=np.int64)
-    per_char = np.array([f[2] for f in found], dtype=float)
-    out["stem"] = pd.Series([CODING_SUFFIX.sub("", str(v)) for v in uniq], dtype=object)
+        out[col] = pd.Series(parts[col], dtype=object)
+    length = np.array([len(v) for v in text], dtype=np.int64)
+    out["stem"] = pd.Series(stem, dtype=object)
     out["per_char"] = per_char
     out["length"] = length
     out["bits"] = (length * per_char).round(1)
-    mixed = np.array([f[3] for f in found], dtype=bool)
     out["hash_like"] = (
         (out["shape"] == "digest").to_numpy() | ((length >= 16) & mixed & (out["bits"] >= 64).to_numpy())
     ).astype(bool)
     return out.set_index("value")
+
+
+#: Where RE2 (Arrow's regex engine) and Python's ``re`` read these patterns alike: no
+#: non-ASCII digits or letters, no newline before which ``$`` could match.
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+
+
+def _shapes_in_arrow(text: list[str]) -> dict[str, np.ndarray]:
+    """``_shape_of`` and the stem for many printable-ASCII values at once: the same patterns
+    in the same order, each over the whole array (pyarrow.compute, RE2)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(text, type=pa.string())
+    lower = pc.utf8_lower(arr)
+    n = len(text)
+    shape = np.full(n, "other", dtype=object)
+    parts = {col: np.full(n, None, dtype=object) for col in _PART_COLUMNS}
+    open_ = np.ones(n, dtype=bool)
+    separated = pc.match_substring_regex(lower, "[-:]").to_numpy(zero_copy_only=False)
+    stem = pc.replace_substring_regex(arr, pattern=f"(?i){CODING_SUFFIX.pattern}",
+                                      replacement="")
+    for name, pattern in _PATTERNS.items():
+        if name == "digest":
+            hit = open_ & pc.match_substring_regex(stem, f"^(?:{pattern})$").to_numpy(
+                zero_copy_only=False)
+            shape[hit] = name
+            break
+        rows = np.flatnonzero(open_ & separated)
+        if len(rows) == 0:
+            continue
+        found = pc.extract_regex(lower.take(pa.array(rows)), f"^{pattern}$")
+        hit = found.is_valid().to_numpy(zero_copy_only=False)
+        at = rows[hit]
+        shape[at] = name
+        fields = found.filter(pa.array(hit))
+        for col in _PART_COLUMNS:
+            if f"(?P<{col}>" in pattern:
+                parts[col][at] = fields.field(col).to_numpy(zero_copy_only=False)
+        open_[at] = False
+    per_char = np.full(n, 6.5)
+    unset = np.ones(n, dtype=bool)
+    for alphabet, on_lower, bits in _ALPHABETS:
+        fits = pc.match_substring_regex(lower if on_lower else arr, f"^(?:{alphabet.pattern})$")
+        hit = unset & fits.to_numpy(zero_copy_only=False)
+        per_char[hit] = bits
+        unset &= ~hit
+    mixed = (pc.match_substring_regex(arr, "[0-9]").to_numpy(zero_copy_only=False)
+             & pc.match_substring_regex(arr, "[A-Za-z]").to_numpy(zero_copy_only=False))
+    return {"shape": shape, **parts, "per_char": per_char, "mixed": mixed,
+            "stem": stem.to_numpy(zero_copy_only=False).astype(object)}
 
 
 #: Common prefixes and suffixes are measured over at most this many bytes of each value.
