@@ -210,9 +210,10 @@ def test_a_host_larger_than_a_worker_can_hold_is_one_error(client):
 
     frame = synthetic(20_000)
     biggest = frame["host"].value_counts()
-    with pytest.raises(HostTooLarge, match=rf"host 'h\d+\.example' has {biggest.iloc[0]:,} exchanges, more than"), \
-            __import__("tempfile").TemporaryDirectory() as tmp:
-        analyse_to_results(frame, f"{tmp}/r", client=client, host_limit=int(biggest.iloc[0]) - 1)
+    with __import__("tempfile").TemporaryDirectory() as tmp:
+        with pytest.raises(HostTooLarge, match=rf"host 'h\d+\.example' has {biggest.iloc[0]:,} exchanges, more than"):
+            analyse_to_results(frame, f"{tmp}/r", client=client, host_limit=int(biggest.iloc[0]) - 1)
+        assert not list(Path(tmp).rglob("*.parquet"))  # refused from the host sizes, before any part
 
 
 @pytest.mark.timeout(300)

@@ -123,12 +123,7 @@ def _part(frame: pd.DataFrame, ignore_params: tuple[str, ...], dtypes: dict[str,
     Arrow, sorted as run_all sorts, and its counts."""
     if frame.empty:
         return None
-    sizes = frame["host"].value_counts(dropna=False)
-    if len(sizes) and sizes.iloc[0] > limit:
-        raise HostTooLarge(f"host {sizes.index[0]!r} has {sizes.iloc[0]:,} exchanges, more than "
-                           f"one worker can analyse ({limit:,} at its memory limit): give the "
-                           "workers more memory (--memory-limit on dask worker), or analyse "
-                           "that host alone with --engine pandas on a larger machine")
+    _refuse_too_large(frame["host"].value_counts(dropna=False), limit)
     # in the input's order, as the pandas engine sees it (run_all breaks ties by position)
     frame = frame.sort_values("id", kind="stable").reset_index(drop=True).astype(dtypes)
     # probe outcomes apply per resource, and a partition holds whole hosts: as the pandas
@@ -138,6 +133,16 @@ def _part(frame: pd.DataFrame, ignore_params: tuple[str, ...], dtypes: dict[str,
               for name in ("resources", "findings", "hosts")}
     tables["outcomes"] = R.to_arrow(host_outcomes(frame))
     return {"tables": tables, "summary": analysis.summary, "overview": overview_counts(frame)}
+
+
+def _refuse_too_large(sizes: pd.Series, limit: int) -> None:
+    """HostTooLarge for the largest of ``sizes`` (exchanges per host, largest first) above
+    ``limit``."""
+    if len(sizes) and sizes.iloc[0] > limit:
+        raise HostTooLarge(f"host {sizes.index[0]!r} has {sizes.iloc[0]:,} exchanges, more than "
+                           f"one worker can analyse ({limit:,} at its memory limit): give the "
+                           "workers more memory (--memory-limit on dask worker), or analyse "
+                           "that host alone with --engine pandas on a larger machine")
 
 
 def _distinct(frame: pd.DataFrame) -> dict[str, set]:
@@ -261,7 +266,9 @@ def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[s
             exchanges = dd.from_delayed(futures, meta=exchanges.head(0), verify_meta=False)
         # the input's dtypes, text as object (as the store loads it), for each partition
         dtypes = {k: (object if "str" in str(v) else v) for k, v in exchanges.dtypes.items()}
-        placed, nparts = host_partitions(host_sizes(exchanges), nparts)
+        sizes = host_sizes(exchanges)
+        _refuse_too_large(sizes, limit)  # before the shuffle, not after it
+        placed, nparts = host_partitions(sizes, nparts)
         # every exchange to its host's partition: set_index on the partition number with one
         # division per partition (a hash shuffle would hash the numbers again)
         parts = exchanges.map_partitions(assign_partitions, placed, nparts,
