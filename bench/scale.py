@@ -159,7 +159,13 @@ def run_dask(folder: Path, workers: int, memory_limit: str) -> dict:
 
     sampler = Sampler(psutil.Process())
     sampler.start()
+    import dask
+    from dask.utils import parse_bytes
+
+    from analysis.engine.dask_engine import worker_config
+
     with tempfile.TemporaryDirectory(prefix="scale-", dir=folder.parent) as tmp, \
+            dask.config.set(worker_config(parse_bytes(memory_limit))), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          memory_limit=memory_limit, dashboard_address=":0",
                          local_directory=tmp) as cluster, Client(cluster) as client:

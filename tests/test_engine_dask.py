@@ -244,3 +244,18 @@ def test_a_dataset_is_read_in_bounded_pieces(client, tmp_path):
     many = analysis_to_json(run_all_dask(frame, client=client))
     assert many["summary"] == one["summary"] and many["hosts"] == one["hosts"]
     assert _by_key(many["resources"], ("url", "validator")) == _by_key(one["resources"], ("url", "validator"))
+
+
+@pytest.mark.timeout(120)
+def test_the_workers_shuffle_buffer_follows_their_memory():
+    """Dask's p2p send buffer defaults to 1 GiB whatever a worker's limit (it took 2.5 GiB
+    workers to 2.35 GB at 30M exchanges): the LocalCluster's workers start with a tenth."""
+    from analysis.engine.dask_engine import start_client
+
+    client = start_client(workers=1, memory_limit="1GiB")
+    try:
+        buffers = client.run(lambda: __import__("dask").config.get("distributed.p2p.comm.buffer"))
+        assert list(buffers.values()) == [2**30 // 10]
+    finally:
+        client.close()
+        client.cluster.close()

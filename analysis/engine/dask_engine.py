@@ -45,6 +45,17 @@ WORKER_SHARE = 0.3
 #: of any size needs a bounded amount of worker memory (the task-based shuffle keeps its
 #: pieces in memory and depends on spilling).
 SHUFFLE = "p2p"
+#: The share of a worker's memory limit the p2p shuffle may hold in its send buffer. Dask's
+#: default is 1 GiB whatever the limit: on 2.5 GiB workers the buffer filled as the input
+#: grew, and worker peaks rose from 1.10 GB at 1M exchanges to 2.35 GB at 30M, at the
+#: shuffle's end, with partitions of the same size (BENCHMARKS.md, "Crawl scale").
+SHUFFLE_BUFFER_SHARE = 0.1
+
+
+def worker_config(memory: int) -> dict[str, Any]:
+    """Dask settings for workers of ``memory`` bytes each: set them where the workers start
+    (a LocalCluster takes the starting process's settings; on a cluster, the workers' own)."""
+    return {"distributed.p2p.comm.buffer": max(16 * 2**20, int(memory * SHUFFLE_BUFFER_SHARE))}
 
 
 class HostTooLarge(Exception):
@@ -399,7 +410,14 @@ def start_client(scheduler: str | None = None, *, workers: int | None = None,
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=workers or min(cpus, 8), threads_per_worker=1,
-                           processes=True, dashboard_address=":0",
-                           memory_limit=memory_limit or "auto")
+    import dask
+    from dask.utils import parse_bytes
+    from distributed.system import MEMORY_LIMIT
+
+    n = workers or min(cpus, 8)
+    memory = (MEMORY_LIMIT // n if memory_limit in (None, "auto") else
+              parse_bytes(memory_limit) if isinstance(memory_limit, str) else int(memory_limit))
+    with dask.config.set(worker_config(memory)):  # the workers start with these settings
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", memory_limit=memory)
     return Client(cluster)
