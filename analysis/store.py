@@ -650,8 +650,11 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None)
     StoreError for a file that is not a store or a store of a newer schema, FileNotFoundError
     for a missing one.
 
-    Rows are fetched in chunks and turned into columns at once (no frame of Python rows): a
-    repeated text value is one string object shared by its rows.
+    A store file is read by connectorx in a child process (analysis.store_arrow), a ``Store``
+    (whose own connection may hold what others cannot see yet) and a file connectorx refuses
+    through sqlite3; either way in chunks turned into columns at once (no frame of Python
+    rows), a repeated text value one string object shared by its rows. A value of a numeric
+    column that is no number is a StoreError naming its exchange.
     """
     names = list(COLUMNS) if columns is None else [c for c in COLUMNS if c in set(columns)]
     kinds = [int] + [PYTHON_KINDS[name] for name in names]
