@@ -688,11 +688,11 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None)
 def _not_of_kind(db: str | Path | Store, name: str, kind: type, exc: Exception) -> str:
     """The error for a value of column ``name`` that is no ``kind``, naming its exchange."""
     path = db.path if isinstance(db, Store) else Path(db)
-    want = {bool: "('integer')", int: "('integer')", float: "('real', 'integer')"}[kind]
+    allowed = "'real', 'integer'" if kind is float else "'integer'"
     try:
         with contextlib.closing(open_for_reading(path)) as conn:
             row = conn.execute(f"SELECT id FROM exchanges WHERE typeof({name}) NOT IN "
-                               f"{want[:-1]}, 'null') LIMIT 1").fetchone()
+                               f"({allowed}, 'null') LIMIT 1").fetchone()
     except (sqlite3.Error, StoreError):
         row = None
     where = f"exchange id {row[0]}" if row else "some exchange"

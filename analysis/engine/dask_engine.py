@@ -12,7 +12,7 @@ hosts as Arrow tables, which the client writes as one part of a result dataset
 (``analysis.engine.results``) as they arrive: the client holds one part at a time. The
 summary is combined from the parts' counts (hosts are disjoint across parts) and the input's
 distinct clients and sources. A host whose exchanges alone exceed a worker's share is the
-limit of this layout: ``HostTooLarge``, one line naming it, before run_all starts on it.
+limit of this layout: ``HostTooLarge``, one line naming it, before the shuffle starts.
 """
 
 from __future__ import annotations
@@ -128,13 +128,12 @@ def assign_partitions(frame: pd.DataFrame, placed: dict[str, int], nparts: int) 
 
 
 def _part(frame: pd.DataFrame, ignore_params: tuple[str, ...], dtypes: dict[str, Any],
-          limit: int, outcomes: pd.DataFrame | None = None) -> dict[str, Any] | None:
+          outcomes: pd.DataFrame | None = None) -> dict[str, Any] | None:
     """run_all on one partition of whole hosts, in the store's dtypes (a shuffle may hand
     text columns back as Arrow strings and nullable columns as objects); its tables as
     Arrow, sorted as run_all sorts, and its counts."""
     if frame.empty:
         return None
-    _refuse_too_large(frame["host"].value_counts(dropna=False), limit)
     # in the input's order, as the pandas engine sees it (run_all breaks ties by position)
     frame = frame.sort_values("id", kind="stable").reset_index(drop=True).astype(dtypes)
     # probe outcomes apply per resource, and a partition holds whole hosts: as the pandas
@@ -286,7 +285,7 @@ def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[s
                                          meta=("_part", "int64"))
         by_host = exchanges.assign(_part=parts).set_index(
             "_part", divisions=[*range(nparts), nparts - 1], shuffle_method=SHUFFLE)
-        tasks = [delayed(_part)(d, ignore, dtypes, limit, outcomes) for d in by_host.to_delayed()]
+        tasks = [delayed(_part)(d, ignore, dtypes, outcomes) for d in by_host.to_delayed()]
         distinct = [delayed(_distinct)(d) for d in exchanges.to_delayed()]
     futures = client.compute(tasks)
     seen = client.compute(distinct)
