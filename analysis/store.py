@@ -642,9 +642,59 @@ def open_for_reading(path: str | Path) -> sqlite3.Connection:
 LOAD_CHUNK = 65_536
 
 
-def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None) -> pd.DataFrame:
+def host_filter(hosts: Iterable[str], unnamed: Iterable[str] = ()) -> str:
+    """An SQL condition: the exchange's host is one of ``hosts``, or it has none and its URL
+    (missing: the empty text) is one of ``unnamed``. The names travel as JSON text literals
+    (any character, any number of names; the SQL parser never sees them), and ``+host``
+    keeps SQLite on a scan in ``id`` order rather than the host index and a sort."""
+    def listed(values: Iterable[str]) -> str:
+        text = json.dumps(sorted(set(values))).replace("'", "''")
+        return f"(SELECT value FROM json_each('{text}'))"
+
+    urls = sorted(set(unnamed))
+    named = f"+host IN {listed(hosts)}"
+    return f"({named} OR (+host IS NULL AND coalesce(url, '') IN {listed(urls)}))" if urls else named
+
+
+@dataclass
+class HostCounts:
+    """Exchanges per host of a store, hosts named as the detectors name them: an exchange
+    recorded without a host belongs to the host of its URL (``urlparts.host_in_url``; the
+    empty name where there is none), so it is analysed with that host's other exchanges."""
+
+    sizes: dict[str, int]
+    #: host -> URLs (missing: the empty text) of its exchanges recorded without a host
+    unnamed: dict[str, set[str]]
+
+
+def host_counts(db: str | Path) -> HostCounts:
+    """``HostCounts`` of a store, counted on its host index."""
+    from analysis.urlparts import host_in_url
+
+    sizes: dict[str, int] = {}
+    unnamed: dict[str, set[str]] = {}
+    with contextlib.closing(open_for_reading(db)) as conn:
+        try:
+            for host, n in conn.execute("SELECT host, count(*) FROM exchanges GROUP BY host "
+                                        "HAVING host IS NOT NULL"):
+                sizes[str(host)] = sizes.get(str(host), 0) + int(n)
+            for url, n in conn.execute("SELECT coalesce(url, ''), count(*) FROM exchanges "
+                                       "WHERE host IS NULL GROUP BY 1"):
+                host = host_in_url(url) or ""
+                sizes[host] = sizes.get(host, 0) + int(n)
+                unnamed.setdefault(host, set()).add(str(url))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{db}: not an etagwatch store ({exc})") from exc
+    return HostCounts(sizes, unnamed)
+
+
+def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None, *,
+                   hosts: Iterable[str] | None = None, unnamed: Iterable[str] = ()
+                   ) -> pd.DataFrame:
     """All exchanges as a DataFrame: columns ``id`` + COLUMNS (or those of COLUMNS named in
-    ``columns``, in COLUMNS order), nullable ints and booleans, text as object.
+    ``columns``, in COLUMNS order), nullable ints and booleans, text as object; with
+    ``hosts``, only the exchanges of those hosts and those without a host whose URL is one of
+``unnamed`` (``HostCounts``).
 
     Safe while a writer is active (WAL: this reads the last committed state). Raises
     StoreError for a file that is not a store or a store of a newer schema, FileNotFoundError
@@ -658,6 +708,7 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None)
     """
     names = list(COLUMNS) if columns is None else [c for c in COLUMNS if c in set(columns)]
     kinds = [int] + [PYTHON_KINDS[name] for name in names]
+    where = "" if hosts is None else host_filter(hosts, unnamed)
     if isinstance(db, Store):
         conn, own = db.connection, False
     else:
@@ -666,9 +717,9 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None)
         present = {r[1] for r in conn.execute("PRAGMA table_info(exchanges)")}
         parts = None
         if own and store_arrow.available():  # a file: read by connectorx, in Rust
-            parts = _parts_via_arrow(Path(db), names, kinds, present)
+            parts = _parts_via_arrow(Path(db), names, kinds, present, where)
         if parts is None:
-            parts = _parts_via_sqlite3(conn, names, kinds, present)
+            parts = _parts_via_sqlite3(conn, names, kinds, present, where)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{db}: not an etagwatch store ({exc})") from exc
     finally:
@@ -701,10 +752,11 @@ def _not_of_kind(db: str | Path | Store, name: str, kind: type, exc: Exception) 
 
 
 def _parts_via_sqlite3(conn: sqlite3.Connection, names: list[str], kinds: list[type],
-                       present: set[str]) -> list[list]:
+                       present: set[str], where: str = "") -> list[list]:
     """Each column's chunks, from rows fetched through the sqlite3 module."""
     picked = ", ".join(c if c in present else f"NULL AS {c}" for c in names)
-    cursor = conn.execute(f"SELECT id, {picked} FROM exchanges ORDER BY id")
+    cursor = conn.execute(f"SELECT id, {picked} FROM exchanges "
+                          f"{f'WHERE {where} ' if where else ''}ORDER BY id")
     parts: list[list] = [[] for _ in range(len(names) + 1)]
     while rows := cursor.fetchmany(LOAD_CHUNK):
         for part, kind, values in zip(parts, kinds, zip(*rows, strict=True), strict=True):
@@ -714,7 +766,7 @@ def _parts_via_sqlite3(conn: sqlite3.Connection, names: list[str], kinds: list[t
 
 
 def _parts_via_arrow(path: Path, names: list[str], kinds: list[type],
-                     present: set[str]) -> list[list] | None:
+                     present: set[str], where: str = "") -> list[list] | None:
     """Each column's chunks, read by connectorx (columns a former schema lacks: all missing);
     None where it refuses the store (a value kept under another type than its column's)."""
     import numpy as np
@@ -723,7 +775,8 @@ def _parts_via_arrow(path: Path, names: list[str], kinds: list[type],
             if name in present or name == "id"]
     parts: dict[str, list] = {name: [] for name in ["id", *names]}
     try:
-        for batch in store_arrow.read_batches(path, [n for n, _ in read], [k for _, k in read]):
+        for batch in store_arrow.read_batches(path, [n for n, _ in read], [k for _, k in read],
+                                              where):
             rows = len(batch[0][1])
             for (name, _), piece in zip(read, batch, strict=True):
                 parts[name].append(piece)

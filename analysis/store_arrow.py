@@ -19,6 +19,7 @@ values as they are.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -36,7 +37,8 @@ _CHILD = """\
 import sys
 import connectorx as cx
 import pyarrow as pa
-url, query, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+url, rows = sys.argv[1], int(sys.argv[2])
+query = sys.stdin.read()  # on stdin: a host filter may be longer than an argument may be
 reader = cx.read_sql(url, query, return_type="arrow_stream", batch_size=rows)
 with pa.ipc.new_stream(sys.stdout.buffer, reader.schema) as out:
     for batch in reader:
@@ -57,21 +59,27 @@ def available() -> bool:
     return True
 
 
-def read_batches(path: Path, names: list[str], kinds: list[type]) -> Iterator[list[tuple]]:
+def read_batches(path: Path, names: list[str], kinds: list[type], where: str = ""
+                 ) -> Iterator[list[tuple]]:
     """For each batch of rows in ``id`` order: one (values, missing mask) per column of
     ``names``, as ``store._compact`` makes them from fetched rows. ``names`` must all exist in
-    the table. Raises Refused (before or after some batches) where connectorx cannot go on."""
+    the table; ``where``: an SQL condition on the rows (``store.host_filter``). Raises Refused
+    (before or after some batches) where connectorx cannot go on."""
     import pyarrow as pa
 
     url = "sqlite://" + urllib.parse.quote(str(Path(path).resolve()))
-    query = f"SELECT {', '.join(names)} FROM exchanges ORDER BY id"
+    query = (f"SELECT {', '.join(names)} FROM exchanges {f'WHERE {where} ' if where else ''}"
+             "ORDER BY id")
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, url, query, str(BATCH_ROWS)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
+            [sys.executable, "-c", _CHILD, url, str(BATCH_ROWS)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
             env={**os.environ, "RUST_BACKTRACE": "0"})
         ended = False
         try:
+            with contextlib.suppress(BrokenPipeError):  # a child that died says why below
+                proc.stdin.write(query.encode())  # type: ignore[union-attr]
+                proc.stdin.close()  # type: ignore[union-attr]
             try:
                 for batch in pa.ipc.open_stream(proc.stdout):
                     yield [_compact_arrow(batch.column(i), kind) for i, kind in enumerate(kinds)]

@@ -10,6 +10,7 @@ other URL goes to urlsplit itself. tests/test_urlparts.py checks both paths agre
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from urllib.parse import SplitResult, urlsplit
 
@@ -17,6 +18,15 @@ UrlParts = tuple[str | None, str | None, int | None, str | None, str | None]
 
 DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _FAST_SCHEMES = frozenset(DEFAULT_PORTS)
+#: The host the detectors take from the URL of an exchange recorded without one (prepare),
+#: and so the host whose partition such an exchange belongs to (the engines).
+HOST_IN_URL = re.compile(r"^[a-z]+://([^/:?#]+)")
+
+
+def host_in_url(url: object) -> str | None:
+    """The host ``HOST_IN_URL`` finds in ``url``, None where it finds none."""
+    found = HOST_IN_URL.match(url) if isinstance(url, str) else None
+    return found.group(1) if found else None
 
 
 @lru_cache(maxsize=8192)

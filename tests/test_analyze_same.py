@@ -1,6 +1,7 @@
 """`etagwatch analyze` gives what it gave before issue 16's speed work, byte for byte: the
 terminal report, the JSON (summary, hosts, resources, findings) and the three CSV files, on the
-sample captures, the real corpus (also with --ignore-param) and a synthetic store.
+sample captures, the real corpus (also with --ignore-param) and a synthetic store; in one
+process and with the hosts split between two (``--jobs 2``).
 
 The former side is the real former code: the ``analysis`` package of commit FORMER (main before
 the change), extracted from the repository's history with ``git archive`` into a temporary
@@ -90,17 +91,22 @@ def _csv_without_probe(data: bytes) -> list[list[str]]:
 
 
 def _same(store: Path, former: Path, tmp: Path, *extra: str) -> dict:
+    """The former code's outputs equal ours, in one process and in two (``--jobs 2``: the
+    store's hosts split between two worker processes, analysis.engine.processes)."""
     outputs = {}
     tmp.mkdir(parents=True, exist_ok=True)
     old_store = _schema_2(store, tmp / "former.sqlite")
-    for side, code, db in (("former", former, old_store), ("now", ROOT, store)):
+    for side, code, db, jobs in (("former", former, old_store, []),
+                                 ("now", ROOT, store, ["--jobs", "1"]),
+                                 ("now-2", ROOT, store, ["--jobs", "2"])):
         out = tmp / side
         out.mkdir(parents=True)
         text = _run(code, [str(db), "--json", str(out / "report.json"), "--csv",
-                           str(out / "csv"), "--limit", "40", *extra])
+                           str(out / "csv"), "--limit", "40", *jobs, *extra])
         outputs[side] = {"text": text, "json": (out / "report.json").read_bytes(),
                          **{name: (out / "csv" / f"{name}.csv").read_bytes()
                             for name in ("resources", "findings", "hosts")}}
+    assert outputs["now-2"] == outputs["now"]
     now, old = outputs["now"], outputs["former"]
     assert now["text"] == old["text"]
     assert _without_probe(_pairs(now["json"])) == _pairs(old["json"])

@@ -58,6 +58,19 @@ def test_sample_captures(client, tmp_path):
 
 
 @pytest.mark.timeout(300)
+def test_exchanges_without_host_go_with_their_urls_host(client, tmp_path):
+    """Stored without a host (a URL a reader could not split), an exchange is analysed under
+    its URL's host: it must land in that host's partition, or the host is split in two."""
+    import sqlite3
+
+    db = tmp_path / "s.sqlite"
+    ingest_into(db, [ROOT / "sample_captures"])
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE exchanges SET host = NULL WHERE id % 3 = 0")
+    _same(load_exchanges(db), client)
+
+
+@pytest.mark.timeout(300)
 def test_probe_outcomes_settled_alike(client, tmp_path):
     """A probed store: each partition settles its resources as the pandas engine does."""
     from test_probe_settled import outcome

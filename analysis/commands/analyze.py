@@ -10,6 +10,7 @@ from pathlib import Path
 
 from analysis.cli import CliError, at_least, ingest_inputs, show_progress
 from analysis.engine.paths import RemotePathError
+from analysis.engine.processes import PARALLEL_FROM, default_jobs
 from analysis.inputs import STORE_SUFFIXES, split_inputs
 
 DEFAULT_DB = "etagwatch.sqlite"
@@ -89,6 +90,7 @@ examples:
 
 
 _limit = at_least(0)
+_jobs = at_least(1)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -124,6 +126,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="pandas: one process (default); dask: the same detectors on a Dask "
                    "cluster, partition by partition of whole hosts (a LocalCluster unless "
                    "--scheduler), for datasets larger than one machine's memory")
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="with --engine pandas: processes analysing stores side by side, each "
+                   "a group of whole hosts (same results as one process; memory shared out, "
+                   "not multiplied); 1 = this process only (default: the CPUs available, "
+                   f"{default_jobs()} here, for stores of {PARALLEL_FROM:,} exchanges or more, "
+                   "else 1)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="with --engine dask: an existing cluster (tcp://host:8786)")
     p.add_argument("--limit", type=_limit, default=15, metavar="N",
@@ -193,7 +201,12 @@ def run(args: argparse.Namespace) -> int:
 
     wanted = _fail_on(args.fail_on)
     if args.engine == "dask":
+        if args.jobs is not None:
+            raise CliError("--jobs is for --engine pandas (a Dask cluster has its own workers)")
         return _run_dask(args, wanted)
+    stores = _split_stores(args)
+    if stores is not None:
+        return _run_processes(args, wanted, *stores)
     exchanges, outcomes = _load(args)
     if exchanges.empty:
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
@@ -204,6 +217,74 @@ def run(args: argparse.Namespace) -> int:
     del exchanges
     return _report(args, wanted, lambda: settle(
         run_all(loaded.pop(), ignore_params=args.ignore_param), outcomes), kept)
+
+
+def _split_stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """(stores, their host counts, jobs) when the inputs are SQLite stores to analyse in
+    several processes (--jobs, or enough exchanges for the default); None for one process.
+    Captures are ingested first, as ``_load`` does."""
+    from analysis.dataset import is_dataset
+    from analysis.store import StoreError, host_counts
+
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    if jobs < 2:
+        return None
+    try:
+        stores, captures = split_inputs(args.paths)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    if any(is_dataset(p) for p in stores):  # Parquet datasets: one process (or --engine dask)
+        return None
+    if captures:
+        db = Path(args.db or DEFAULT_DB)
+        ingest_inputs(args, captures, db)
+        stores.append(db)
+        args.paths = [str(p) for p in stores]  # ingested once, whichever path runs next
+        args.db = None
+    elif args.db:
+        stores.append(Path(args.db))
+    stores = list(dict.fromkeys(stores))
+    try:
+        counts = [host_counts(db) for db in stores]
+    except (StoreError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    total = sum(sum(c.sizes.values()) for c in counts)
+    if total == 0:
+        raise CliError("no exchanges to analyse (the inputs held no readable entries)")
+    if args.jobs is None and total < PARALLEL_FROM:
+        return None
+    return stores, counts, jobs
+
+
+def _run_processes(args: argparse.Namespace, wanted: list[str], stores: list[Path],
+                   counts: list, jobs: int) -> int:
+    """The pandas engine over stores, in ``jobs`` processes of whole hosts."""
+    from analysis.detectors import INPUT_COLUMNS
+    from analysis.engine.processes import WorkerError, run_all_processes
+    from analysis.inputs import load_outcomes
+    from analysis.store import StoreError
+
+    try:
+        found_outcomes = [o for o in map(load_outcomes, stores) if o is not None and not o.empty]
+    except (StoreError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    import pandas as pd
+
+    outcomes = pd.concat(found_outcomes, ignore_index=True) if found_outcomes else None
+    results: dict = {}
+
+    def analyse():  # type: ignore[no-untyped-def]
+        try:
+            analysis, overview, per_host = run_all_processes(
+                stores, jobs=jobs, columns=[*INPUT_COLUMNS, "source_kind"], counts=counts,
+                ignore_params=args.ignore_param, outcomes=outcomes,
+                overview=bool(args.parquet), progress=show_progress(args))
+        except (WorkerError, StoreError) as exc:
+            raise CliError(str(exc)) from None
+        results.update(overview=overview, outcomes=per_host)
+        return analysis
+
+    return _report(args, wanted, analyse, None, overview=results)
 
 
 def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
@@ -300,23 +381,32 @@ def _report_results(args: argparse.Namespace, wanted: list[str], target: str) ->
     return 0
 
 
-def _write_parquet(args: argparse.Namespace, analysis, exchanges) -> None:  # type: ignore[no-untyped-def]
-    """--parquet DIR with the pandas engine: the result dataset in one part."""
+def _write_parquet(args: argparse.Namespace, analysis, exchanges,  # type: ignore[no-untyped-def]
+                   overview: dict | None = None) -> None:
+    """--parquet DIR with the pandas engine: the result dataset in one part; the overview
+    counted from ``exchanges``, or given (``overview`` and ``outcomes``) by the processes
+    that had them."""
     from analysis.engine.overview import host_outcomes, overview_counts
     from analysis.engine.results import ResultsError, write_analysis
 
-    overview = {**overview_counts(exchanges), "sources": int(exchanges["source"].nunique())}
+    if exchanges is not None:
+        overview = {"overview": {**overview_counts(exchanges),
+                                 "sources": int(exchanges["source"].nunique())},
+                    "outcomes": host_outcomes(exchanges)}
+    assert overview is not None
     try:
         write_analysis(analysis, args.parquet, exchanges=[_absolute(p) for p in _stores_read(args)],
-                       overview=overview, outcomes=host_outcomes(exchanges))
+                       overview=overview["overview"], outcomes=overview["outcomes"])
     except (ResultsError, RemotePathError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"--parquet {args.parquet}: {exc}") from None
 
 
-def _report(args: argparse.Namespace, wanted: list[str], analyse, exchanges) -> int:  # type: ignore[no-untyped-def]
-    """Run ``analyse`` and write the terminal report, --json and --csv."""
+def _report(args: argparse.Namespace, wanted: list[str], analyse, exchanges,  # type: ignore[no-untyped-def]
+            overview: dict | None = None) -> int:
+    """Run ``analyse`` and write the terminal report, --json and --csv (and --parquet, its
+    overview from ``exchanges`` or from ``overview``, filled by ``analyse``)."""
     from tqdm import tqdm
 
     from analysis.report_json import encode_analysis, write_json
@@ -345,7 +435,7 @@ def _report(args: argparse.Namespace, wanted: list[str], analyse, exchanges) -> 
             bar.update()
         if args.parquet:
             bar.set_description("parquet")
-            _write_parquet(args, analysis, exchanges)
+            _write_parquet(args, analysis, exchanges, overview)
             bar.update()
     print(text, file=sys.stderr if args.json == "-" else sys.stdout)
     hits = found(analysis, wanted)

@@ -33,6 +33,7 @@ from analysis.detectors.codes import (
     take,
 )
 from analysis.exchange import COLUMNS
+from analysis.urlparts import HOST_IN_URL
 
 #: Lenient opaque-tag extraction: optional W/, optional quotes, stops at a comma.
 _TAG_RE = r'^\s*(?:[Ww]/)?\s*"?([^",]*)"?'
@@ -218,7 +219,7 @@ def prepare(df: pd.DataFrame, *, ignore_params: Iterable[str] = ()) -> pd.DataFr
     hid, hosts = factorize(out["host"])
     if (hid < 0).any():  # host from the URL where the record has none
         from_url, url_hosts = map_codes(ucodes, uurls, lambda u: u.str.extract(
-            r"^[a-z]+://([^/:?#]+)", expand=False))
+            HOST_IN_URL.pattern, expand=False))
         host = take(hosts, hid)
         fill = (hid < 0) & (from_url >= 0)
         host[fill] = take(url_hosts, from_url[fill])

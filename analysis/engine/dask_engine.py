@@ -28,10 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.detectors import Analysis, run_all, summary_of
-from analysis.detectors.settled import SETTLED, settle
+from analysis.detectors import Analysis, run_all
+from analysis.detectors.settled import settle
 from analysis.engine import results as R
+from analysis.engine.combine import combine_counts, combined_summary, distinct_values, spanned
 from analysis.engine.overview import host_outcomes, overview_counts
+from analysis.urlparts import host_in_url
 
 #: Peak memory of run_all per exchange of its input, the input frame included (measured: 3.0 KB
 #: for 500k exchanges of bench/scale.py's synthetic dataset loaded with load_dataset).
@@ -118,8 +120,14 @@ def host_partitions(sizes: pd.Series, nparts: int) -> tuple[dict[str, int], int]
 
 def assign_partitions(frame: pd.DataFrame, placed: dict[str, int], nparts: int) -> pd.Series:
     """The output partition of each exchange: its host's placement, else a stable hash of the
-    host's name (missing hosts are the empty name)."""
-    host = frame["host"].fillna("").astype(object)
+    host's name. An exchange without a host goes with the host of its URL, as the detectors
+    name it (``urlparts.host_in_url``; the empty name where there is none)."""
+    host = frame["host"].astype(object)
+    missing = host.isna().to_numpy()
+    if missing.any():
+        urls = frame["url"] if "url" in frame.columns else pd.Series(None, index=frame.index)
+        host = host.copy()
+        host[missing] = [host_in_url(u) or "" for u in urls[missing]]
     hashed = (pd.util.hash_pandas_object(host, index=False).to_numpy() % np.uint64(nparts))
     known = host.map(placed)
     out = np.where(known.notna().to_numpy(), known.fillna(0).to_numpy(dtype=np.int64),
@@ -153,34 +161,6 @@ def _refuse_too_large(sizes: pd.Series, limit: int) -> None:
                            f"one worker can analyse ({limit:,} at its memory limit): give the "
                            "workers more memory (--memory-limit on dask worker), or analyse "
                            "that host alone with --engine pandas on a larger machine")
-
-
-def _distinct(frame: pd.DataFrame) -> dict[str, set]:
-    """Values counted across parts (a client or a file spans hosts)."""
-    return {c: set(frame[c].dropna().unique()) for c in ("client", "source")}
-
-
-def _combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sum the parts' counts: numbers add, dicts add key by key, anything else is kept."""
-    out: dict[str, Any] = {}
-    for part in parts:
-        for key, value in part.items():
-            if isinstance(value, bool) or not isinstance(value, int | float | dict):
-                out.setdefault(key, value)
-            elif isinstance(value, dict):
-                merged = out.setdefault(key, {})
-                for k, v in value.items():
-                    merged[k] = merged.get(k, 0) + v
-            else:
-                out[key] = out.get(key, 0) + value
-    return out
-
-
-def _spanned(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Overview counts that are minima and maxima rather than sums."""
-    lo = [p["started_min"] for p in parts if p.get("started_min") is not None]
-    hi = [p["started_max"] for p in parts if p.get("started_max") is not None]
-    return {"started_min": min(lo) if lo else None, "started_max": max(hi) if hi else None}
 
 
 def input_rows(exchanges: Any) -> int:
@@ -286,7 +266,7 @@ def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[s
         by_host = exchanges.assign(_part=parts).set_index(
             "_part", divisions=[*range(nparts), nparts - 1], shuffle_method=SHUFFLE)
         tasks = [delayed(_part)(d, ignore, dtypes, outcomes) for d in by_host.to_delayed()]
-        distinct = [delayed(_distinct)(d) for d in exchanges.to_delayed()]
+        distinct = [delayed(distinct_values)(d) for d in exchanges.to_delayed()]
     futures = client.compute(tasks)
     seen = client.compute(distinct)
     summaries, overviews = [], []
@@ -303,29 +283,12 @@ def analyse_to_results(exchanges: Any, target: str, *, ignore_params: Iterable[s
     for found in client.gather(seen):
         for key, vals in found.items():
             values[key] |= vals
-    summary = _summary(summaries, rows, len(values["client"]), ignore)
-    overview = {**_combine(overviews), **_spanned(overviews), "sources": len(values["source"])}
+    summary = combined_summary(summaries, rows, len(values["client"]), ignore)
+    overview = {**combine_counts(overviews), **spanned(overviews), "sources": len(values["source"])}
     manifest = R.Manifest(summary=summary, overview=overview, exchanges=list(sources),
                           ignore_params=list(ignore))
     writer.commit(manifest)
     return manifest
-
-
-def _summary(parts: list[dict[str, Any]], rows: int, clients: int, ignore: tuple[str, ...]
-             ) -> dict[str, Any]:
-    """The summary as run_all's ``summarise`` makes it, from the parts' summaries."""
-    total = _combine(parts)
-    empty = pd.DataFrame({"verdict": [], "severity": [], "rule": []})
-    base = summary_of({"exchanges": rows, "responses": total.get("responses", 0),
-                       "clients": clients, "hosts": total.get("hosts", 0)}, empty, empty, ignore)
-    rules = sorted(total.get("rules", {}).items(), key=lambda kv: (-kv[1], kv[0]))
-    return {**base, "resources": total.get("resources", 0),
-            "verdicts": {v: int(total.get("verdicts", {}).get(v, 0)) for v in base["verdicts"]},
-            "findings": {s: int(total.get("findings", {}).get(s, 0)) for s in base["findings"]},
-            "rules": {k: int(v) for k, v in rules},
-            "wasted_revalidations": int(total.get("wasted_revalidations", 0)),
-            "wasted_bytes": int(total.get("wasted_bytes", 0)),
-            "settled": {k: int(total.get("settled", {}).get(k, 0)) for k in SETTLED}}
 
 
 def run_all_dask(exchanges: Any, *, ignore_params: Iterable[str] = (), client: Any = None,

@@ -36,11 +36,16 @@ def conformance_findings(prepared: pd.DataFrame) -> pd.DataFrame:
     parts = [p for p in parts if not p.empty]
     if not parts:
         return empty()
-    out = pd.concat(parts, ignore_index=True)
+    return worst_first(pd.concat(parts, ignore_index=True))
+
+
+def worst_first(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings by severity, rule, host and URL; ties keep their order (rule family, then
+    exchange), so parts of whole hosts concatenated sort as the whole would."""
     rank = {s: i for i, s in enumerate(SEVERITIES)}
-    out["_s"] = out["severity"].map(rank)
+    out = findings.assign(_s=findings["severity"].map(rank))
     out = out.sort_values(["_s", "rule", "host", "url"], kind="stable").drop(columns="_s")
     return out.reset_index(drop=True)
 
 
-__all__ = ["RULES", "conformance_findings"]
+__all__ = ["RULES", "conformance_findings", "worst_first"]

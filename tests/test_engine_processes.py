@@ -1,0 +1,144 @@
+"""`etagwatch analyze --jobs N`: the store's hosts split between worker processes
+(analysis.engine.processes) give what one process gives, and the run stays one command: a
+worker's error is one line, Ctrl-C stops the workers too.
+
+The byte-for-byte comparison on the sample captures, the real corpus and 100k synthetic
+exchanges is in test_analyze_same (one process, two processes and the former code)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from support import ingest_into
+
+from analysis.engine.processes import host_groups
+from analysis.engine.results import read_manifest, read_table
+from analysis.store import host_counts, load_exchanges
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _analyze(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analysis", "analyze", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_host_groups_are_even_and_the_same_every_run():
+    sizes = {f"h{i}.example": (i * 7919) % 1000 + 1 for i in range(300)}
+    sizes["big.example"] = 100_000  # more than a third of all: a group of its own
+    groups = host_groups(sizes, 3)
+    assert sorted(h for g in groups for h in g) == sorted(sizes)  # every host, once
+    loads = sorted(sum(sizes[h] for h in g) for g in groups)
+    # the big host alone in one group; the rest shared within one host's size of each other
+    assert ["big.example"] in groups
+    assert loads[1] - loads[0] <= max(v for k, v in sizes.items() if k != "big.example")
+    assert host_groups(dict(reversed(list(sizes.items()))), 3) == groups
+    assert host_groups({"a": 5}, 4) == [["a"]]  # no empty groups
+    assert host_groups({}, 2) == []
+
+
+@pytest.fixture(scope="module")
+def hostless(tmp_path_factory) -> Path:
+    """The sample captures with a third of the exchanges stored without a host (as a reader
+    that could not split a URL leaves them): the detectors take the host from the URL."""
+    db = tmp_path_factory.mktemp("hostless") / "s.sqlite"
+    ingest_into(db, [ROOT / "sample_captures"])
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE exchanges SET host = NULL WHERE id % 3 = 0")
+        conn.execute("UPDATE exchanges SET host = NULL, url = NULL WHERE id = 2")
+    return db
+
+
+def test_an_exchange_without_host_goes_with_its_urls_host(hostless):
+    counts = host_counts(hostless)
+    with sqlite3.connect(hostless) as conn:
+        total = conn.execute("SELECT count(*) FROM exchanges").fetchone()[0]
+        named = {h for (h,) in conn.execute("SELECT DISTINCT host FROM exchanges "
+                                             "WHERE host IS NOT NULL")}
+    assert sum(counts.sizes.values()) == total
+    assert counts.unnamed[""] == {""}  # neither host nor URL: the empty name
+    shared = [h for h in counts.unnamed if h in named]
+    assert shared, "no hostless exchange of a named host: the fixture tests nothing"
+    # loading a host loads its hostless exchanges with it, and nothing else
+    host = shared[0]
+    frame = load_exchanges(hostless, ["host", "url"], hosts=[host], unnamed=counts.unnamed[host])
+    assert len(frame) == counts.sizes[host]
+    assert frame["host"].isna().any() and set(frame["host"].dropna()) == {host}
+
+
+def test_two_processes_equal_one_with_hostless_exchanges(hostless, tmp_path):
+    outputs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / jobs
+        out.mkdir()
+        done = _analyze(str(hostless), "--jobs", jobs, "--json", str(out / "r.json"),
+                        "--csv", str(out / "csv"), "--parquet", str(out / "pq"),
+                        "--limit", "100")
+        assert done.returncode in (0, 1), done.stderr
+        manifest = read_manifest(str(out / "pq"))
+        tables = [read_table(str(out / "pq"), name).to_json()
+                  for name in ("resources", "findings", "hosts", "outcomes")]
+        outputs[jobs] = (done.stdout, (out / "r.json").read_bytes(),
+                         *((out / "csv" / f"{n}.csv").read_bytes()
+                           for n in ("resources", "findings", "hosts")),
+                         manifest.summary, manifest.overview, *tables)
+    assert outputs["2"] == outputs["1"]
+    assert b'"identifier"' in outputs["1"][1]
+
+
+def test_jobs_is_for_the_pandas_engine(hostless):
+    done = _analyze(str(hostless), "--jobs", "2", "--engine", "dask")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "--jobs is for --engine pandas (a Dask cluster has its own workers)")
+    done = _analyze(str(hostless), "--jobs", "0")
+    assert done.returncode == 2 and "--jobs" in done.stderr
+
+
+def test_a_workers_store_error_is_one_line_naming_the_exchange(hostless, tmp_path):
+    db = tmp_path / "bad.sqlite"
+    with sqlite3.connect(hostless) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    with sqlite3.connect(db) as conn:
+        bad = conn.execute("SELECT max(id) FROM exchanges WHERE host IS NOT NULL").fetchone()[0]
+        conn.execute("UPDATE exchanges SET status = 'two hundred' WHERE id = ?", (bad,))
+    done = _analyze(str(db), "--jobs", "2")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"exchange id {bad}: column status" in lines[0] and str(db) in lines[0]
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_the_workers(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    from synthetic import as_stored, synthetic, write_store
+
+    store = write_store(as_stored(synthetic(60_000)), tmp_path / "s.sqlite")
+    proc = subprocess.Popen([sys.executable, "-m", "analysis", "analyze", str(store),
+                             "--jobs", "2", "--json", str(tmp_path / "r.json")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    workers: list[psutil.Process] = []
+    while time.monotonic() < deadline and len(workers) < 2:
+        workers = [p for p in parent.children() if "analysis.engine.processes" in
+                   " ".join(p.cmdline())]
+        time.sleep(0.05)
+    assert len(workers) == 2, "the two workers never started"
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "etagwatch: interrupted"
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive
+    assert not (tmp_path / "r.json").exists()
