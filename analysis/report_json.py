@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 import numpy as np
@@ -93,6 +94,56 @@ def dump_json(report: dict[str, Any]) -> str:
 
 def _format(data: bytes) -> bytes:
     return msgspec.json.format(data, indent=1)
+
+
+#: Rows of a table encoded and formatted at a time by ``write_analysis_json``.
+CHUNK_ROWS = 4_096
+TABLES = ("hosts", "resources", "findings")
+
+
+def indented(value: Any, depth: int) -> bytes:
+    """``value`` as formatted JSON whose continuation lines are indented ``depth`` more
+    spaces, to sit ``depth`` levels deep in the report (JSON strings hold no raw line
+    breaks, so every one is a line of the layout)."""
+    return _format(_ENCODER.encode(value)).replace(b"\n", b"\n" + b" " * depth)
+
+
+def write_report(out: IO[bytes], summary: dict[str, Any],
+                 tables: Iterable[tuple[str, Iterable[bytes]]]) -> None:
+    """The report in ``write_json``'s layout, written piece by piece to ``out``: the summary,
+    then each table from pieces of formatted rows (each ``\n  {...}`` one or more times,
+    rows at depth 2), so no whole table is ever encoded in memory."""
+    out.write(b'{\n "summary": ' + indented(summary, 1))
+    for name, pieces in tables:
+        out.write(b',\n "' + name.encode() + b'": [')
+        first = True
+        for piece in pieces:
+            out.write(piece if first else b"," + piece)
+            first = False
+        out.write(b"]" if first else b"\n ]")
+    out.write(b"\n}\n")
+
+
+def _frame_pieces(frame: pd.DataFrame) -> Iterator[bytes]:
+    """A frame's rows as pieces for ``write_report``, CHUNK_ROWS rows at a time."""
+    for start in range(0, len(frame), CHUNK_ROWS):
+        rows = indented(_records(frame.iloc[start:start + CHUNK_ROWS]), 1)
+        yield rows[1:-3]  # "[\n  {...},\n  {...}\n ]" without the brackets
+
+
+def write_analysis_json(analysis: Any, target: str) -> None:
+    """The analysis as ``write_json(encode_analysis(analysis), target)`` writes it, byte for
+    byte, streamed a few thousand rows at a time: the whole report (hundreds of MB at a
+    million exchanges) never sits in memory, twice, as compact and indented text."""
+    summary = _clean(dict(analysis.summary))
+    tables = [(name, _frame_pieces(getattr(analysis, name))) for name in TABLES]
+    if target == "-":
+        sys.stdout.flush()
+        write_report(sys.stdout.buffer, summary, tables)
+        sys.stdout.buffer.flush()
+    else:
+        with open(target, "wb") as out:
+            write_report(out, summary, tables)
 
 
 def write_json(report: dict[str, Any] | bytes, target: str) -> None:

@@ -642,17 +642,19 @@ def open_for_reading(path: str | Path) -> sqlite3.Connection:
 LOAD_CHUNK = 65_536
 
 
-def host_filter(hosts: Iterable[str], unnamed: Iterable[str] = ()) -> str:
+def host_filter(hosts: Iterable[str], unnamed: Iterable[str] = (), *, indexed: bool = False
+                ) -> str:
     """An SQL condition: the exchange's host is one of ``hosts``, or it has none and its URL
     (missing: the empty text) is one of ``unnamed``. The names travel as JSON text literals
-    (any character, any number of names; the SQL parser never sees them), and ``+host``
-    keeps SQLite on a scan in ``id`` order rather than the host index and a sort."""
+    (any character, any number of names; the SQL parser never sees them). ``indexed``: let
+    SQLite look the hosts up in the host index (then sort by id), for a few hosts of a large
+    store; otherwise ``+host`` keeps it on a scan of the table in ``id`` order."""
     def listed(values: Iterable[str]) -> str:
         text = json.dumps(sorted(set(values))).replace("'", "''")
         return f"(SELECT value FROM json_each('{text}'))"
 
     urls = sorted(set(unnamed))
-    named = f"+host IN {listed(hosts)}"
+    named = f"{'' if indexed else '+'}host IN {listed(hosts)}"
     return f"({named} OR (+host IS NULL AND coalesce(url, '') IN {listed(urls)}))" if urls else named
 
 
@@ -689,12 +691,12 @@ def host_counts(db: str | Path) -> HostCounts:
 
 
 def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None, *,
-                   hosts: Iterable[str] | None = None, unnamed: Iterable[str] = ()
-                   ) -> pd.DataFrame:
+                   hosts: Iterable[str] | None = None, unnamed: Iterable[str] = (),
+                   indexed: bool = False) -> pd.DataFrame:
     """All exchanges as a DataFrame: columns ``id`` + COLUMNS (or those of COLUMNS named in
     ``columns``, in COLUMNS order), nullable ints and booleans, text as object; with
     ``hosts``, only the exchanges of those hosts and those without a host whose URL is one of
-``unnamed`` (``HostCounts``).
+``unnamed`` (``HostCounts``), through the host index if ``indexed`` (``host_filter``).
 
     Safe while a writer is active (WAL: this reads the last committed state). Raises
     StoreError for a file that is not a store or a store of a newer schema, FileNotFoundError
@@ -708,7 +710,7 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None,
     """
     names = list(COLUMNS) if columns is None else [c for c in COLUMNS if c in set(columns)]
     kinds = [int] + [PYTHON_KINDS[name] for name in names]
-    where = "" if hosts is None else host_filter(hosts, unnamed)
+    where = "" if hosts is None else host_filter(hosts, unnamed, indexed=indexed)
     if isinstance(db, Store):
         conn, own = db.connection, False
     else:

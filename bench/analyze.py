@@ -9,6 +9,7 @@ is the child's own maximum resident set, CPU time its user + system time (os.wai
 shared machine CPU seconds say more than wall seconds.
 
 usage: python bench/analyze.py [SIZE ...] [--runs N] [--contender REF] [--only json,csv,report]
+                               [--new-arg=--jobs=1 ...]
        (default sizes: 100000 1000000; outputs: json csv)
 Targets (issue 16): 1M exchanges in at most 15 s and 2 GB, 100k in at most 2 s; --csv in the same
 budget; `report` on a 1M store within 60 s.
@@ -114,6 +115,9 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--runs", type=int, default=1, help="runs of each side per size (alternated)")
     ap.add_argument("--contender", default="6dfe032", help="git commit of the contender")
     ap.add_argument("--only", default="json,csv", help="comma-separated: json, csv, report")
+    ap.add_argument("--new-arg", action="append", default=[], metavar="ARG",
+                    help="an argument for this code's side only, e.g. --new-arg=--jobs=1 "
+                    "(the contender may not know it); repeatable")
     ap.add_argument("--stores", type=Path, default=Path(tempfile.gettempdir()) / "etagwatch-bench",
                     help="folder for the synthetic stores (reused across runs)")
     args = ap.parse_args(argv)
@@ -131,7 +135,8 @@ def main(argv: list[str]) -> None:
                     for side, code in (("new", ROOT), ("old", old)):
                         out = Path(tmp) / side
                         out.mkdir(exist_ok=True)
-                        times[side] = timed(code, COMMANDS[what](store, out))
+                        extra = args.new_arg if side == "new" else []
+                        times[side] = timed(code, [*COMMANDS[what](store, out), *extra])
                     (ns, nc, nm), (os_, oc, om) = times["new"], times["old"]
                     print(f"{n:>10} {what:>6} {run:>3} {ns:>7.2f} {os_:>7.2f} {os_ / ns:>5.2f}x "
                           f"{nc:>7.2f} {oc:>7.2f} {oc / nc:>5.2f}x "

@@ -142,3 +142,41 @@ def test_ctrl_c_stops_the_workers(tmp_path):
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive
     assert not (tmp_path / "r.json").exists()
+
+
+def test_many_small_groups_per_worker_equal_one_frame(hostless, monkeypatch):
+    """Groups of a few hosts, taken one after another by two workers; the smaller groups read
+    through the host index, the larger by a scan (the share between them set for these few
+    hosts); the merged analysis is the one-frame analysis, row for row and in order."""
+    from analysis.detectors import INPUT_COLUMNS, run_all
+    from analysis.detectors.settled import settle
+    from analysis.engine import processes
+    from analysis.report_json import encode_analysis
+
+    counts = host_counts(hostless)
+    total = sum(counts.sizes.values())
+    rows = total // 6
+    groups = host_groups(counts.sizes, 6)
+    assert len(groups) > 2, "more groups than workers"
+    shares = sorted(sum(counts.sizes[h] for h in g) / total for g in groups)
+    assert shares[0] < shares[-1]
+    monkeypatch.setattr(processes, "INDEX_BELOW", 2 / (shares[0] + shares[-1]))
+    columns = [*INPUT_COLUMNS, "source_kind"]
+    many, overview, outcomes = processes.run_all_processes(
+        [hostless], jobs=2, columns=columns, group_rows=rows, overview=True)
+    one = settle(run_all(load_exchanges(hostless, columns)), None)
+    assert encode_analysis(many) == encode_analysis(one)  # bytes: key order counts too
+    assert b'"value_backends"' in encode_analysis(one), "a part with churn beside parts without"
+    assert overview is not None and overview["exchanges"] == total
+    assert int(outcomes.drop(columns="host").to_numpy().sum()) == total
+
+
+def test_a_column_only_some_parts_have_keeps_its_place():
+    import pandas as pd
+
+    from analysis.engine.processes import columns_in_order
+
+    without = pd.DataFrame(columns=["url", "verdict", "values", "evidence"])
+    with_churn = pd.DataFrame(columns=["url", "verdict", "value_backends", "values", "evidence"])
+    assert columns_in_order([without, with_churn]) == list(with_churn.columns)
+    assert columns_in_order([with_churn, without]) == list(with_churn.columns)

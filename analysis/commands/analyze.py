@@ -409,7 +409,7 @@ def _report(args: argparse.Namespace, wanted: list[str], analyse, exchanges,  # 
     overview from ``exchanges`` or from ``overview``, filled by ``analyse``)."""
     from tqdm import tqdm
 
-    from analysis.report_json import encode_analysis, write_json
+    from analysis.report_json import write_analysis_json
     from analysis.report_text import render
 
     steps = 2 + bool(args.json) + bool(args.csv) + bool(args.parquet)
@@ -423,7 +423,7 @@ def _report(args: argparse.Namespace, wanted: list[str], analyse, exchanges,  # 
         if args.json:
             bar.set_description("json")
             try:
-                write_json(encode_analysis(analysis), args.json)
+                write_analysis_json(analysis, args.json)
             except BrokenPipeError:
                 raise  # a closed pipe on stdout: quiet (analysis.cli)
             except OSError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -47,31 +49,48 @@ def per_resource(ex: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _picked(ex: pd.DataFrame, f: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
+    """The verdict and validator columns of each resource that has a validator."""
+    classified = classify(f)
+    churny = classified.index[(classified["verdict"] == "churn")]
+    if len(churny):
+        classified["value_backends"] = backends_by_value(ex, obs, churny)
+    picked = pick_per_resource(classified)
+    # the resource's own counts come from every exchange; the validator's stay as such
+    return picked.drop(columns=["host", "exchanges"]).rename(
+        columns={"clients": "validator_clients"})
+
+
+@functools.cache
+def _validator_columns() -> pd.DataFrame:
+    """``_picked``'s columns and dtypes, without rows, taken from a one-exchange capture with
+    an ETag: a frame without any validator gives its resources the same columns (counts 0,
+    the rest missing) as a frame where others have validators, so a resource's row does not
+    depend on which resources share its frame (the engines split the exchanges by host)."""
+    from analysis.detectors.prepare import prepare
+
+    one = prepare(pd.DataFrame({"url": ["http://template.invalid/"], "method": ["GET"],
+                                "status": [200], "etag": ['"t"'], "client": ["c"],
+                                "started": [0.0]}))
+    f, obs = features_with_costs(one)
+    return _picked(one, f, obs).iloc[:0]
+
+
 def verdict_table(ex: pd.DataFrame, f: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
     """Classify features and add resources without validators as ``none``."""
     every = per_resource(ex)
-    if f.empty:
-        out = every.assign(verdict="none", confidence=1.0, validator=None, values=0, n304=0,
-                           wasted_revalidations=0, wasted_bytes=0, third_party=False)
-    else:
-        classified = classify(f)
-        churny = classified.index[(classified["verdict"] == "churn")]
-        if len(churny):
-            classified["value_backends"] = backends_by_value(ex, obs, churny)
-        picked = pick_per_resource(classified)
-        # the resource's own counts come from every exchange; the validator's stay as such
-        picked = picked.drop(columns=["host", "exchanges"]).rename(
-            columns={"clients": "validator_clients"})
-        out = every.join(picked, how="left")
-        out["verdict"] = out["verdict"].fillna("none")
-        out["confidence"] = out["confidence"].fillna(1.0)
-        # counts stay integers: a resource without validators has none of anything
-        counts = [c for c in picked.columns if picked[c].dtype.kind in "iu"]
-        out[counts] = out[counts].fillna(0).astype(int)
-        out["third_party"] = out["third_party"].fillna(False).astype(bool)
-        for col in ("body_size", "value_length"):  # medians of byte / character counts
-            if col in out.columns:
-                out[col] = pd.array(out[col].round(), dtype="Int64")
+    # no validator at all: the columns resources have beside validated ones
+    picked = _validator_columns() if f.empty else _picked(ex, f, obs)
+    out = every.join(picked, how="left")
+    out["verdict"] = out["verdict"].fillna("none")
+    out["confidence"] = out["confidence"].fillna(1.0)
+    # counts stay integers: a resource without validators has none of anything
+    counts = [c for c in picked.columns if picked[c].dtype.kind in "iu"]
+    out[counts] = out[counts].fillna(0).astype(int)
+    out["third_party"] = out["third_party"].fillna(False).astype(bool)
+    for col in ("body_size", "value_length"):  # medians of byte / character counts
+        if col in out.columns:
+            out[col] = pd.array(out[col].round(), dtype="Int64")
     out["url"] = out.index
     # a content change between visits costs nothing a server could have saved
     changed = (out["verdict"] == "changed").to_numpy()

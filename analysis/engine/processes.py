@@ -21,7 +21,9 @@ request goes down the child's stdin and the result comes back on its stdout, bot
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import math
 import os
 import pickle
 import signal
@@ -29,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,15 @@ if TYPE_CHECKING:  # imported on use: the CLI reads this module's defaults for -
 #: worker's start (an interpreter importing pandas and the detectors, about 0.6 s of CPU) costs
 #: more than it saves (BENCHMARKS.md, "Analyze end to end").
 PARALLEL_FROM = 150_000
+#: Exchanges per group of hosts: a worker's peak memory is one group's (about 0.7 GB at 250k
+#: exchanges of bench/synthetic.py), and the detectors' work per exchange grows with the
+#: frame (sorts, hash tables out of cache): 1M exchanges in groups of 250k cost 17.7 s of
+#: detector CPU against 21.9 s in one frame (BENCHMARKS.md, "Analyze end to end").
+GROUP_ROWS = 250_000
+#: A group with less than 1/INDEX_BELOW of a store's exchanges is read through the host index
+#: (and sorted by id), a larger one by a scan of the table (measured at 1M: a quarter 1.9 s by
+#: scan, 2.6 s by index; an eighth 1.2 s either way).
+INDEX_BELOW = 8
 
 
 class WorkerError(Exception):
@@ -81,11 +91,15 @@ class Request:
     hosts: list[str]
     #: per store: URLs of exchanges without a host that belong to these hosts
     unnamed: list[list[str]]
+    #: per store: read through the host index (a small share of its exchanges), else a scan
+    indexed: list[bool]
     columns: list[str]
     ignore_params: tuple[str, ...]
     outcomes: pd.DataFrame | None = None
     #: also the overview counts and per-host outcomes (for --parquet)
     overview: bool = False
+    #: exchanges in all
+    rows: int = 0
 
 
 @dataclass
@@ -109,8 +123,10 @@ def analyse_part(request: Request) -> Part:
     from analysis.engine.overview import host_outcomes, overview_counts
     from analysis.store import load_exchanges
 
-    frames = [load_exchanges(db, request.columns, hosts=request.hosts, unnamed=urls)
-              for db, urls in zip(request.stores, request.unnamed, strict=True)]
+    frames = [load_exchanges(db, request.columns, hosts=request.hosts, unnamed=urls,
+                             indexed=indexed)
+              for db, urls, indexed in zip(request.stores, request.unnamed, request.indexed,
+                                           strict=True)]
     frames = [f for f in frames if not f.empty] or frames[:1]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     values = distinct_values(frame)
@@ -126,56 +142,92 @@ def analyse_part(request: Request) -> Part:
 
 
 class _Worker:
-    """One child process analysing a request."""
+    """A child process analysing requests one after another: each goes down its stdin and its
+    Part comes back on its stdout, as length-prefixed pickles."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self) -> None:
         import analysis
 
         env = dict(os.environ)
         root = str(Path(analysis.__file__).resolve().parent.parent)  # importable as we are
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self._request = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
-        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by result())
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self.proc = subprocess.Popen([sys.executable, "-m", "analysis.engine.processes"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._errors, env=env)
 
-    def result(self) -> Part:
-        """Wait for the child; its Part, or WorkerError with its one-line reason."""
+    def analyse(self, request: Request) -> Part:
+        """The child's Part for ``request``, or WorkerError with its one-line reason."""
         try:
-            out, _ = self.proc.communicate(self._request)
-            if self.proc.returncode == 0:
-                status, payload = pickle.loads(out)
-                if status == "ok":
-                    return payload
-                raise WorkerError(payload)
-            if self.proc.returncode < 0:
-                name = signal.Signals(-self.proc.returncode).name
-                why = " (out of memory?)" if name == "SIGKILL" else ""
-                raise WorkerError(f"a worker process was stopped by {name}{why}")
-            self._errors.seek(0)
-            lines = [ln for ln in self._errors.read().decode(errors="replace").splitlines()
-                     if ln.strip()]
-            raise WorkerError(lines[-1] if lines else
-                              f"a worker process exited {self.proc.returncode}")
-        finally:
-            self._errors.close()
+            _send(self.proc.stdin, request)
+            status, payload = _receive(self.proc.stdout)
+        except (OSError, EOFError):  # the child is gone: say why
+            raise WorkerError(self._why_gone()) from None
+        if status == "ok":
+            return payload
+        raise WorkerError(payload)
+
+    def _why_gone(self) -> str:
+        code = self.proc.wait()
+        if code < 0:
+            name = signal.Signals(-code).name
+            return (f"a worker process was stopped by {name}"
+                    f"{' (out of memory?)' if name == 'SIGKILL' else ''}")
+        self._errors.seek(0)
+        lines = [ln for ln in self._errors.read().decode(errors="replace").splitlines()
+                 if ln.strip()]
+        return lines[-1] if lines else f"a worker process exited {code}"
 
     def stop(self) -> None:
+        """Closing its stdin ends an idle child; one still busy (Ctrl-C, another worker
+        failed) is killed."""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._errors.close()
+
+    def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
+
+
+def _send(pipe: Any, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    pipe.write(len(data).to_bytes(8, "little"))
+    pipe.write(data)
+    pipe.flush()
+
+
+def _receive(pipe: Any) -> Any:
+    head = pipe.read(8)
+    if len(head) < 8:
+        raise EOFError
+    size = int.from_bytes(head, "little")
+    data = pipe.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
 
 
 def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Iterable[str],
                       ignore_params: Iterable[str] = (), outcomes: pd.DataFrame | None = None,
                       overview: bool = False, progress: bool = False,
                       counts: Sequence[HostCounts] | None = None,
+                      group_rows: int | None = None,
                       ) -> tuple[Analysis, dict[str, Any] | None, pd.DataFrame | None]:
-    """``settle(run_all(...), outcomes)`` over every exchange of ``stores``, in up to ``jobs``
-    worker processes of whole hosts: (the analysis, then with ``overview`` the overview counts
+    """``settle(run_all(...), outcomes)`` over every exchange of ``stores``, in ``jobs``
+    worker processes taking groups of whole hosts of about ``group_rows`` exchanges (default
+    GROUP_ROWS) one after another: (the analysis, then with ``overview`` the overview counts
     and per-host outcomes of the exchanges, as ``--parquet`` writes them, else None twice).
     ``counts``: the stores' ``host_counts`` when the caller has them. Raises WorkerError, or
     StoreError for a store that cannot be read."""
+    import queue
+    import threading
+
     from tqdm import tqdm
 
     from analysis.store import host_counts
@@ -186,26 +238,73 @@ def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Itera
     for c in counts:
         for host, n in c.sizes.items():
             sizes[host] = sizes.get(host, 0) + n
-    requests = [Request(stores=[str(db) for db in stores], hosts=group,
-                        unnamed=[sorted(u for h in group for u in c.unnamed.get(h, ()))
-                                 for c in counts],
-                        columns=list(columns), ignore_params=ignore, outcomes=outcomes,
-                        overview=overview)
-                for group in host_groups(sizes, jobs)]
+    total = sum(sizes.values())
+    ngroups = max(jobs, math.ceil(total / (group_rows or GROUP_ROWS)))
+    todo: queue.SimpleQueue[Request] = queue.SimpleQueue()
+    for group in host_groups(sizes, ngroups):  # largest first: the last ones are the small
+        todo.put(Request(
+            stores=[str(db) for db in stores], hosts=group,
+            unnamed=[sorted(u for h in group for u in c.unnamed.get(h, ())) for c in counts],
+            indexed=[sum(c.sizes.get(h, 0) for h in group) * INDEX_BELOW < sum(c.sizes.values())
+                     for c in counts],
+            columns=list(columns), ignore_params=ignore, outcomes=outcomes, overview=overview,
+            rows=sum(sizes[h] for h in group)))
     parts: list[Part] = []
-    workers = [_Worker(r) for r in requests]
-    pool = ThreadPoolExecutor(max_workers=len(workers) or 1)  # each waits on one child
+    failed: list[BaseException] = []
+    lock = threading.Lock()
+    workers = [_Worker() for _ in range(min(jobs, ngroups))]
+
+    def drain(worker: _Worker, bar: Any) -> None:
+        while not failed:
+            try:
+                request = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                part = worker.analyse(request)
+            except BaseException as exc:  # handed to the calling thread
+                failed.append(exc)
+                return
+            with lock:
+                parts.append(part)
+                bar.update(request.rows)
+
     try:
-        with tqdm(total=len(workers), desc="detectors", unit="part", file=sys.stderr,
-                  leave=False, disable=not progress) as bar:
-            for future in as_completed([pool.submit(w.result) for w in workers]):
-                parts.append(future.result())
-                bar.update()
-    finally:  # Ctrl-C or a failed worker: the others are of no use any more
+        with tqdm(total=total, desc="detectors", unit="exch", unit_scale=True,
+                  file=sys.stderr, leave=False, disable=not progress) as bar:
+            threads = [threading.Thread(target=drain, args=(w, bar), daemon=True)
+                       for w in workers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        if failed:
+            raise failed[0]
+    except BaseException:  # Ctrl-C or a failed worker: the others are of no use any more
+        failed.append(KeyboardInterrupt())
+        for w in workers:
+            w.kill()
+        raise
+    finally:
         for w in workers:
             w.stop()
-        pool.shutdown(wait=True)
     return merge(parts, ignore)
+
+
+def columns_in_order(frames: list[pd.DataFrame]) -> list[str]:
+    """Every column of ``frames``, each where the frames that have it put it: a column only
+    some parts have (``value_backends`` only where a part found churn) goes after the column
+    it follows there, as in the one frame of the whole (concat would append it at the end,
+    and the JSON's keys would change order)."""
+    order: list[str] = []
+    for frame in frames:
+        cols = list(frame.columns)
+        for i, col in enumerate(cols):
+            if col in order:
+                continue
+            before = next((c for c in reversed(cols[:i]) if c in order), None)
+            order.insert(order.index(before) + 1 if before is not None else 0, col)
+    return order
 
 
 def merge(parts: list[Part], ignore: tuple[str, ...]
@@ -221,7 +320,8 @@ def merge(parts: list[Part], ignore: tuple[str, ...]
     def table(name: str) -> pd.DataFrame:
         frames = [getattr(p.analysis, name) for p in parts]
         nonempty = [f for f in frames if not f.empty] or frames[:1]
-        whole = pd.concat(nonempty, ignore_index=True) if len(nonempty) > 1 else nonempty[0]
+        whole = (pd.concat(nonempty, ignore_index=True)[columns_in_order(nonempty)]
+                 if len(nonempty) > 1 else nonempty[0])
         if whole.empty:
             return whole
         # run_all's own orders; resources' ties (a verdict, confidence and waste) in resource
@@ -247,18 +347,33 @@ def merge(parts: list[Part], ignore: tuple[str, ...]
 
 
 def main() -> int:
-    """The worker: a pickled Request on stdin, ("ok", Part) or ("error", line) on stdout."""
+    """The worker: Requests on stdin, ("ok", Part) or ("error", line) for each on stdout,
+    until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from analysis.store import StoreError
 
-    request = pickle.load(sys.stdin.buffer)
-    try:
-        result: tuple[str, Any] = ("ok", analyse_part(request))
-    except (StoreError, FileNotFoundError) as exc:
-        result = ("error", str(exc))
-    sys.stdout.buffer.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
-    return 0
+    while True:
+        try:
+            request = _receive(sys.stdin.buffer)
+        except EOFError:
+            return 0
+        try:
+            result: tuple[str, Any] = ("ok", analyse_part(request))
+        except (StoreError, FileNotFoundError) as exc:
+            result = ("error", str(exc))
+        _send(sys.stdout.buffer, result)
+        del result
+        _give_back_memory()
+
+
+def _give_back_memory() -> None:
+    """Hand the freed heap of the last group back to the system before the next one: glibc
+    keeps it otherwise, and the worker's resident memory would be its largest group's plus
+    what fragmentation adds, group after group."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 if __name__ == "__main__":

@@ -343,26 +343,15 @@ def columns(target: str, name: str) -> list[str]:
 
 # -- streamed outputs -------------------------------------------------------------------------
 
-def _indented(value: Any, depth: int) -> bytes:
-    from analysis.report_json import _ENCODER
-
-    text = msgspec.json.format(_ENCODER.encode(value), indent=1)
-    return text.replace(b"\n", b"\n" + b" " * depth)
-
-
 def stream_json(target: str, out: Any) -> None:
     """The JSON report of analyze (the same keys and layout as ``write_json``) written to the
     binary file ``out`` row by row from the result dataset."""
+    from analysis.report_json import TABLES, indented, write_report
+
     manifest = read_manifest(target)
-    out.write(b'{\n "summary": ' + _indented(manifest.summary, 1))
-    for name in ("hosts", "resources", "findings"):
-        out.write(b',\n "' + name.encode() + b'": [')
-        first = True
-        for record in merged(target, name):
-            out.write((b"\n  " if first else b",\n  ") + _indented(record, 2))
-            first = False
-        out.write(b"]" if first else b"\n ]")
-    out.write(b"\n}\n")
+    write_report(out, manifest.summary, [
+        (name, (b"\n  " + indented(record, 2) for record in merged(target, name)))
+        for name in TABLES])
 
 
 def stream_csv(target: str, folder: str) -> None:
