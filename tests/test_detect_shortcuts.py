@@ -11,7 +11,7 @@ import exchange_factory as xf
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analysis.detectors import codes as C
@@ -191,3 +191,46 @@ def test_etag_shapes_reads_other_values_one_by_one() -> None:
     for v in values:
         assert got.loc[v, "shape"] == _shape_of(v)[0]
     assert got.loc["5e1c2f3a-5d2\n", "shape"] == "nginx-mtime-size"  # re's $ before a newline
+
+
+def _strong_reuse_by_groupby(ex: pd.DataFrame) -> list:
+    """strong-etag-reused as first written: groupby "first" over the rows' text (reference)."""
+    mask = (ex["ok"] & ex["status"].between(200, 299) & (ex["tid"] >= 0) & (ex["rid"] >= 0)
+            & ~ex["etag_weak"].fillna(False).astype(bool) & ex["method"].isin(("GET", "HEAD")))
+    rows = ex.loc[mask]
+    if rows.empty:
+        return []
+    coding = rows["content_encoding"].str.lower().str.strip()
+    coding = coding.where(coding.notna() & (coding != ""), "identity")
+    body = rows["content_hash"].where((rows["status"] != 206) & (rows["method"] == "GET"))
+    key = rows["rid"].astype(str) + "/" + rows["tid"].astype(str)
+    first_body = body.groupby(key).transform("first")
+    first_coding = coding.groupby(key).transform("first")
+    differs = (body.notna() & first_body.notna() & (body != first_body)) | (coding != first_coding)
+    hit = rows[differs & ~key.where(differs).duplicated()]
+    return sorted(int(i) for i in hit["id"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from([URL, URL + "/2"]),
+                          st.sampled_from(['"a"', '"b"', 'W/"a"', None]),
+                          st.sampled_from(["one", "two", None]),
+                          st.sampled_from([None, "gzip", " GZIP", "", "br"]),
+                          st.sampled_from([("GET", 200), ("GET", 206), ("HEAD", 200),
+                                           ("PUT", 200), ("GET", 304)])),
+                min_size=1, max_size=14))
+@example(rows=[(URL, '"a"', None, None, ("HEAD", 200)),  # "first" skips the bodiless HEAD
+               (URL, '"a"', "one", None, ("GET", 200)), (URL, '"a"', "two", None, ("GET", 200))])
+@example(rows=[(URL, '"a"', "one", None, ("GET", 200)), (URL, '"a"', "one", "gzip", ("GET", 200)),
+               (URL, '"a"', "two", "gzip", ("GET", 200))])  # one finding per (resource, tag)
+def test_strong_reuse_by_codes_matches_groupby(rows: list[tuple]) -> None:
+    from analysis.detectors.conformance.content import strong_etag_reuse_findings
+
+    records = [xf.exchange(client="c", url=url, etag=etag, body=body, method=method,
+                           status=status, started=xf.T0 + i,
+                           resp_headers=[["content-encoding", coding]] if coding is not None
+                           else None, content_encoding=coding)
+               for i, (url, etag, body, coding, (method, status)) in enumerate(rows)]
+    ex = prepare(xf.frame(records))
+    found = strong_etag_reuse_findings(ex)
+    assert sorted(int(i) for i in found["exchange_id"]) == _strong_reuse_by_groupby(ex)

@@ -61,8 +61,13 @@ output:
   `etagwatch report DIR` turns into the HTML report without the exchanges in memory.
 
 engines:
-  --engine pandas (default) analyses in this process: about 1.6 KB of memory per exchange
-  (BENCHMARKS.md, "Bytes per exchange"). --engine dask runs the same detectors on a Dask
+  --engine pandas (default) analyses stores of 150,000 exchanges or more in --jobs worker
+  processes (default: one per CPU), each taking groups of whole hosts of about 250,000
+  exchanges in turn: their memory follows the group, not the store, and the results (a row
+  per resource and finding) are gathered here (1M exchanges peaked at 1.7 GB over all
+  processes, 5M at 2.6 GB); they equal those of one process. Smaller
+  stores, Parquet datasets and --jobs 1 analyse in this process (about 2.3 KB per exchange
+  at its peak; BENCHMARKS.md, "Analyze end to end"). --engine dask runs the same detectors on a Dask
   cluster, a partition of whole hosts at a time, sized from the workers' memory limit:
   a LocalCluster (one worker per CPU) unless --scheduler names a running one. The JSON, CSV
   and terminal report are written from the result dataset (--parquet DIR, else a temporary
@@ -123,7 +128,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--client", metavar="ID",
                    help="client id for every ingested exchange (default: each file its own: its path relative to the common root of the inputs, or its full path when an earlier run stored another file under that id)")
     p.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
-                   help="pandas: one process (default); dask: the same detectors on a Dask "
+                   help="pandas: this machine, in --jobs processes (default); dask: the same "
+                   "detectors on a Dask "
                    "cluster, partition by partition of whole hosts (a LocalCluster unless "
                    "--scheduler), for datasets larger than one machine's memory")
     p.add_argument("--jobs", type=_jobs, default=None, metavar="N",

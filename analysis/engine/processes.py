@@ -270,8 +270,8 @@ def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Itera
                 bar.update(request.rows)
 
     try:
-        with tqdm(total=total, desc="detectors", unit="exch", unit_scale=True,
-                  file=sys.stderr, leave=False, disable=not progress) as bar:
+        with tqdm(total=total, desc=f"analysing ({len(workers)} processes)", unit="exch",
+                  unit_scale=True, file=sys.stderr, leave=False, disable=not progress) as bar:
             threads = [threading.Thread(target=drain, args=(w, bar), daemon=True)
                        for w in workers]
             for t in threads:

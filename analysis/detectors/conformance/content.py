@@ -5,9 +5,10 @@ HEAD response none, so neither can show "different content" (both still show the
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from analysis.detectors.codes import map_distinct, pair
+from analysis.detectors.codes import first_index, map_distinct, pair
 from analysis.detectors.conformance.base import FINDING_INPUTS, empty, findings
 
 
@@ -24,18 +25,30 @@ def strong_etag_reuse_findings(ex: pd.DataFrame) -> pd.DataFrame:
     coding = coding.where(coding.notna() & (coding != ""), "identity")
     body = rows["content_hash"].where((rows["status"] != 206) & (rows["method"] == "GET"))
     rows = rows.assign(coding=coding, body=body)
-    key = pd.Series(pair(rows["rid"].to_numpy(), rows["tid"].to_numpy()), index=rows.index)
-    first_body = rows.groupby(key)["body"].transform("first")
-    first_coding = rows.groupby(key)["coding"].transform("first")
-    body_differs = rows["body"].notna() & first_body.notna() & (rows["body"] != first_body)
-    coding_differs = rows["coding"] != first_coding
-    hit_mask = body_differs | coding_differs
-    hits = rows[hit_mask]
-    hit = hits[~key[hit_mask].duplicated().to_numpy()]
+    # the first body and coding under each (resource, tag), from integer codes: a groupby
+    # "first" over text hashes every value again
+    key = pair(rows["rid"].to_numpy(), rows["tid"].to_numpy())
+    n = int(key.max()) + 1
+    body_v = rows["body"].to_numpy(dtype=object)
+    coding_v = rows["coding"].to_numpy(dtype=object)
+    has_body = ~pd.isna(body_v)
+    first_body = np.full(n, None, dtype=object)
+    groups, at = first_index(key, has_body)  # "first" skips missing bodies
+    first_body[groups] = body_v[at]
+    first_coding = np.full(n, None, dtype=object)
+    groups, at = first_index(key)
+    first_coding[groups] = coding_v[at]
+    fb_rows, fc_rows = first_body[key], first_coding[key]
+    body_differs = has_body & ~pd.isna(fb_rows) & (body_v != fb_rows)
+    hit_mask = body_differs | (coding_v != fc_rows)
+    hit_rows = np.flatnonzero(hit_mask)
+    _, once = np.unique(key[hit_rows], return_index=True)  # the first hit per key
+    hit_rows = hit_rows[np.sort(once)]
+    hit = rows.iloc[hit_rows]
     if hit.empty:
         return empty()
-    fb = first_body.loc[hit.index]
-    fc = first_coding.loc[hit.index]
+    fb = fb_rows[hit_rows]
+    fc = fc_rows[hit_rows]
     ev = [{"etag": r.etag, "first_coding": c, "this_coding": r.coding,
            "same_body": (r.body == b) if isinstance(b, str) and isinstance(r.body, str) else None}
           for r, b, c in zip(hit.itertuples(index=False), fb, fc, strict=True)]
