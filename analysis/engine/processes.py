@@ -313,7 +313,6 @@ def merge(parts: list[Part], ignore: tuple[str, ...]
     import pandas as pd
 
     from analysis.detectors import Analysis
-    from analysis.detectors.conformance import worst_first
     from analysis.engine.combine import combine_counts, combined_summary, spanned
     from analysis.engine.results import ordered
 
@@ -322,11 +321,7 @@ def merge(parts: list[Part], ignore: tuple[str, ...]
         nonempty = [f for f in frames if not f.empty] or frames[:1]
         whole = (pd.concat(nonempty, ignore_index=True)[columns_in_order(nonempty)]
                  if len(nonempty) > 1 else nonempty[0])
-        if whole.empty:
-            return whole
-        # run_all's own orders; resources' ties (a verdict, confidence and waste) in resource
-        # order, which is the URL's, as ``ordered`` breaks them
-        return worst_first(whole) if name == "findings" else ordered(name, whole)
+        return ordered(name, whole)  # run_all's order (ties never cross hosts)
 
     values: dict[str, set] = {"client": set(), "source": set()}
     for p in parts:

@@ -31,6 +31,7 @@ import msgspec
 import pandas as pd
 
 from analysis.detectors import RANK, SEVERITIES
+from analysis.detectors.conformance import worst_first
 from analysis.engine.paths import filesystem, join
 
 MANIFEST = "_etagwatch_results.json"
@@ -70,8 +71,9 @@ def _resource_key(r: dict[str, Any]) -> tuple:
 
 
 def _finding_key(r: dict[str, Any]) -> tuple:
-    return (_up(_SEVERITY.get(r["severity"])), _up(r["rule"]), _up(r["host"]), _up(r["url"]),
-            _up(r["source"]))
+    # run_all's key (conformance.worst_first): its ties share a host, so they are in one part,
+    # in that part's order, which the merge keeps
+    return (_up(_SEVERITY.get(r["severity"])), _up(r["rule"]), _up(r["host"]), _up(r["url"]))
 
 
 HOST_ORDER = ("identifier", "likely-identifier", "churn", "error", "wasted_bytes", "warning",
@@ -92,7 +94,9 @@ KEYS: dict[str, Callable[[dict[str, Any]], tuple]] = {
 
 
 def ordered(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` in the order of table ``name`` (run_all's, ties broken by URL and host)."""
+    """``frame`` in the order of table ``name``: run_all's, for a frame that is run_all's
+    output or a concatenation of such outputs over disjoint hosts (resources' ties broken by
+    URL, which is their order in run_all; findings' ties keep their order)."""
     if frame.empty:
         return frame.reset_index(drop=True)
     if name == "resources":
@@ -100,8 +104,7 @@ def ordered(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             ["_k", "confidence", "wasted_bytes", "url"], ascending=[True, False, False, True],
             kind="stable")
     elif name == "findings":
-        out = frame.assign(_k=frame["severity"].map(_SEVERITY)).sort_values(
-            ["_k", "rule", "host", "url", "source"], kind="stable")
+        return worst_first(frame)
     elif name == "hosts":
         out = frame.sort_values([*HOST_ORDER, "host"], ascending=[False] * 7 + [True],
                                 kind="stable")
