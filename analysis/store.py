@@ -667,16 +667,22 @@ class HostCounts:
     sizes: dict[str, int]
     #: host -> URLs (missing: the empty text) of its exchanges recorded without a host
     unnamed: dict[str, set[str]]
+    #: the largest exchange id counted: readers of the counted hosts stop there
+    #: (``load_exchanges(up_to=...)``), so what a writer adds meanwhile is left out alike for
+    #: every host, and the parts read are one state of the store (it only appends)
+    last_id: int = 0
 
 
 def host_counts(db: str | Path) -> HostCounts:
-    """``HostCounts`` of a store, counted on its host index."""
+    """``HostCounts`` of a store, counted on its host index, in one read transaction."""
     from analysis.urlparts import host_in_url
 
     sizes: dict[str, int] = {}
     unnamed: dict[str, set[str]] = {}
     with contextlib.closing(open_for_reading(db)) as conn:
         try:
+            conn.execute("BEGIN")  # one snapshot for the counts and the last id
+            last_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0])
             for host, n in conn.execute("SELECT host, count(*) FROM exchanges GROUP BY host "
                                         "HAVING host IS NOT NULL"):
                 sizes[str(host)] = sizes.get(str(host), 0) + int(n)
@@ -685,18 +691,20 @@ def host_counts(db: str | Path) -> HostCounts:
                 host = host_in_url(url) or ""
                 sizes[host] = sizes.get(host, 0) + int(n)
                 unnamed.setdefault(host, set()).add(str(url))
+            conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{db}: not an etagwatch store ({exc})") from exc
-    return HostCounts(sizes, unnamed)
+    return HostCounts(sizes, unnamed, last_id)
 
 
 def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None, *,
                    hosts: Iterable[str] | None = None, unnamed: Iterable[str] = (),
-                   indexed: bool = False) -> pd.DataFrame:
+                   indexed: bool = False, up_to: int | None = None) -> pd.DataFrame:
     """All exchanges as a DataFrame: columns ``id`` + COLUMNS (or those of COLUMNS named in
     ``columns``, in COLUMNS order), nullable ints and booleans, text as object; with
     ``hosts``, only the exchanges of those hosts and those without a host whose URL is one of
-``unnamed`` (``HostCounts``), through the host index if ``indexed`` (``host_filter``).
+``unnamed`` (``HostCounts``), through the host index if ``indexed`` (``host_filter``); with
+``up_to``, only exchanges of ids up to it.
 
     Safe while a writer is active (WAL: this reads the last committed state). Raises
     StoreError for a file that is not a store or a store of a newer schema, FileNotFoundError
@@ -710,7 +718,10 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None,
     """
     names = list(COLUMNS) if columns is None else [c for c in COLUMNS if c in set(columns)]
     kinds = [int] + [PYTHON_KINDS[name] for name in names]
-    where = "" if hosts is None else host_filter(hosts, unnamed, indexed=indexed)
+    conditions = [] if hosts is None else [host_filter(hosts, unnamed, indexed=indexed)]
+    if up_to is not None:
+        conditions.append(f"id <= {int(up_to)}")
+    where = " AND ".join(conditions)
     if isinstance(db, Store):
         conn, own = db.connection, False
     else:

@@ -180,3 +180,27 @@ def test_a_column_only_some_parts_have_keeps_its_place():
     with_churn = pd.DataFrame(columns=["url", "verdict", "value_backends", "values", "evidence"])
     assert columns_in_order([without, with_churn]) == list(with_churn.columns)
     assert columns_in_order([with_churn, without]) == list(with_churn.columns)
+
+
+def test_workers_read_the_state_that_was_counted(hostless, tmp_path):
+    """A writer appending while the workers read (a live proxy, a crawl): every group stops at
+    the last id counted, so the parts are one state of the store, not one state per group."""
+    from analysis.detectors import INPUT_COLUMNS, run_all
+    from analysis.detectors.settled import settle
+    from analysis.engine.processes import run_all_processes
+    from analysis.report_json import encode_analysis
+
+    db = tmp_path / "s.sqlite"
+    with sqlite3.connect(hostless) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    counted = host_counts(db)
+    columns = [*INPUT_COLUMNS, "source_kind"]
+    before = encode_analysis(settle(run_all(load_exchanges(db, columns)), None))
+    with sqlite3.connect(db) as conn:  # what a writer adds after the count: more of each host
+        names = [r[1] for r in conn.execute("PRAGMA table_info(exchanges)") if r[1] != "id"]
+        conn.execute(f"INSERT INTO exchanges ({', '.join(names)}) SELECT {', '.join(names)} "
+                     "FROM exchanges ORDER BY id")
+    after = encode_analysis(settle(run_all(load_exchanges(db, columns)), None))
+    assert after != before
+    many, _, _ = run_all_processes([db], jobs=2, columns=columns, counts=[counted])
+    assert encode_analysis(many) == before

@@ -93,6 +93,8 @@ class Request:
     unnamed: list[list[str]]
     #: per store: read through the host index (a small share of its exchanges), else a scan
     indexed: list[bool]
+    #: per store: the last exchange id counted (``HostCounts.last_id``)
+    last_ids: list[int]
     columns: list[str]
     ignore_params: tuple[str, ...]
     outcomes: pd.DataFrame | None = None
@@ -124,9 +126,9 @@ def analyse_part(request: Request) -> Part:
     from analysis.store import load_exchanges
 
     frames = [load_exchanges(db, request.columns, hosts=request.hosts, unnamed=urls,
-                             indexed=indexed)
-              for db, urls, indexed in zip(request.stores, request.unnamed, request.indexed,
-                                           strict=True)]
+                             indexed=indexed, up_to=last)
+              for db, urls, indexed, last in zip(request.stores, request.unnamed,
+                                                 request.indexed, request.last_ids, strict=True)]
     frames = [f for f in frames if not f.empty] or frames[:1]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     values = distinct_values(frame)
@@ -247,6 +249,7 @@ def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Itera
             unnamed=[sorted(u for h in group for u in c.unnamed.get(h, ())) for c in counts],
             indexed=[sum(c.sizes.get(h, 0) for h in group) * INDEX_BELOW < sum(c.sizes.values())
                      for c in counts],
+            last_ids=[c.last_id for c in counts],
             columns=list(columns), ignore_params=ignore, outcomes=outcomes, overview=overview,
             rows=sum(sizes[h] for h in group)))
     parts: list[Part] = []
