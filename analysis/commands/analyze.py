@@ -65,7 +65,7 @@ engines:
   processes (default: one per CPU), each taking groups of whole hosts of about 250,000
   exchanges in turn: their memory follows the group, not the store, and the results (a row
   per resource and finding) are gathered here (1M exchanges peaked at 1.7 GB over all
-  processes, 5M at 2.6 GB); they equal those of one process. Smaller
+  processes, 5M at 2.5 GB); they equal those of one process. Smaller
   stores, Parquet datasets and --jobs 1 analyse in this process (about 2.3 KB per exchange
   at its peak; BENCHMARKS.md, "Analyze end to end"). --engine dask runs the same detectors on a Dask
   cluster, a partition of whole hosts at a time, sized from the workers' memory limit:
