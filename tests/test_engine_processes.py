@@ -117,14 +117,19 @@ def test_a_workers_store_error_is_one_line_naming_the_exchange(hostless, tmp_pat
     assert f"exchange id {bad}: column status" in lines[0] and str(db) in lines[0]
 
 
-@pytest.mark.timeout(300)
-def test_ctrl_c_stops_the_workers(tmp_path):
+@pytest.fixture(scope="module")
+def synthetic_store(tmp_path_factory) -> Path:
+    """60k synthetic exchanges: long enough to act on running workers."""
     sys.path.insert(0, str(ROOT / "bench"))
     from synthetic import as_stored, synthetic, write_store
 
-    store = write_store(as_stored(synthetic(60_000)), tmp_path / "s.sqlite")
+    return write_store(as_stored(synthetic(60_000)), tmp_path_factory.mktemp("syn") / "s.sqlite")
+
+
+def _start_with_workers(store: Path, out: Path) -> tuple[subprocess.Popen, list[psutil.Process]]:
+    """`etagwatch analyze STORE --jobs 2` started, once both workers run."""
     proc = subprocess.Popen([sys.executable, "-m", "analysis", "analyze", str(store),
-                             "--jobs", "2", "--json", str(tmp_path / "r.json")],
+                             "--jobs", "2", "--json", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT)
     parent = psutil.Process(proc.pid)
@@ -135,10 +140,30 @@ def test_ctrl_c_stops_the_workers(tmp_path):
                    " ".join(p.cmdline())]
         time.sleep(0.05)
     assert len(workers) == 2, "the two workers never started"
+    return proc, workers
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_the_workers(synthetic_store, tmp_path):
+    proc, workers = _start_with_workers(synthetic_store, tmp_path / "r.json")
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "etagwatch: interrupted"
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_worker_is_one_line_and_stops_the_other(synthetic_store, tmp_path):
+    """What the kernel's OOM killer does to a worker: the run ends with exit 2 and says so."""
+    proc, workers = _start_with_workers(synthetic_store, tmp_path / "r.json")
+    workers[0].kill()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [
+        "etagwatch: error: a worker process was stopped by SIGKILL (out of memory?)"]
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive
     assert not (tmp_path / "r.json").exists()
