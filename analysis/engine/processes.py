@@ -1,22 +1,26 @@
-"""The pandas engine on several cores: ``run_all`` per group of whole hosts, a process each.
+"""The pandas engine on several cores: ``run_all`` per group of whole hosts, in worker
+processes that take the groups one after another.
 
 Why processes: pandas and the detectors hold the GIL, so threads would take turns. Why whole
 hosts: as in the Dask engine, some evidence is host-wide (an ETag's information bits are
 estimated against the other values of its host), so a group's verdicts equal those of one
 process over everything. Hosts are counted on the store's host index (milliseconds) and
-dealt largest first to the group with the fewest exchanges so far (``host_groups``).
+dealt largest first into groups of about GROUP_ROWS exchanges (``host_groups``): a worker's
+memory is one group's, whatever the store's size, and the detectors cost less per exchange
+on a smaller frame.
 
-Each worker reads only its hosts from the store(s) (``load_exchanges(hosts=...)``), runs
-``run_all`` and ``settle``, and sends back its result tables (a row per resource, finding and
-host, not per exchange) with its counts; this process merges them in run_all's order
-(``results.ordered``: ties never cross hosts, and each part's tables keep its own order) and
-adds up the summary (``analysis.engine.combine``). The JSON, CSV and terminal report are then
-written from the merged analysis as the one-process path writes them.
+Each worker reads only its group's exchanges from the store(s) (``load_exchanges(hosts=...)``,
+up to the last id counted: one state of a store being written), runs ``run_all`` and
+``settle``, sends back its result tables (a row per resource, finding and host, not per
+exchange) with its counts, and takes the next group. This process merges the tables in
+run_all's order (``results.ordered``: ties never cross hosts, and each part's tables keep
+their own order) and adds up the summary (``analysis.engine.combine``); the JSON, CSV and
+terminal report are then written from the merged analysis as the one-process path writes them.
 
 Workers are plain ``python -m analysis.engine.processes`` children (as the writer process of
-ingest), not multiprocessing's, whose spawn mode re-imports the caller's ``__main__``. The
-request goes down the child's stdin and the result comes back on its stdout, both pickled
-(the two ends are this package, same version, same interpreter).
+ingest), not multiprocessing's, whose spawn mode re-imports the caller's ``__main__``.
+Requests go down a child's stdin and results come back on its stdout, as length-prefixed
+pickles (the two ends are this package, same version, same interpreter).
 """
 
 from __future__ import annotations
@@ -243,7 +247,10 @@ def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Itera
     total = sum(sizes.values())
     ngroups = max(jobs, math.ceil(total / (group_rows or GROUP_ROWS)))
     todo: queue.SimpleQueue[Request] = queue.SimpleQueue()
-    for group in host_groups(sizes, ngroups):  # largest first: the last ones are the small
+    groups = host_groups(sizes, ngroups)
+    # the largest first, so a group of one large host does not start last and run alone
+    groups.sort(key=lambda g: -sum(sizes[h] for h in g))
+    for group in groups:
         todo.put(Request(
             stores=[str(db) for db in stores], hosts=group,
             unnamed=[sorted(u for h in group for u in c.unnamed.get(h, ())) for c in counts],
