@@ -270,9 +270,11 @@ def test_detector_in_its_own_process_annotates_and_leaves_no_process():
                     rec.response(flow(resp={"ETag": tag}, peer=peer))
                     last = flow(status=304, req={"If-None-Match": tag}, resp={"ETag": tag}, peer=peer)
                     rec.response(last)
+                # a re-run may start after the first client's flows and mark the resource a
+                # likely identifier (the same marker) before the next one sees all three
                 for _ in range(300):
                     await asyncio.sleep(0.1)
-                    if last.marked:
+                    if "identifies clients" in (last.comment or ""):
                         break
                 pool = ann._pool
             finally:
