@@ -703,8 +703,8 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None,
     """All exchanges as a DataFrame: columns ``id`` + COLUMNS (or those of COLUMNS named in
     ``columns``, in COLUMNS order), nullable ints and booleans, text as object; with
     ``hosts``, only the exchanges of those hosts and those without a host whose URL is one of
-``unnamed`` (``HostCounts``), through the host index if ``indexed`` (``host_filter``); with
-``up_to``, only exchanges of ids up to it.
+    ``unnamed`` (``HostCounts``), through the host index if ``indexed`` (``host_filter``);
+    with ``up_to``, only exchanges of ids up to it.
 
     Safe while a writer is active (WAL: this reads the last committed state). Raises
     StoreError for a file that is not a store or a store of a newer schema, FileNotFoundError

@@ -93,9 +93,7 @@ class WriterProcess:
     """
 
     def __init__(self, path: str | Path, *, offload_share: float = 0.0) -> None:
-        env = dict(os.environ)
-        root = str(Path(analysis.__file__).resolve().parent.parent)  # importable as we are
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env = analysis.child_env()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "analysis.writer_process", str(path), str(os.getpid())],
             stdin=subprocess.PIPE,

@@ -154,37 +154,55 @@ def _fail_on(text: str) -> list[str]:
     return [t for t in items if t != "none"]
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """(exchanges of every input, the probe outcomes their stores hold or None)."""
-    import pandas as pd
-
-    from analysis.detectors import INPUT_COLUMNS
-    from analysis.inputs import load_input, load_outcomes
-    from analysis.store import StoreError
-
+def _input_stores(args: argparse.Namespace) -> list[Path]:
+    """The stores (and datasets) to analyse: those given, plus --db with the captures given
+    ingested into it first."""
     try:
         stores, captures = split_inputs(args.paths)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
-    frames, outcomes = [], []
     if captures:
         db = Path(args.db or DEFAULT_DB)
         ingest_inputs(args, captures, db)
         stores.append(db)
     elif args.db:
         stores.append(Path(args.db))
-    for db in dict.fromkeys(stores):
+    return list(dict.fromkeys(stores))
+
+
+def _outcomes(stores: list[Path]):  # type: ignore[no-untyped-def]
+    """The probe outcomes the stores hold, as one frame, or None."""
+    import pandas as pd
+
+    from analysis.inputs import load_outcomes
+    from analysis.store import StoreError
+
+    try:
+        found = [o for o in map(load_outcomes, stores) if o is not None and not o.empty]
+    except (StoreError, FileNotFoundError) as exc:  # names the file
+        raise CliError(str(exc)) from None
+    return pd.concat(found, ignore_index=True) if found else None
+
+
+def _load(stores: list[Path]):  # type: ignore[no-untyped-def]
+    """(exchanges of every store, the probe outcomes they hold or None)."""
+    import pandas as pd
+
+    from analysis.detectors import INPUT_COLUMNS
+    from analysis.inputs import load_input
+    from analysis.store import StoreError
+
+    frames = []
+    for db in stores:
         try:
             # what the detectors read, and the source kinds a result dataset's overview counts
             frames.append(load_input(db, [*INPUT_COLUMNS, "source_kind"]))
-            outcomes.append(load_outcomes(db))
         except (StoreError, FileNotFoundError) as exc:  # names the file
             raise CliError(str(exc)) from None
         except OSError as exc:
             raise CliError(f"{db}: {exc}") from None
     frames = [f for f in frames if not f.empty]
-    outcomes = [o for o in outcomes if o is not None and not o.empty]
-    settled = pd.concat(outcomes, ignore_index=True) if outcomes else None
+    settled = _outcomes(stores)
     if not frames:
         return pd.DataFrame(), settled
     return (pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]), settled
@@ -210,10 +228,11 @@ def run(args: argparse.Namespace) -> int:
         if args.jobs is not None:
             raise CliError("--jobs is for --engine pandas (a Dask cluster has its own workers)")
         return _run_dask(args, wanted)
-    stores = _split_stores(args)
-    if stores is not None:
-        return _run_processes(args, wanted, *stores)
-    exchanges, outcomes = _load(args)
+    stores = _input_stores(args)
+    split = _split_stores(args, stores)
+    if split is not None:
+        return _run_processes(args, wanted, stores, *split)
+    exchanges, outcomes = _load(stores)
     if exchanges.empty:
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
     # handed over, not kept (run_all's sorted copy replaces the loaded frame in memory),
@@ -225,31 +244,15 @@ def run(args: argparse.Namespace) -> int:
         run_all(loaded.pop(), ignore_params=args.ignore_param), outcomes), kept)
 
 
-def _split_stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """(stores, their host counts, jobs) when the inputs are SQLite stores to analyse in
-    several processes (--jobs, or enough exchanges for the default); None for one process.
-    Captures are ingested first, as ``_load`` does."""
+def _split_stores(args: argparse.Namespace, stores: list[Path]):  # type: ignore[no-untyped-def]
+    """(the stores' host counts, jobs) when ``stores`` are SQLite stores to analyse in several
+    processes (--jobs, or enough exchanges for the default); None for one process."""
     from analysis.dataset import is_dataset
     from analysis.store import StoreError, host_counts
 
     jobs = args.jobs if args.jobs is not None else default_jobs()
-    if jobs < 2:
+    if jobs < 2 or any(is_dataset(p) for p in stores):  # datasets: one process, or dask
         return None
-    try:
-        stores, captures = split_inputs(args.paths)
-    except FileNotFoundError as exc:
-        raise CliError(str(exc)) from None
-    if any(is_dataset(p) for p in stores):  # Parquet datasets: one process (or --engine dask)
-        return None
-    if captures:
-        db = Path(args.db or DEFAULT_DB)
-        ingest_inputs(args, captures, db)
-        stores.append(db)
-        args.paths = [str(p) for p in stores]  # ingested once, whichever path runs next
-        args.db = None
-    elif args.db:
-        stores.append(Path(args.db))
-    stores = list(dict.fromkeys(stores))
     try:
         counts = [host_counts(db) for db in stores]
     except (StoreError, FileNotFoundError) as exc:
@@ -259,7 +262,7 @@ def _split_stores(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
     if args.jobs is None and total < PARALLEL_FROM:
         return None
-    return stores, counts, jobs
+    return counts, jobs
 
 
 def _run_processes(args: argparse.Namespace, wanted: list[str], stores: list[Path],
@@ -267,16 +270,9 @@ def _run_processes(args: argparse.Namespace, wanted: list[str], stores: list[Pat
     """The pandas engine over stores, in ``jobs`` processes of whole hosts."""
     from analysis.detectors import INPUT_COLUMNS
     from analysis.engine.processes import WorkerError, run_all_processes
-    from analysis.inputs import load_outcomes
     from analysis.store import StoreError
 
-    try:
-        found_outcomes = [o for o in map(load_outcomes, stores) if o is not None and not o.empty]
-    except (StoreError, FileNotFoundError) as exc:
-        raise CliError(str(exc)) from None
-    import pandas as pd
-
-    outcomes = pd.concat(found_outcomes, ignore_index=True) if found_outcomes else None
+    outcomes = _outcomes(stores)
     results: dict = {}
 
     def analyse():  # type: ignore[no-untyped-def]
@@ -324,10 +320,11 @@ def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
         if len(args.paths) == 1 and is_dataset(args.paths[0]):
             frame, sources = dataset_frame(args.paths[0]), [_absolute(args.paths[0])]
         else:
-            frame, outcomes = _load(args)
+            stores = _input_stores(args)
+            frame, outcomes = _load(stores)
             if frame.empty:
                 raise CliError("no exchanges to analyse (the inputs held no readable entries)")
-            sources = [_absolute(p) for p in _stores_read(args)]
+            sources = [_absolute(p) for p in stores]
         target = args.parquet or f"{tmp}/results"
         try:
             analyse_to_results(frame, target, ignore_params=args.ignore_param, client=client,
@@ -349,7 +346,8 @@ def _absolute(path: str | Path) -> str:
 
 
 def _stores_read(args: argparse.Namespace) -> list[str]:
-    """The stores (or datasets) ``_load`` read, for the result dataset's manifest."""
+    """The stores (or datasets) ``_input_stores`` gave, without ingesting again, for the
+    manifest of a result dataset written after the analysis."""
     stores, captures = split_inputs(args.paths)
     if captures or args.db:
         stores.append(Path(args.db or DEFAULT_DB))

@@ -152,11 +152,9 @@ class _Worker:
     Part comes back on its stdout, as length-prefixed pickles."""
 
     def __init__(self) -> None:
-        import analysis
+        from analysis import child_env
 
-        env = dict(os.environ)
-        root = str(Path(analysis.__file__).resolve().parent.parent)  # importable as we are
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env = child_env()
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self.proc = subprocess.Popen([sys.executable, "-m", "analysis.engine.processes"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,

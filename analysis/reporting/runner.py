@@ -11,7 +11,6 @@ report needs.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tempfile
@@ -86,11 +85,9 @@ def _section_titles(nb: nbformat.NotebookNode) -> list[str]:
 def _kernel_env() -> dict[str, str]:
     """The kernel's environment: ours, plus this checkout on the path (works without an
     install too) and a non-interactive matplotlib backend (figures are embedded as PNG)."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    env["MPLBACKEND"] = "Agg"
-    return env
+    from analysis import child_env
+
+    return child_env(MPLBACKEND="Agg")
 
 
 @dataclass(frozen=True)
