@@ -3,7 +3,7 @@ make on a store before reading it, so the two commands say the same thing about 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,11 +73,10 @@ def check_store(path: Path) -> None:
     open_for_reading(path).close()
 
 
-def load_input(path: Path, columns: Iterable[str] | None = None, *,
-               partial: Mapping[str, tuple[str, frozenset[str]]] | None = None) -> pd.DataFrame:
+def load_input(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """The exchanges of a store or a dataset (``load_exchanges`` / ``load_dataset``), all
-    columns or ``id`` and those of ``columns`` (of a store, ``partial`` ones in part:
-    ``load_exchanges``); a dataset's problems come as StoreError, like a store's."""
+    columns or ``id`` and those of ``columns``; a dataset's problems come as StoreError, like a
+    store's."""
     from analysis.dataset import DatasetError, is_dataset, load_dataset
     from analysis.store import load_exchanges
 
@@ -88,7 +87,7 @@ def load_input(path: Path, columns: Iterable[str] | None = None, *,
             raise StoreError(str(exc)) from None
         return frame if columns is None else frame[["id", *(c for c in frame.columns
                                                           if c in set(columns))]]
-    return load_exchanges(path, columns, partial=partial)
+    return load_exchanges(path, columns)
 
 
 def load_outcomes(path: Path) -> pd.DataFrame | None:

@@ -18,7 +18,7 @@ import threading
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -699,16 +699,12 @@ def host_counts(db: str | Path) -> HostCounts:
 
 def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None, *,
                    hosts: Iterable[str] | None = None, unnamed: Iterable[str] = (),
-                   indexed: bool = False, up_to: int | None = None,
-                   partial: Mapping[str, tuple[str, frozenset[str]]] | None = None
-                   ) -> pd.DataFrame:
+                   indexed: bool = False, up_to: int | None = None) -> pd.DataFrame:
     """All exchanges as a DataFrame: columns ``id`` + COLUMNS (or those of COLUMNS named in
     ``columns``, in COLUMNS order), nullable ints and booleans, text as object; with
     ``hosts``, only the exchanges of those hosts and those without a host whose URL is one of
     ``unnamed`` (``HostCounts``), through the host index if ``indexed`` (``host_filter``);
-    with ``up_to``, only exchanges of ids up to it. ``partial``: column -> (SQL expression,
-    the columns it names) selected instead of the column, where the table has those columns
-    (``analysis.detectors.header_reads``: header lists only on the rows the detectors read).
+    with ``up_to``, only exchanges of ids up to it.
 
     Safe while a writer is active (WAL: this reads the last committed state). Raises
     StoreError for a file that is not a store or a store of a newer schema, FileNotFoundError
@@ -732,14 +728,11 @@ def load_exchanges(db: str | Path | Store, columns: Iterable[str] | None = None,
         conn, own = open_for_reading(db), True
     try:
         present = {r[1] for r in conn.execute("PRAGMA table_info(exchanges)")}
-        selected = {name: (name if name not in present else
-                           expr if (expr := _partial_sql(partial, name, present)) else name)
-                    for name in names}
         parts = None
         if own and store_arrow.available():  # a file: read by connectorx, in Rust
-            parts = _parts_via_arrow(Path(db), selected, kinds, present, where)
+            parts = _parts_via_arrow(Path(db), names, kinds, present, where)
         if parts is None:
-            parts = _parts_via_sqlite3(conn, selected, kinds, present, where)
+            parts = _parts_via_sqlite3(conn, names, kinds, present, where)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{db}: not an etagwatch store ({exc})") from exc
     finally:
@@ -771,21 +764,10 @@ def _not_of_kind(db: str | Path | Store, name: str, kind: type, exc: Exception) 
             f"{'a whole number' if kind in (int, bool) else 'a number'} ({exc})")
 
 
-def _partial_sql(partial: Mapping[str, tuple[str, frozenset[str]]] | None, name: str,
-                 present: set[str]) -> str | None:
-    """``name``'s partial read as a select item, if asked for and the table has its columns."""
-    if not partial or name not in partial:
-        return None
-    sql, needs = partial[name]
-    return f"{sql} AS {name}" if needs <= present else None
-
-
-def _parts_via_sqlite3(conn: sqlite3.Connection, selected: dict[str, str], kinds: list[type],
+def _parts_via_sqlite3(conn: sqlite3.Connection, names: list[str], kinds: list[type],
                        present: set[str], where: str = "") -> list[list]:
-    """Each column's chunks, from rows fetched through the sqlite3 module (``selected``:
-    column -> select item)."""
-    names = list(selected)
-    picked = ", ".join(selected[c] if c in present else f"NULL AS {c}" for c in names)
+    """Each column's chunks, from rows fetched through the sqlite3 module."""
+    picked = ", ".join(c if c in present else f"NULL AS {c}" for c in names)
     cursor = conn.execute(f"SELECT id, {picked} FROM exchanges "
                           f"{f'WHERE {where} ' if where else ''}ORDER BY id")
     parts: list[list] = [[] for _ in range(len(names) + 1)]
@@ -796,21 +778,18 @@ def _parts_via_sqlite3(conn: sqlite3.Connection, selected: dict[str, str], kinds
     return parts
 
 
-def _parts_via_arrow(path: Path, selected: dict[str, str], kinds: list[type],
+def _parts_via_arrow(path: Path, names: list[str], kinds: list[type],
                      present: set[str], where: str = "") -> list[list] | None:
-    """Each column's chunks, read by connectorx (``selected``: column -> select item; columns
-    a former schema lacks: all missing); None where it refuses the store (a value kept under
-    another type than its column's)."""
+    """Each column's chunks, read by connectorx (columns a former schema lacks: all missing);
+    None where it refuses the store (a value kept under another type than its column's)."""
     import numpy as np
 
-    names = list(selected)
-    items = {"id": "id", **selected}
     read = [(name, kind) for name, kind in zip(["id", *names], kinds, strict=True)
             if name in present or name == "id"]
     parts: dict[str, list] = {name: [] for name in ["id", *names]}
     try:
-        for batch in store_arrow.read_batches(path, [items[n] for n, _ in read],
-                                              [k for _, k in read], where):
+        for batch in store_arrow.read_batches(path, [n for n, _ in read], [k for _, k in read],
+                                              where):
             rows = len(batch[0][1])
             for (name, _), piece in zip(read, batch, strict=True):
                 parts[name].append(piece)

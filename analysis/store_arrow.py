@@ -59,16 +59,16 @@ def available() -> bool:
     return True
 
 
-def read_batches(path: Path, items: list[str], kinds: list[type], where: str = ""
+def read_batches(path: Path, names: list[str], kinds: list[type], where: str = ""
                  ) -> Iterator[list[tuple]]:
-    """For each batch of rows in ``id`` order: one (values, missing mask) per select item of
-    ``items`` (columns of the table, or ``expression AS name``), as ``store._compact`` makes
-    them from fetched rows; ``where``: an SQL condition on the rows (``store.host_filter``).
-    Raises Refused (before or after some batches) where connectorx cannot go on."""
+    """For each batch of rows in ``id`` order: one (values, missing mask) per column of
+    ``names``, as ``store._compact`` makes them from fetched rows. ``names`` must all exist in
+    the table; ``where``: an SQL condition on the rows (``store.host_filter``). Raises Refused
+    (before or after some batches) where connectorx cannot go on."""
     import pyarrow as pa
 
     url = "sqlite://" + urllib.parse.quote(str(Path(path).resolve()))
-    query = (f"SELECT {', '.join(items)} FROM exchanges {f'WHERE {where} ' if where else ''}"
+    query = (f"SELECT {', '.join(names)} FROM exchanges {f'WHERE {where} ' if where else ''}"
              "ORDER BY id")
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(

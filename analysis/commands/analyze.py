@@ -189,7 +189,6 @@ def _load(stores: list[Path]):  # type: ignore[no-untyped-def]
     import pandas as pd
 
     from analysis.detectors import INPUT_COLUMNS
-    from analysis.detectors.header_reads import PARTIAL_READS
     from analysis.inputs import load_input
     from analysis.store import StoreError
 
@@ -197,7 +196,7 @@ def _load(stores: list[Path]):  # type: ignore[no-untyped-def]
     for db in stores:
         try:
             # what the detectors read, and the source kinds a result dataset's overview counts
-            frames.append(load_input(db, [*INPUT_COLUMNS, "source_kind"], partial=PARTIAL_READS))
+            frames.append(load_input(db, [*INPUT_COLUMNS, "source_kind"]))
         except (StoreError, FileNotFoundError) as exc:  # names the file
             raise CliError(str(exc)) from None
         except OSError as exc:

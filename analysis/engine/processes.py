@@ -124,14 +124,13 @@ def analyse_part(request: Request) -> Part:
     import pandas as pd
 
     from analysis.detectors import run_all
-    from analysis.detectors.header_reads import PARTIAL_READS
     from analysis.detectors.settled import settle
     from analysis.engine.combine import distinct_values
     from analysis.engine.overview import host_outcomes, overview_counts
     from analysis.store import load_exchanges
 
     frames = [load_exchanges(db, request.columns, hosts=request.hosts, unnamed=urls,
-                             indexed=indexed, up_to=last, partial=PARTIAL_READS)
+                             indexed=indexed, up_to=last)
               for db, urls, indexed, last in zip(request.stores, request.unnamed,
                                                  request.indexed, request.last_ids, strict=True)]
     frames = [f for f in frames if not f.empty] or frames[:1]
