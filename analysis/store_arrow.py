@@ -52,11 +52,11 @@ class Refused(Exception):
 
 
 def available() -> bool:
-    try:
-        import connectorx  # noqa: F401
-    except ImportError:  # an install without it still loads, through sqlite3
-        return False
-    return True
+    """connectorx is installed (found, not imported: only the child imports it; an install
+    it cannot import fails the child, and the store is read through sqlite3)."""
+    import importlib.util
+
+    return importlib.util.find_spec("connectorx") is not None
 
 
 def read_batches(path: Path, names: list[str], kinds: list[type], where: str = ""
@@ -65,8 +65,6 @@ def read_batches(path: Path, names: list[str], kinds: list[type], where: str = "
     ``names``, as ``store._compact`` makes them from fetched rows. ``names`` must all exist in
     the table; ``where``: an SQL condition on the rows (``store.host_filter``). Raises Refused
     (before or after some batches) where connectorx cannot go on."""
-    import pyarrow as pa
-
     url = "sqlite://" + urllib.parse.quote(str(Path(path).resolve()))
     query = (f"SELECT {', '.join(names)} FROM exchanges {f'WHERE {where} ' if where else ''}"
              "ORDER BY id")
@@ -77,6 +75,8 @@ def read_batches(path: Path, names: list[str], kinds: list[type], where: str = "
             env={**os.environ, "RUST_BACKTRACE": "0"})
         ended = False
         try:
+            import pyarrow as pa  # imported while the child starts
+
             with contextlib.suppress(BrokenPipeError):  # a child that died says why below
                 proc.stdin.write(query.encode())  # type: ignore[union-attr]
                 proc.stdin.close()  # type: ignore[union-attr]
