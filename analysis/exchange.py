@@ -165,17 +165,6 @@ class Exchange(msgspec.Struct, kw_only=True, omit_defaults=True):
 #: Column names in record order, for the store and for DataFrames built without a store.
 COLUMNS: tuple[str, ...] = Exchange.__struct_fields__
 
-#: Exchange columns no detector reads: a loader for ``analysis.detectors.run_all`` may leave
-#: them out (``prepare`` adds missing columns as empty). Named here rather than in
-#: analysis.detectors so a loader can choose its columns without importing pandas and the
-#: detectors (``etagwatch analyze`` reads the store while another thread imports them).
-UNREAD_BY_DETECTORS = frozenset({
-    "source_kind", "page_url", "scheme", "port", "path", "query", "http_version",
-    "req_cache_control", "req_pragma", "age", "cookies_set", "cache_kind",
-})
-#: The exchange columns the detectors read, in COLUMNS order.
-DETECTOR_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in UNREAD_BY_DETECTORS)
-
 
 def from_row(row: Sequence[object]) -> Exchange:
     """The record of a store row (its values in COLUMNS order)."""

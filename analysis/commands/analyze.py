@@ -4,7 +4,6 @@ ingest captures, run every detector, report in the terminal, JSON and CSV."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -187,7 +186,9 @@ def _outcomes(stores: list[Path]):  # type: ignore[no-untyped-def]
 
 def _load(stores: list[Path]):  # type: ignore[no-untyped-def]
     """(exchanges of every store, the probe outcomes they hold or None)."""
-    from analysis.exchange import DETECTOR_COLUMNS
+    import pandas as pd
+
+    from analysis.detectors import INPUT_COLUMNS
     from analysis.inputs import load_input
     from analysis.store import StoreError
 
@@ -195,13 +196,11 @@ def _load(stores: list[Path]):  # type: ignore[no-untyped-def]
     for db in stores:
         try:
             # what the detectors read, and the source kinds a result dataset's overview counts
-            frames.append(load_input(db, [*DETECTOR_COLUMNS, "source_kind"]))
+            frames.append(load_input(db, [*INPUT_COLUMNS, "source_kind"]))
         except (StoreError, FileNotFoundError) as exc:  # names the file
             raise CliError(str(exc)) from None
         except OSError as exc:
             raise CliError(f"{db}: {exc}") from None
-    import pandas as pd
-
     frames = [f for f in frames if not f.empty]
     settled = _outcomes(stores)
     if not frames:
@@ -220,36 +219,20 @@ def found(analysis, wanted: list[str]) -> list[str]:  # type: ignore[no-untyped-
     return hits
 
 
-def _import_detectors_meanwhile() -> None:
-    """Import the detectors (pandas, numpy, ...: about 0.45 s) in a thread while this one
-    goes on: reading a store, this thread mostly waits for the reader's child process to
-    start (about 0.35 s), so the two overlap (BENCHMARKS.md, "Analyze end to end"). An import
-    that fails here fails again, with its message, where the detectors are used."""
-    import importlib
-    import threading
-
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module("analysis.detectors.settled")
-
-    threading.Thread(target=load, name="etagwatch-imports", daemon=True).start()
-
-
 def run(args: argparse.Namespace) -> int:
+    from analysis.detectors import run_all
+    from analysis.detectors.settled import settle
+
     wanted = _fail_on(args.fail_on)
     if args.engine == "dask":
         if args.jobs is not None:
             raise CliError("--jobs is for --engine pandas (a Dask cluster has its own workers)")
         return _run_dask(args, wanted)
-    _import_detectors_meanwhile()
     stores = _input_stores(args)
     split = _split_stores(args, stores)
     if split is not None:
         return _run_processes(args, wanted, stores, *split)
     exchanges, outcomes = _load(stores)
-    from analysis.detectors import run_all
-    from analysis.detectors.settled import settle
-
     if exchanges.empty:
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
     # handed over, not kept (run_all's sorted copy replaces the loaded frame in memory),
@@ -285,8 +268,8 @@ def _split_stores(args: argparse.Namespace, stores: list[Path]):  # type: ignore
 def _run_processes(args: argparse.Namespace, wanted: list[str], stores: list[Path],
                    counts: list, jobs: int) -> int:
     """The pandas engine over stores, in ``jobs`` processes of whole hosts."""
+    from analysis.detectors import INPUT_COLUMNS
     from analysis.engine.processes import WorkerError, run_all_processes
-    from analysis.exchange import DETECTOR_COLUMNS
     from analysis.store import StoreError
 
     outcomes = _outcomes(stores)
@@ -295,7 +278,7 @@ def _run_processes(args: argparse.Namespace, wanted: list[str], stores: list[Pat
     def analyse():  # type: ignore[no-untyped-def]
         try:
             analysis, overview, per_host = run_all_processes(
-                stores, jobs=jobs, columns=[*DETECTOR_COLUMNS, "source_kind"], counts=counts,
+                stores, jobs=jobs, columns=[*INPUT_COLUMNS, "source_kind"], counts=counts,
                 ignore_params=args.ignore_param, outcomes=outcomes,
                 overview=bool(args.parquet), progress=show_progress(args))
         except (WorkerError, StoreError) as exc:

@@ -30,12 +30,17 @@ from analysis.detectors import hosts as _hosts
 from analysis.detectors.prepare import is_prepared, prepare
 from analysis.detectors.verdict_table import features_with_costs, verdict_table
 from analysis.detectors.verdicts import RANK, VERDICTS
-from analysis.exchange import DETECTOR_COLUMNS, UNREAD_BY_DETECTORS
+from analysis.exchange import COLUMNS
 from analysis.findings import RULES, SEVERITIES
 
-#: Exchange columns no detector reads, and those they read (analysis.exchange names them).
-UNREAD_COLUMNS = UNREAD_BY_DETECTORS
-INPUT_COLUMNS = DETECTOR_COLUMNS
+#: Exchange columns no detector reads (a loader for ``run_all`` may leave them out: ``prepare``
+#: adds missing columns as empty).
+UNREAD_COLUMNS = frozenset({
+    "source_kind", "page_url", "scheme", "port", "path", "query", "http_version",
+    "req_cache_control", "req_pragma", "age", "cookies_set", "cache_kind",
+})
+#: The exchange columns the detectors read, in COLUMNS order.
+INPUT_COLUMNS = tuple(c for c in COLUMNS if c not in UNREAD_COLUMNS)
 
 
 @dataclass
