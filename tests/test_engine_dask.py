@@ -144,6 +144,42 @@ def test_analyze_a_dataset_with_the_dask_engine(tmp_path, capsys):
                                       check_dtype=False)
 
 
+@pytest.mark.timeout(300)
+def test_analyze_with_findings_reports_alike_on_every_engine(client, tmp_path, capsys):
+    """The terminal report and the JSON of `analyze --engine dask` and of `--jobs 2` (worker
+    processes) equal one process's on a store with findings: the Dask engine's terminal
+    report reads only some columns of the findings back from the result dataset (not their
+    evidence, JSON text), and both sum their parts' summaries, where rules of equal counts
+    must keep run_all's order."""
+    import exchange_factory as xf
+
+    from analysis.cli import main
+
+    records = [
+        *xf.visits("c1", "https://api.example.com/a", '"v1"'),
+        xf.exchange(client="c1", url="https://api.example.com/b", etag="unquoted",
+                    etag_violations='["entity-tag not in double quotes (RFC 9110 8.8.3)"]'),
+        xf.exchange(client="c2", url="https://api.example.com/c", status=304, etag='"v2"'),
+    ]
+    db = xf.store(tmp_path / "s.sqlite", records)
+    reports = {}
+    runs = {"pandas": ["--jobs", "1"], "processes": ["--jobs", "2"],
+            "dask": ["--engine", "dask", "--scheduler", client.scheduler.address]}
+    for engine, how in runs.items():
+        capsys.readouterr()
+        assert main(["analyze", str(db), "-q", "--limit", "50",
+                     "--json", str(tmp_path / f"{engine}.json"), *how]) == 0
+        reports[engine] = capsys.readouterr().out
+    found = json.loads((tmp_path / "pandas.json").read_text())["findings"]
+    assert {f["rule"] for f in found} >= {"etag-syntax", "unconditional-304"}
+    assert all(f["evidence"] for f in found)
+    assert "etag-syntax" in reports["pandas"]
+    for engine in ("processes", "dask"):  # the summary's rules of equal counts in one order
+        assert reports[engine] == reports["pandas"], engine
+        assert (tmp_path / f"{engine}.json").read_bytes() == \
+            (tmp_path / "pandas.json").read_bytes(), engine
+
+
 def analysis_to_json_frame(frame: pd.DataFrame) -> list[dict]:
     from analysis.report_json import frame_records
 

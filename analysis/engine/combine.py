@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis.detectors import summary_of
 from analysis.detectors.settled import SETTLED
+from analysis.findings import RULES, SEVERITIES
 
 
 def distinct_values(frame: pd.DataFrame) -> dict[str, set]:
@@ -41,6 +42,14 @@ def spanned(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {"started_min": min(lo) if lo else None, "started_max": max(hi) if hi else None}
 
 
+def _first_seen(rule: str) -> tuple[int, str]:
+    """Where a rule's first finding stands in run_all's findings (``worst_first``: severity,
+    then rule): run_all's summary lists rules of equal counts in that order (value_counts
+    keeps the first seen first)."""
+    found = RULES.get(rule)
+    return (SEVERITIES.index(found.severity) if found else len(SEVERITIES)), rule
+
+
 def combined_summary(parts: list[dict[str, Any]], rows: int, clients: int,
                      ignore: tuple[str, ...]) -> dict[str, Any]:
     """The summary as run_all's ``summarise`` makes it, from the parts' summaries."""
@@ -48,7 +57,7 @@ def combined_summary(parts: list[dict[str, Any]], rows: int, clients: int,
     empty = pd.DataFrame({"verdict": [], "severity": [], "rule": []})
     base = summary_of({"exchanges": rows, "responses": total.get("responses", 0),
                        "clients": clients, "hosts": total.get("hosts", 0)}, empty, empty, ignore)
-    rules = sorted(total.get("rules", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    rules = sorted(total.get("rules", {}).items(), key=lambda kv: (-kv[1], *_first_seen(kv[0])))
     return {**base, "resources": total.get("resources", 0),
             "verdicts": {v: int(total.get("verdicts", {}).get(v, 0)) for v in base["verdicts"]},
             "findings": {s: int(total.get("findings", {}).get(s, 0)) for s in base["findings"]},

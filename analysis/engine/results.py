@@ -156,7 +156,8 @@ def from_arrow(table: Any, *, decode: bool = True) -> pd.DataFrame:
     """A result table back as the frame it was written from (JSON text decoded unless not
     ``decode``)."""
     frame = table.to_pandas()
-    for name in json_columns(table.schema) if decode else ():
+    # a table read with some columns keeps the file's metadata, naming every JSON column
+    for name in (c for c in json_columns(table.schema) if c in frame.columns) if decode else ():
         frame[name] = pd.Series([None if _nan(v) else msgspec.json.decode(v) for v in frame[name]],
                                 index=frame.index, dtype=object)
     return frame
