@@ -146,7 +146,7 @@ def test_analyze_a_dataset_with_the_dask_engine(tmp_path, capsys):
 
 @pytest.mark.timeout(300)
 def test_analyze_with_findings_reports_alike_on_every_engine(client, tmp_path, capsys):
-    """The terminal report and the JSON of `analyze --engine dask` and of `--jobs 2` (worker
+    """The terminal report, JSON and CSV of `analyze --engine dask` and of `--jobs 2` (worker
     processes) equal one process's on a store with findings: the Dask engine's terminal
     report reads only some columns of the findings back from the result dataset (not their
     evidence, JSON text), and both sum their parts' summaries, where rules of equal counts
@@ -167,8 +167,9 @@ def test_analyze_with_findings_reports_alike_on_every_engine(client, tmp_path, c
             "dask": ["--engine", "dask", "--scheduler", client.scheduler.address]}
     for engine, how in runs.items():
         capsys.readouterr()
-        assert main(["analyze", str(db), "-q", "--limit", "50",
-                     "--json", str(tmp_path / f"{engine}.json"), *how]) == 0
+        assert main(["analyze", str(db), "-q", "--limit", "50", "--json",
+                     str(tmp_path / f"{engine}.json"), "--csv", str(tmp_path / engine),
+                     *how]) == 0
         reports[engine] = capsys.readouterr().out
     found = json.loads((tmp_path / "pandas.json").read_text())["findings"]
     assert {f["rule"] for f in found} >= {"etag-syntax", "unconditional-304"}
@@ -178,6 +179,9 @@ def test_analyze_with_findings_reports_alike_on_every_engine(client, tmp_path, c
         assert reports[engine] == reports["pandas"], engine
         assert (tmp_path / f"{engine}.json").read_bytes() == \
             (tmp_path / "pandas.json").read_bytes(), engine
+        for table in ("resources", "findings", "hosts"):  # the CSV too, line ends included
+            assert (tmp_path / engine / f"{table}.csv").read_bytes() == \
+                (tmp_path / "pandas" / f"{table}.csv").read_bytes(), (engine, table)
 
 
 def analysis_to_json_frame(frame: pd.DataFrame) -> list[dict]:

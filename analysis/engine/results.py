@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -368,7 +369,9 @@ def stream_csv(target: str, folder: str) -> None:
     for name in ("resources", "findings", "hosts"):
         rows = merged(target, name, raw_json=False)
         with (Path(folder) / f"{name}.csv").open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns(target, name))
+            # lines end as pandas' to_csv ends them (the pandas engine's --csv)
+            writer = csv.DictWriter(fh, fieldnames=columns(target, name),
+                                    lineterminator=os.linesep)
             writer.writeheader()
             for record in rows:
                 writer.writerow({k: "" if _nan(v) else json.dumps(v, default=str)
