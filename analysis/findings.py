@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 SEVERITIES = ("error", "warning", "info")
+#: Worst first: the position of each severity, for sorting findings.
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 class Rule(NamedTuple):

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.detectors.evidence import human_bytes
-from analysis.findings import SEVERITIES
+from analysis.findings import SEVERITIES, SEVERITY_RANK
 from analysis.report_evidence import evidence_lines, plural
 
 WIDTH = 100
@@ -150,8 +150,7 @@ def _cleared(res: pd.DataFrame, limit: int) -> list[str]:
 def _findings(fnd: pd.DataFrame, limit: int) -> list[str]:
     if fnd.empty:
         return []
-    rank = {s: i for i, s in enumerate(SEVERITIES)}
-    groups = (fnd.assign(_s=fnd["severity"].map(rank)).groupby(["_s", "rule"], sort=False)
+    groups = (fnd.assign(_s=fnd["severity"].map(SEVERITY_RANK)).groupby(["_s", "rule"], sort=False)
               .agg(n=("rule", "size"), hosts=("host", "nunique"), severity=("severity", "first"),
                    rfc=("rfc", "first"), first=("explanation", "first"))
               .reset_index().sort_values(["_s", "n", "rule"], ascending=[True, False, True]))

@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis.detectors import summary_of
 from analysis.detectors.settled import SETTLED
-from analysis.findings import RULES, SEVERITIES
+from analysis.findings import RULES, SEVERITY_RANK
 
 
 def distinct_values(frame: pd.DataFrame) -> dict[str, set]:
@@ -47,7 +47,7 @@ def _first_seen(rule: str) -> tuple[int, str]:
     then rule): run_all's summary lists rules of equal counts in that order (value_counts
     keeps the first seen first)."""
     found = RULES.get(rule)
-    return (SEVERITIES.index(found.severity) if found else len(SEVERITIES)), rule
+    return (SEVERITY_RANK[found.severity] if found else len(SEVERITY_RANK)), rule
 
 
 def combined_summary(parts: list[dict[str, Any]], rows: int, clients: int,

@@ -31,9 +31,10 @@ from typing import Any
 import msgspec
 import pandas as pd
 
-from analysis.detectors import RANK, SEVERITIES
+from analysis.detectors import RANK
 from analysis.detectors.conformance import worst_first
 from analysis.engine.paths import filesystem, join
+from analysis.findings import SEVERITY_RANK
 
 MANIFEST = "_etagwatch_results.json"
 FORMAT = "etagwatch-results"
@@ -42,8 +43,6 @@ TABLES = ("resources", "findings", "hosts", "outcomes")
 JSON_META = b"etagwatch_json"
 #: Rows read from each part at a time while merging (memory: parts x this many rows).
 MERGE_ROWS = 2_000
-
-_SEVERITY = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 class ResultsError(Exception):
@@ -74,7 +73,7 @@ def _resource_key(r: dict[str, Any]) -> tuple:
 def _finding_key(r: dict[str, Any]) -> tuple:
     # run_all's key (conformance.worst_first): its ties share a host, so they are in one part,
     # in that part's order, which the merge keeps
-    return (_up(_SEVERITY.get(r["severity"])), _up(r["rule"]), _up(r["host"]), _up(r["url"]))
+    return (_up(SEVERITY_RANK.get(r["severity"])), _up(r["rule"]), _up(r["host"]), _up(r["url"]))
 
 
 HOST_ORDER = ("identifier", "likely-identifier", "churn", "error", "wasted_bytes", "warning",

@@ -18,7 +18,7 @@ from analysis.detectors.conformance.not_modified import (
 from analysis.detectors.conformance.preconditions import precondition_findings
 from analysis.detectors.conformance.syntax import syntax_findings
 from analysis.detectors.conformance.writes import unprotected_write_findings
-from analysis.findings import RULES, SEVERITIES
+from analysis.findings import RULES, SEVERITY_RANK
 
 FAMILIES = (
     precondition_findings,
@@ -42,8 +42,7 @@ def conformance_findings(prepared: pd.DataFrame) -> pd.DataFrame:
 def worst_first(findings: pd.DataFrame) -> pd.DataFrame:
     """Findings by severity, rule, host and URL; ties keep their order (rule family, then
     exchange), so parts of whole hosts concatenated sort as the whole would."""
-    rank = {s: i for i, s in enumerate(SEVERITIES)}
-    out = findings.assign(_s=findings["severity"].map(rank))
+    out = findings.assign(_s=findings["severity"].map(SEVERITY_RANK))
     out = out.sort_values(["_s", "rule", "host", "url"], kind="stable").drop(columns="_s")
     return out.reset_index(drop=True)
 
