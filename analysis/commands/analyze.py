@@ -247,22 +247,16 @@ def run(args: argparse.Namespace) -> int:
 def _split_stores(args: argparse.Namespace, stores: list[Path]):  # type: ignore[no-untyped-def]
     """(the stores' host counts, jobs) when ``stores`` are SQLite stores to analyse in several
     processes (--jobs, or enough exchanges for the default); None for one process."""
-    from analysis.dataset import is_dataset
-    from analysis.store import StoreError, host_counts
+    from analysis.engine.processes import plan
+    from analysis.store import StoreError
 
-    jobs = args.jobs if args.jobs is not None else default_jobs()
-    if jobs < 2 or any(is_dataset(p) for p in stores):  # datasets: one process, or dask
-        return None
     try:
-        counts = [host_counts(db) for db in stores]
+        split = plan(stores, args.jobs)
     except (StoreError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
-    total = sum(sum(c.sizes.values()) for c in counts)
-    if total == 0:
+    if split is not None and not any(sum(c.sizes.values()) for c in split[0]):
         raise CliError("no exchanges to analyse (the inputs held no readable entries)")
-    if args.jobs is None and total < PARALLEL_FROM:
-        return None
-    return counts, jobs
+    return split
 
 
 def _run_processes(args: argparse.Namespace, wanted: list[str], stores: list[Path],

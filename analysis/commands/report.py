@@ -7,7 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from analysis.cli import CliError, info, ingest_inputs, show_progress
+from analysis.cli import CliError, at_least, info, ingest_inputs, show_progress
+from analysis.engine.processes import PARALLEL_FROM, default_jobs
 
 EPILOG = """\
 examples:
@@ -20,11 +21,15 @@ examples:
 A result dataset (`etagwatch analyze ... --parquet DIR`, a folder or an s3:// / gs:// URL) is
 reported as the analysis wrote it: resources, findings, hosts and the capture's counts come
 from it, and only the exchanges of the identifier and churn resources are read (from the
-dataset the analysis read, the partitions they hash to): the way to report on a capture too
-large for one process. Otherwise inputs are SQLite stores or Parquet datasets (recognised by
-content) or HAR / mitmproxy flow files and folders, which are ingested first, with analyze's messages: into --db when given, else into a
-temporary store. A store of a newer etagwatch, a file that is not a store, or inputs of which
-not one capture can be read stop the run with one line (exit 2).
+dataset the analysis read, the partitions they hash to; from a store, their hosts): the way
+to report on a capture too large for one process. Otherwise inputs are SQLite stores or
+Parquet datasets (recognised by content) or HAR / mitmproxy flow files and folders, which are
+ingested first, with analyze's messages: into --db when given, else into a temporary store.
+Stores of 150,000 exchanges or more (or any, with --jobs 2 or more) are analysed as analyze
+does, in worker processes of whole hosts, and the report loads the same few exchanges as from
+a result dataset; smaller ones, datasets and --jobs 1 are loaded whole and analysed in the
+notebook's process. A store of a newer etagwatch, a file that is not a store, or inputs of
+which not one capture can be read stop the run with one line (exit 2).
 The HTML is self-contained (figures embedded as PNG, no external scripts); code cells are
 hidden unless --show-code. Progress (the section being executed) goes to stderr when it is a
 terminal; -q drops it and the closing line.
@@ -60,6 +65,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    dest="ignore_params",
                    help="query parameter to ignore when grouping URLs into resources "
                         "(repeatable), as in analyze")
+    p.add_argument("--jobs", type=at_least(1), default=None, metavar="N",
+                   help="processes analysing stores side by side, as in analyze, each a "
+                   "group of whole hosts; the report then loads only the exchanges of its "
+                   "identifier and churn resources, not the whole capture (default: the CPUs "
+                   f"available, {default_jobs()} here, for stores of {PARALLEL_FROM:,} "
+                   "exchanges or more, else 1: this process)")
     p.add_argument("--title", default="etagwatch report", help="report title")
     p.add_argument("--max-rows", type=int, default=30, metavar="N",
                    help="rows per table before it is cut (default: 30)")
@@ -112,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             "db": None,
             "client": args.client,
             "ignore_params": list(args.ignore_params),
+            "jobs": args.jobs,
             "title": args.title,
             "max_rows": args.max_rows,
         }

@@ -73,6 +73,26 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def plan(stores: Sequence[str | Path], jobs: int | None
+         ) -> tuple[list[HostCounts], int] | None:
+    """(the stores' host counts, jobs) when ``stores`` are to be analysed in worker
+    processes: ``jobs`` of 2 or more asked for, or None (the default: one per CPU) and
+    PARALLEL_FROM exchanges or more; None for one process. Parquet datasets are analysed in
+    one process (or by the Dask engine). Raises StoreError / FileNotFoundError naming the
+    store; an empty total is for the caller to refuse (counts of zero)."""
+    from analysis.dataset import is_dataset
+    from analysis.store import host_counts
+
+    n = jobs if jobs is not None else default_jobs()
+    if n < 2 or any(is_dataset(p) for p in stores):
+        return None
+    counts = [host_counts(db) for db in stores]
+    total = sum(sum(c.sizes.values()) for c in counts)
+    if jobs is None and total < PARALLEL_FROM:
+        return None
+    return counts, n
+
+
 def host_groups(sizes: dict[str, int], n: int) -> list[list[str]]:
     """Hosts dealt into at most ``n`` groups of about equal exchanges: largest first, each to
     the group with the fewest so far (ties by name, so the groups are the same run to run);

@@ -123,22 +123,34 @@ def load_report_data(
     db: str | Path | None = None,
     client: str | None = None,
     ignore_params: Sequence[str] = (),
+    jobs: int | None = None,
 ) -> ReportData:
     """Read stores, ingest captures, analyse.
 
     HAR / flow inputs go into ``db`` when given (kept, like ``etagwatch ingest --db``), else
     into a temporary store removed before returning. Entries the readers skip are reported in
     ``skipped``; files they cannot read in ``errors``: neither stops the report.
+
+    Stores are analysed as `analyze` does: in ``jobs`` worker processes of whole hosts when
+    2 or more are asked for, or by default (None: one per CPU) from PARALLEL_FROM exchanges
+    on (``_analysed_in_processes``: memory follows a group of hosts, not the capture); else
+    loaded whole and analysed here.
     """
+    from analysis.engine.processes import plan
     from analysis.engine.results import is_results
-    from analysis.store import Store, load_exchanges
+    from analysis.store import Store, StoreError, load_exchanges
 
     if len(inputs) == 1 and is_results(str(inputs[0])):
         return load_results_data(str(inputs[0]))
     try:
         stores, captures = split_inputs(inputs)
-    except FileNotFoundError as exc:
+        split = plan(stores, jobs) if stores and not captures else None
+    except (FileNotFoundError, StoreError) as exc:
         raise InputError(str(exc)) from None
+    if split is not None and any(sum(c.sizes.values()) for c in split[0]):
+        data = _analysed_in_processes(stores, *split, ignore_params=ignore_params)
+        data.inputs = tuple(str(p) for p in inputs)
+        return data
 
     frames = [load_input(p) for p in stores]
     outcomes = [o for o in map(load_outcomes, stores) if o is not None and not o.empty]
@@ -176,6 +188,53 @@ def load_report_data(
     return data
 
 
+def _analysed_in_processes(stores: Sequence[Path], counts: Sequence[Any], jobs: int, *,
+                           ignore_params: Sequence[str]) -> ReportData:
+    """A report's data as `analyze` gets it from worker processes: the result tables, the
+    capture's counts and per-host outcomes from the workers, and of the exchanges only those
+    of the resources the detail sections show, read by host (``detail_exchanges``), as from
+    a result dataset; never the whole capture in this process."""
+    from analysis.detectors import INPUT_COLUMNS
+    from analysis.engine.processes import WorkerError, run_all_processes
+
+    found = [o for o in map(load_outcomes, stores) if o is not None and not o.empty]
+    try:
+        analysis, overview, outcomes = run_all_processes(
+            stores, jobs=jobs, columns=[*INPUT_COLUMNS, "source_kind"], counts=counts,
+            ignore_params=ignore_params, overview=True,
+            outcomes=pd.concat(found, ignore_index=True) if found else None)
+    except WorkerError as exc:
+        raise InputError(str(exc)) from None
+    resources = analysis.resources if not analysis.resources.empty \
+        else empty_frame(RESOURCE_COLUMNS)
+    detail = resources[resources["verdict"].isin(DETAIL_VERDICTS)] if not resources.empty \
+        else resources
+    exchanges, loaded, complete = detail_exchanges(
+        [str(p) for p in stores], list(detail["url"]), ignore_params,
+        hosts=list(detail["host"]))
+    skipped: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for path in stores:
+        more_skipped, more_errors = _store_problems(path)
+        skipped += more_skipped
+        errors += more_errors
+    return ReportData(
+        exchanges=exchanges, resources=resources,
+        findings=analysis.findings if not analysis.findings.empty
+        else empty_frame(FINDING_COLUMNS),
+        hosts=analysis.hosts if not analysis.hosts.empty else empty_frame(("host",)),
+        summary=dict(analysis.summary), ignore_params=tuple(ignore_params),
+        skipped=pd.DataFrame(skipped, columns=["file", "entry_index", "reason"]),
+        errors=pd.DataFrame(errors, columns=["file", "message"]),
+        overview=dict(overview or {}), outcomes=outcomes,
+        detail=None if complete else _detail_note(loaded, len(detail)))
+
+
+def _detail_note(loaded: int, resources: int) -> str:
+    return (f"{loaded:,} exchanges of the first identifier and churn resources (of "
+            f"{resources:,} such resources): the detail sections show those")
+
+
 #: Verdicts whose sections show exchanges (per-client stories, first-party sites, timelines).
 DETAIL_VERDICTS = ("identifier", "likely-identifier", "churn")
 #: At most this many exchanges are loaded for them from a large capture (resources worst
@@ -200,13 +259,13 @@ def load_results_data(target: str) -> ReportData:
     if resources.empty:
         resources = empty_frame(RESOURCE_COLUMNS)
     findings = tables["findings"] if not tables["findings"].empty else empty_frame(FINDING_COLUMNS)
-    keys = (resources[resources["verdict"].isin(DETAIL_VERDICTS)]["url"]
-            if not resources.empty else pd.Series(dtype=object))
-    exchanges, loaded, complete = detail_exchanges(manifest.exchanges, list(keys),
-                                                   manifest.ignore_params)
-    detail = None if complete else (
-        f"{loaded:,} exchanges of the first identifier and churn resources (of "
-        f"{len(keys):,} such resources): the detail sections show those")
+    shown = resources[resources["verdict"].isin(DETAIL_VERDICTS)] if not resources.empty \
+        else resources
+    keys = shown["url"] if not shown.empty else pd.Series(dtype=object)
+    exchanges, loaded, complete = detail_exchanges(
+        manifest.exchanges, list(keys), manifest.ignore_params,
+        hosts=list(shown["host"]) if "host" in shown.columns else None)
+    detail = None if complete else _detail_note(loaded, len(keys))
     return ReportData(
         exchanges=exchanges, resources=resources, findings=findings,
         hosts=tables["hosts"] if not tables["hosts"].empty else empty_frame(("host",)),
@@ -215,14 +274,20 @@ def load_results_data(target: str) -> ReportData:
         outcomes=tables["outcomes"], detail=detail)
 
 
-def _chunks(source: str, keys: Sequence[str]) -> Iterator[Callable[[], pd.DataFrame]]:
+def _chunks(source: str, keys: Sequence[str], hosts: Sequence[str] | None = None
+            ) -> Iterator[Callable[[], pd.DataFrame]]:
     """Readers of the parts of ``source`` that can hold the exchanges of ``keys``: the
-    dataset partitions they hash to (worst resource's first), or a whole store."""
+    dataset partitions they hash to (worst resource's first); of a store, the exchanges of
+    ``hosts`` (the resources' hosts) in batches of whole hosts of about GROUP_ROWS, as the
+    worker processes read them; without ``hosts``, the whole store."""
     from analysis.dataset import Manifest as DatasetManifest
     from analysis.dataset import _frame, dataset_files, is_dataset, partition_of, read_arrow
 
     if not is_dataset(source):
-        yield lambda: load_input(source)
+        if hosts is None:
+            yield lambda: load_input(source)
+        else:
+            yield from _store_chunks(source, hosts)
         return
     by_part: dict[int, list[Any]] = {}
     for path in dataset_files(source):
@@ -232,6 +297,35 @@ def _chunks(source: str, keys: Sequence[str]) -> Iterator[Callable[[], pd.DataFr
     for number in dict.fromkeys(partition_of(k, partitions) for k in keys):
         if number in by_part:
             yield lambda n=number: _frame([read_arrow(p) for p in by_part[n]])
+
+
+def _store_chunks(source: str, hosts: Sequence[str]) -> Iterator[Callable[[], pd.DataFrame]]:
+    from analysis.engine.processes import GROUP_ROWS, INDEX_BELOW
+    from analysis.store import host_counts, load_exchanges
+
+    counts = host_counts(source)
+    total = sum(counts.sizes.values())
+    batch: list[str] = []
+    rows = 0
+    # a resource without a host is the empty host's, as host_counts names it
+    for host in dict.fromkeys("" if h is None or h != h else str(h) for h in hosts):
+        n = counts.sizes.get(host, 0)
+        if not n:
+            continue
+        if batch and rows + n > GROUP_ROWS:
+            yield _store_reader(load_exchanges, source, batch, counts, rows * INDEX_BELOW < total)
+            batch, rows = [], 0
+        batch.append(host)
+        rows += n
+    if batch:
+        yield _store_reader(load_exchanges, source, batch, counts, rows * INDEX_BELOW < total)
+
+
+def _store_reader(load: Callable[..., pd.DataFrame], source: str, hosts: list[str],
+                  counts: Any, indexed: bool) -> Callable[[], pd.DataFrame]:
+    unnamed = sorted(u for h in hosts for u in counts.unnamed.get(h, ()))
+    return lambda: load(source, hosts=hosts, unnamed=unnamed, indexed=indexed,
+                        up_to=counts.last_id)
 
 
 def _dataset_partitions(source: str, manifest_type: Any) -> int:
@@ -246,11 +340,13 @@ def _dataset_partitions(source: str, manifest_type: Any) -> int:
 
 
 def detail_exchanges(sources: Sequence[str], keys: Sequence[str], ignore_params: Sequence[str],
-                     limit: int = DETAIL_ROWS) -> tuple[pd.DataFrame, int, bool]:
+                     limit: int = DETAIL_ROWS, *, hosts: Sequence[str] | None = None
+                     ) -> tuple[pd.DataFrame, int, bool]:
     """The exchanges of the resources ``keys`` (worst first) from the stores or datasets the
-    analysis read, one dataset partition at a time (only those the resources hash to); about
-    ``limit`` rows at most. (frame, rows, whether every partition needed was read). A source
-    that is gone (moved, deleted) gives none: the sections then show the results alone."""
+    analysis read, one dataset partition at a time (only those the resources hash to), or of
+    a store only those of ``hosts`` (the resources' hosts, when known); about ``limit`` rows
+    at most. (frame, rows, whether every part needed was read). A source that is gone (moved,
+    deleted) gives none: the sections then show the results alone."""
     from analysis.detectors.prepare import strip_query_params
     from analysis.store import StoreError
 
@@ -259,7 +355,7 @@ def detail_exchanges(sources: Sequence[str], keys: Sequence[str], ignore_params:
     rows, complete = 0, True
     for source in sources if wanted else ():
         try:
-            for read in _chunks(source, keys):
+            for read in _chunks(source, keys, hosts):
                 if rows >= limit:
                     complete = False
                     break
