@@ -40,3 +40,9 @@ class Recorder(MitmDump):
         options = {"crawl_parent": str(os.getpid())}
         super().__init__(db=db, client=client, scripts=scripts, options=options, name=client,
                          upstream_ca=upstream_ca, confdir=confdir)
+
+    def command(self, workdir: Path) -> list[str]:
+        # the guard removes this private folder (its log) when the crawl is gone: a crawl
+        # killed by SIGKILL cannot stop its recorders itself
+        self.options["crawl_workdir"] = str(workdir)
+        return super().command(workdir)

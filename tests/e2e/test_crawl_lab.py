@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import signal
 import sqlite3
 import struct
@@ -179,6 +180,9 @@ def _interrupt(sites: dict[str, object], db: Path, sig: signal.Signals, after: i
         _wait_done(db, after, proc)
         time.sleep(0.5)  # into the next visit
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        # the recorders' private folders (their logs): none may outlive the crawl either
+        workdirs = set(re.findall(r"crawl_workdir=(\S+)", " ".join(_processes_mentioning(state))))
+        assert workdirs, "no recorder running: the signal would test nothing"
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
         if victim is not None:
@@ -194,6 +198,9 @@ def _interrupt(sites: dict[str, object], db: Path, sig: signal.Signals, after: i
     while (left := _processes_mentioning(state)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, f"left running after {sig.name}: {left}"
+    while (kept := [w for w in workdirs if Path(w).exists()]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not kept, f"recorder folders left after {sig.name}: {kept}"
 
 
 def _kill_a_busy_recorder(db: Path, state: str, proc: subprocess.Popen[str]) -> str:
