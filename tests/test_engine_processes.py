@@ -229,3 +229,26 @@ def test_workers_read_the_state_that_was_counted(hostless, tmp_path):
     assert after != before
     many, _, _ = run_all_processes([db], jobs=2, columns=columns, counts=[counted])
     assert encode_analysis(many) == before
+
+
+def test_the_crawls_analysis_in_processes_is_analyzes(hostless, tmp_path, monkeypatch):
+    """`etagwatch crawl` closes with analyze's JSON of its store: from PARALLEL_FROM
+    exchanges on it comes from worker processes, and equals what one process finds."""
+    from analysis.crawl.summary import analyse_store
+    from analysis.engine import processes
+    from analysis.report_json import encode_analysis, write_analysis_json
+
+    one = analyse_store(hostless)
+    calls = []
+    real = processes.run_all_processes
+    monkeypatch.setattr(processes, "run_all_processes",
+                        lambda *a, **k: calls.append(k["jobs"]) or real(*a, **k))
+    monkeypatch.setattr(processes, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(processes, "default_jobs", lambda: 2)
+    split = analyse_store(hostless)
+    assert calls == [2]
+    assert encode_analysis(split) == encode_analysis(one)
+    done = _analyze(str(hostless), "--jobs", "1", "--json", str(tmp_path / "r.json"))
+    assert done.returncode in (0, 1), done.stderr
+    write_analysis_json(one, str(tmp_path / "crawl.json"))
+    assert (tmp_path / "crawl.json").read_bytes() == (tmp_path / "r.json").read_bytes()

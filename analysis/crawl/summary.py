@@ -62,13 +62,22 @@ def crawl_lines(f: Figures, db: Path) -> list[str]:
 
 
 def analyse_store(db: Path):  # type: ignore[no-untyped-def]
-    """What ``etagwatch analyze STORE`` finds (None for a store without exchanges)."""
-    from analysis.detectors import run_all
+    """What ``etagwatch analyze STORE`` finds (None for a store without exchanges): from
+    PARALLEL_FROM exchanges on in worker processes of whole hosts, as analyze does by default,
+    so a large crawl's store is never loaded whole into this process."""
+    from analysis.detectors import INPUT_COLUMNS, run_all
     from analysis.detectors.settled import settle
+    from analysis.engine.processes import plan, run_all_processes
     from analysis.store import load_exchanges, load_probe_outcomes
 
-    exchanges = load_exchanges(db)
-    return None if exchanges.empty else settle(run_all(exchanges), load_probe_outcomes(db))
+    outcomes = load_probe_outcomes(db)
+    split = plan([db], None)
+    if split is not None:
+        counts, jobs = split
+        return run_all_processes([db], jobs=jobs, columns=INPUT_COLUMNS, counts=counts,
+                                 outcomes=None if outcomes.empty else outcomes)[0]
+    exchanges = load_exchanges(db, INPUT_COLUMNS)
+    return None if exchanges.empty else settle(run_all(exchanges), outcomes)
 
 
 def headline_lines(analysis, db: Path) -> list[str]:  # type: ignore[no-untyped-def]
