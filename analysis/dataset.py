@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis import dataset_outcomes
 from analysis.engine.paths import RemotePathError, filesystem, is_url, join
 from analysis.exchange import COLUMNS
 from analysis.store import PYTHON_KINDS, StoreError, _typed, open_for_reading
@@ -39,7 +40,10 @@ if TYPE_CHECKING:
 MANIFEST = "_etagwatch.json"
 LOCK = "_etagwatch.lock"
 FORMAT = "etagwatch-dataset"
-VERSION = 1
+#: The newest manifest version this code reads. A dataset is written as version 1 unless it
+#: holds probe outcomes (version 2, ``probe_outcomes``): an older etagwatch then says to
+#: upgrade rather than ignore them.
+VERSION = 2
 #: Partitions of a new dataset (fixed per dataset: the manifest records it).
 DEFAULT_PARTITIONS = 64
 #: Rows read from the store at a time: memory is bounded by one batch, whatever the store.
@@ -99,12 +103,13 @@ def remote_copy(url: str) -> Iterator[Path]:
         old: set[str] = set()
         if fs.exists(join(root, MANIFEST)):
             fs.get_file(join(root, MANIFEST), str(local / MANIFEST))
-            old = set(Manifest.read(local).files or [])  # type: ignore[union-attr]
+            before = Manifest.read(local)
+            old = {*(before.files or []), *(before.probe_outcomes or [])}  # type: ignore[union-attr]
         yield local
         manifest = Manifest.read(local)
         if manifest is None:
             return
-        for rel in manifest.files or []:
+        for rel in [*(manifest.files or []), *(manifest.probe_outcomes or [])]:
             if rel not in old:
                 fs.makedirs(join(root, rel.rsplit("/", 1)[0]), exist_ok=True)
                 fs.put_file(str(local / rel), join(root, rel))
@@ -152,6 +157,7 @@ class Manifest:
     files: list[str] | None = None  # relative paths of committed files
     sources: list[dict[str, Any]] | None = None  # complete sources: sha256, path, client
     stores: dict[str, dict[str, Any]] | None = None  # per store: highest id exported, its row
+    probe_outcomes: list[str] | None = None  # committed outcome files (dataset_outcomes)
 
     @classmethod
     def read(cls, folder: Path) -> Manifest | None:
@@ -173,7 +179,9 @@ class Manifest:
 
     def write(self, folder: Path) -> None:
         """Atomically: a temporary file, fsynced, renamed over the manifest."""
-        data = {"format": FORMAT, "version": VERSION, **self.__dict__}
+        fields = {k: v for k, v in self.__dict__.items()
+                  if k != "probe_outcomes" or v is not None}
+        data = {"format": FORMAT, "version": 2 if self.probe_outcomes else 1, **fields}
         tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
         with tmp.open("w") as fh:
             json.dump(data, fh, indent=1, sort_keys=True)
@@ -217,6 +225,7 @@ def _clean(folder: Path, manifest: Manifest | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
     for path in folder.glob(f".{MANIFEST}.*.tmp"):
         path.unlink(missing_ok=True)
+    dataset_outcomes.clean(folder, manifest.probe_outcomes if manifest else None)
 
 
 def _meta(conn: sqlite3.Connection) -> dict[str, str]:
@@ -245,6 +254,7 @@ class ExportResult:
     files: int
     skipped_sources: int  # sources already in the dataset, whose rows were left out
     held: int = 0  # rows at or after a file whose ingest into the store is unfinished
+    outcomes: int = 0  # probe outcomes written (those an earlier export wrote are left out)
 
 
 def export_store(store: str | Path, folder: str | Path, *, partitions: int | None = None,
@@ -470,14 +480,25 @@ def _export(conn: sqlite3.Connection, folder: Path, manifest: Manifest | None,
              if d not in seen]
     manifest.sources = [*(manifest.sources or []),
                         *{a["sha256"]: a for a in added}.values()]
-    if track_store and last is not None:
-        stores[identity] = {"id": last[0], "row": _fingerprint(last)}
+    outcomes = 0
+    if track_store:  # a staging store (ingest --dataset) holds no probe outcomes
+        mark = dict(stores.get(identity) or {})
+        # outcomes above the mark went out with the rows below it, if that mark still holds
+        written, outcomes, top = dataset_outcomes.export_outcomes(
+            conn, folder, int(mark.get("outcome_id", 0)) if after else 0)
+        if written:
+            manifest.probe_outcomes = [*(manifest.probe_outcomes or []), written]
+        if last is not None:
+            mark.update(id=last[0], row=_fingerprint(last))
+        if "id" in mark:
+            mark["outcome_id"] = top
+            stores[identity] = mark
     manifest.stores = stores
     manifest.secret_headers = sorted({*(manifest.secret_headers or []),
                                       *json.loads(meta.get("secret_headers") or "[]")})
     manifest.write(folder)
     held = conn.execute("SELECT count(*) FROM exchanges WHERE id > ?", (upto,)).fetchone()[0]
-    return ExportResult(rows_out, len(files), len(excluded), held)
+    return ExportResult(rows_out, len(files), len(excluded), held, outcomes)
 
 
 def dataset_files(folder: str | Path) -> list[Any]:

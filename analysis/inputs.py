@@ -91,12 +91,19 @@ def load_input(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame
 
 
 def load_outcomes(path: Path) -> pd.DataFrame | None:
-    """The probe outcomes a store holds (``etagwatch probe --candidates``); None for a
-    dataset, which carries exchanges only."""
-    from analysis.dataset import is_dataset
+    """The probe outcomes a store or a dataset holds (``etagwatch probe --candidates``, carried
+    into a dataset by `etagwatch export`); a dataset without any gives None. A dataset's
+    problems come as StoreError, like a store's."""
+    from analysis.dataset import DatasetError, is_dataset
+    from analysis.dataset_outcomes import read_outcomes
     from analysis.store import load_probe_outcomes
 
-    return None if is_dataset(path) else load_probe_outcomes(path)
+    if is_dataset(path):
+        try:
+            return read_outcomes(path)
+        except DatasetError as exc:
+            raise StoreError(str(exc)) from None
+    return load_probe_outcomes(path)
 
 
 __all__ = ["STORE_SUFFIXES", "StoreError", "check_store", "is_sqlite", "is_store_input",

@@ -59,18 +59,23 @@ def _rows(report: dict) -> tuple:
 
 @pytest.mark.timeout(300)
 def test_export_ingest_and_analyze_on_s3(s3, tmp_path):
+    from test_dataset_outcomes import probe
+
     store = tmp_path / "s.sqlite"
     ingest_into(store, [ROOT / "sample_captures"])
+    probe(store)  # its probe outcomes go along: the remote analyses settle alike
     url = "s3://etagwatch-test/ds"
     assert main(["export", str(store), "--parquet", url, "-q"]) == 0
     listed = s3.find("etagwatch-test/ds")
     assert "etagwatch-test/ds/_etagwatch.json" in listed
     assert any(p.endswith(".parquet") for p in listed)
+    assert any("/probe_outcomes/" in p for p in listed)
 
     local, remote = tmp_path / "local.json", tmp_path / "remote.json"
     assert main(["analyze", str(store), "--json", str(local), "-q"]) == 0
     assert main(["analyze", url, "--json", str(remote), "-q"]) == 0
     assert _rows(_json(remote)) == _rows(_json(local))
+    assert sum(_json(local)["summary"]["settled"].values()) == 2
 
     # appending: the same store again, and the same captures through ingest --dataset, add
     # nothing; a new capture adds its rows

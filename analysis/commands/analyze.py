@@ -310,9 +310,9 @@ def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
     with client, tempfile.TemporaryDirectory(prefix="etagwatch-results-") as tmp:
         if not args.quiet:
             print(f"etagwatch: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
-        outcomes = None  # a dataset holds no probe outcomes
         if len(args.paths) == 1 and is_dataset(args.paths[0]):
             frame, sources = dataset_frame(args.paths[0]), [_absolute(args.paths[0])]
+            outcomes = _outcomes([args.paths[0]])  # those `export` carried from the store
         else:
             stores = _input_stores(args)
             frame, outcomes = _load(stores)

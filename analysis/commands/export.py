@@ -13,7 +13,9 @@ partition: the partition is a stable hash of the URL without its query, so any -
 choice of analyze keeps a resource together (docs/schema.md: Parquet dataset). The store is read
 in batches, whatever its size. Appending is safe: exporting the same store again adds only rows
 stored since, files the dataset holds already are left out, and an export killed midway leaves
-the dataset as it was. `etagwatch analyze DIR` reads the dataset as it reads a store.
+the dataset as it was. The store's probe outcomes (`etagwatch probe --candidates`) go along,
+those an earlier export wrote left out, so `etagwatch analyze DIR` settles the same verdicts as
+`etagwatch analyze STORE`: it reads the dataset as it reads a store.
 
 Exit status: 0 the dataset holds the store's exchanges (also when nothing was new); 2 usage
 error (no such store, a store of a newer etagwatch, a dataset of another store or with another
@@ -74,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.parquet}: {exc}") from None
     known = (f", {result.skipped_sources} file(s) left out (in the dataset already)"
              if result.skipped_sources else "")
-    info(args, f"{args.parquet}: wrote {result.rows} exchanges in {result.files} file(s){known}")
+    probed = f", {result.outcomes} probe outcome(s)" if result.outcomes else ""
+    info(args, f"{args.parquet}: wrote {result.rows} exchanges in {result.files} file(s)"
+               f"{probed}{known}")
     if result.held:
         warn(f"{args.store}: {result.held} exchanges not exported yet: they come at or after "
              "a file whose ingest is unfinished (running, or killed: ingest it again); export "
