@@ -33,6 +33,7 @@ class Recorder(MitmDump):
     profile; ``lab_route`` confines it to the lab (``*.test`` on loopback, nothing else)."""
 
     kind = "recorder"
+    stop_with_parent = False  # the orphan guard shuts it down cleanly (the store flushed)
 
     def __init__(self, *, db: Path, client: str, confdir: Path, lab_route: bool = False,
                  upstream_ca: Path | None = None) -> None:

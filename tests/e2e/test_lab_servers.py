@@ -57,6 +57,34 @@ def test_nginx_stops_on_error_and_frees_its_port(nginx_docroot):
     assert workdir is not None and not workdir.exists()
 
 
+def test_a_killed_owner_leaves_no_server_running(nginx_docroot, tmp_path):
+    """The process that started a server dies by SIGKILL (no atexit, no stop): the kernel
+    stops the server too (PR_SET_PDEATHSIG), so a killed test run or `etagwatch lab` leaves
+    nothing listening."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    need_program("nginx")
+    owner = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from analysis.lab.servers import NginxOrigin\n"
+         f"o = NginxOrigin({str(nginx_docroot)!r}).start()\n"
+         "print(o.process.pid, o.port, flush=True)\n"
+         "time.sleep(120)\n"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    pid, port = map(int, owner.stdout.readline().split())
+    assert _listening(port)
+    assert Path(f"/proc/{pid}/exe").resolve().name == "nginx"  # the server itself, exec'd
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    deadline = time.monotonic() + 10
+    while _listening(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _listening(port)
+
+
 def test_start_failure_names_the_server_and_why(nginx_docroot):
     need_program("nginx")
     with socket.socket() as busy:
