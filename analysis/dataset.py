@@ -23,7 +23,7 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from analysis import dataset_outcomes
 from analysis.engine.paths import RemotePathError, filesystem, is_url, join
 from analysis.exchange import COLUMNS
-from analysis.store import PYTHON_KINDS, StoreError, _typed, open_for_reading
+from analysis.store import PYTHON_KINDS, StoreError, open_for_reading
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -577,24 +577,42 @@ def read_row_groups(path: str | Path, groups: list[int], columns: list[str] | No
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def read_columns(path: str | Path, columns: list[str]) -> pa.Table:
+    """``columns`` of every row group of one dataset file, in the dataset's types."""
+    with contextlib.ExitStack() as stack:
+        groups = _parquet_file(path, stack).metadata.num_row_groups
+    return read_row_groups(path, list(range(groups)), columns)
+
+
 def dataset_rows(folder: str | Path) -> int:
     """Exchanges in a dataset, from the Parquet footers (no row is read)."""
     return sum(rows for _, _, rows in row_groups(folder))
 
 
-def _frame(tables: list[pa.Table]) -> pd.DataFrame:
+def _frame(tables: list[pa.Table], columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Dataset rows as ``load_exchanges`` returns a store's: ``id`` and COLUMNS (or those of
+    ``columns``) in id order, the same dtypes, each column built as the store loader builds
+    it from connectorx's Arrow batches (``store_arrow._compact_arrow``, ``store._column``): a
+    repeated text value is one string object shared by its rows."""
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
 
+    from analysis.store import _column
+    from analysis.store_arrow import _compact_arrow
+
+    wanted = None if columns is None else set(columns)
+    names = [c for c in COLUMNS if wanted is None or c in wanted]
     schema = arrow_schema()
     table = pa.concat_tables(tables) if tables else schema.empty_table()
-    mapping = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
-    frame = table.to_pandas(types_mapper=mapping.get)
-    frame = frame.sort_values("id", kind="stable").reset_index(drop=True)[["id", *COLUMNS]]
-    for name, kind in PYTHON_KINDS.items():  # as pandas infers the store's rows: a text
-        if kind is str and frame[name].isna().all():  # column of NULLs only holds None
-            frame[name] = pd.Series([None] * len(frame), dtype=object)
-    return _typed(frame)
+    table = table.select(["id", *names])
+    table = table.take(pc.sort_indices(table["id"]))  # ids are unique: any sort is stable
+    out = {}
+    for name in ["id", *names]:
+        kind = int if name == "id" else PYTHON_KINDS[name]
+        col = table[name].cast(pa.int64()) if kind is bool else table[name]
+        out[name] = _column([_compact_arrow(chunk, kind) for chunk in col.chunks], kind)
+    return pd.DataFrame(out, copy=False)
 
 
 def iter_partitions(folder: str | Path) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -608,10 +626,15 @@ def iter_partitions(folder: str | Path) -> Iterator[tuple[int, pd.DataFrame]]:
         yield number, _frame([read_arrow(p) for p in by_part[number]])
 
 
-def load_dataset(folder: str | Path) -> pd.DataFrame:
+def load_dataset(folder: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """All exchanges of a dataset as ``analysis.store.load_exchanges`` returns a store's:
-    columns ``id`` + COLUMNS in id order, the same dtypes."""
-    return _frame([read_arrow(p) for p in dataset_files(folder)])
+    columns ``id`` + COLUMNS (or those of ``columns``, the only ones read) in id order, the
+    same dtypes."""
+    if columns is None:
+        return _frame([read_arrow(p) for p in dataset_files(folder)])
+    wanted = set(columns)
+    names = ["id", *(c for c in COLUMNS if c in wanted)]
+    return _frame([read_columns(p, names) for p in dataset_files(folder)], wanted)
 
 
 def dataset_store(manifest: Manifest | None, path: Path) -> None:

@@ -82,11 +82,9 @@ def load_input(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame
 
     if is_dataset(path):
         try:
-            frame = load_dataset(path)
+            return load_dataset(path, columns)
         except DatasetError as exc:
             raise StoreError(str(exc)) from None
-        return frame if columns is None else frame[["id", *(c for c in frame.columns
-                                                          if c in set(columns))]]
     return load_exchanges(path, columns)
 
 

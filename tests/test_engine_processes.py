@@ -252,3 +252,42 @@ def test_the_crawls_analysis_in_processes_is_analyzes(hostless, tmp_path, monkey
     assert done.returncode in (0, 1), done.stderr
     write_analysis_json(one, str(tmp_path / "crawl.json"))
     assert (tmp_path / "crawl.json").read_bytes() == (tmp_path / "r.json").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def hostless_dataset(hostless, tmp_path_factory) -> Path:
+    from analysis.cli import main
+
+    folder = tmp_path_factory.mktemp("hostless-ds") / "ds"
+    assert main(["export", str(hostless), "--parquet", str(folder), "--partitions", "4",
+                 "-q"]) == 0
+    return folder
+
+
+def test_a_datasets_hosts_are_counted_as_its_stores(hostless, hostless_dataset):
+    from analysis.engine.shards import dataset_host_counts
+
+    assert dataset_host_counts(hostless_dataset) == host_counts(hostless)
+
+
+def test_a_dataset_in_processes_equals_one_process(hostless, hostless_dataset, tmp_path):
+    """A Parquet dataset is cut once into a file per group of hosts (exchanges without a host
+    with their URL's host), which the workers read: what they find is what one process finds
+    on the dataset, and on the store it came from; the cut files are gone afterwards."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    outputs = {}
+    for name, source, jobs in (("one", hostless_dataset, "1"), ("two", hostless_dataset, "2"),
+                               ("store", hostless, "1")):
+        out = tmp_path / name
+        out.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-m", "analysis", "analyze", str(source), "--jobs", jobs,
+             "--json", str(out / "r.json"), "--csv", str(out / "csv"), "--limit", "100"],
+            capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+        assert done.returncode in (0, 1), done.stderr
+        outputs[name] = (done.stdout, (out / "r.json").read_bytes(),
+                         *((out / "csv" / f"{n}.csv").read_bytes()
+                           for n in ("resources", "findings", "hosts")))
+    assert outputs["two"] == outputs["one"] == outputs["store"]
+    assert b'"identifier"' in outputs["one"][1]
+    assert not list(tmp_path.glob("etagwatch-shards-*"))

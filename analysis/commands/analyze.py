@@ -61,13 +61,14 @@ output:
   `etagwatch report DIR` turns into the HTML report without the exchanges in memory.
 
 engines:
-  --engine pandas (default) analyses stores of 150,000 exchanges or more in --jobs worker
-  processes (default: one per CPU), each taking groups of whole hosts of about 250,000
-  exchanges in turn: their memory follows the group, not the store, and the results (a row
-  per resource and finding) are gathered here (1M exchanges peaked at 1.7 GB over all
-  processes, 5M at 2.5 GB); they equal those of one process. Smaller
-  stores, Parquet datasets and --jobs 1 analyse in this process (about 2.3 KB per exchange
-  at its peak; BENCHMARKS.md, "Analyze end to end"). --engine dask runs the same detectors on a Dask
+  --engine pandas (default) analyses stores and Parquet datasets of 150,000 exchanges or
+  more in --jobs worker processes (default: one per CPU), each taking groups of whole hosts
+  of about 250,000 exchanges in turn: their memory follows the group, not the store, and the
+  results (a row per resource and finding) are gathered here (1M exchanges peaked at 1.7 GB
+  over all processes, 5M at 2.5 GB); they equal those of one process. A dataset is first cut
+  once into a temporary file per group (its partitions hold every host). Smaller inputs and
+  --jobs 1 analyse in this process (about 2.3 KB per exchange at its peak; BENCHMARKS.md,
+  "Analyze end to end"). --engine dask runs the same detectors on a Dask
   cluster, a partition of whole hosts at a time, sized from the workers' memory limit:
   a LocalCluster (one worker per CPU) unless --scheduler names a running one. The JSON, CSV
   and terminal report are written from the result dataset (--parquet DIR, else a temporary
@@ -136,7 +137,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="with --engine pandas: processes analysing stores side by side, each "
                    "a group of whole hosts (same results as one process; memory shared out, "
                    "not multiplied); 1 = this process only (default: the CPUs available, "
-                   f"{default_jobs()} here, for stores of {PARALLEL_FROM:,} exchanges or more, "
+                   f"{default_jobs()} here, for stores and datasets of {PARALLEL_FROM:,} exchanges or more, "
                    "else 1)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="with --engine dask: an existing cluster (tcp://host:8786)")

@@ -25,10 +25,10 @@ dataset the analysis read, the partitions they hash to; from a store, their host
 to report on a capture too large for one process. Otherwise inputs are SQLite stores or
 Parquet datasets (recognised by content) or HAR / mitmproxy flow files and folders, which are
 ingested first, with analyze's messages: into --db when given, else into a temporary store.
-Stores of 150,000 exchanges or more (or any, with --jobs 2 or more) are analysed as analyze
-does, in worker processes of whole hosts, and the report loads the same few exchanges as from
-a result dataset; smaller ones, datasets and --jobs 1 are loaded whole and analysed in the
-notebook's process. A store of a newer etagwatch, a file that is not a store, or inputs of
+Stores and datasets of 150,000 exchanges or more (or any, with --jobs 2 or more) are analysed
+as analyze does, in worker processes of whole hosts, and the report loads the same few
+exchanges as from a result dataset; smaller ones and --jobs 1 are loaded whole and analysed in
+the notebook's process. A store of a newer etagwatch, a file that is not a store, or inputs of
 which not one capture can be read stop the run with one line (exit 2).
 The HTML is self-contained (figures embedded as PNG, no external scripts); code cells are
 hidden unless --show-code. Progress (the section being executed) goes to stderr when it is a

@@ -10,7 +10,8 @@ memory is one group's, whatever the store's size, and the detectors cost less pe
 on a smaller frame.
 
 Each worker reads only its group's exchanges from the store(s) (``load_exchanges(hosts=...)``,
-up to the last id counted: one state of a store being written), runs ``run_all`` and
+up to the last id counted: one state of a store being written; from a Parquet dataset, the
+group's file that ``analysis.engine.shards`` cut it into first), runs ``run_all`` and
 ``settle``, sends back its result tables (a row per resource, finding and host, not per
 exchange) with its counts, and takes the next group. This process merges the tables in
 run_all's order (``results.ordered``: ties never cross hosts, and each part's tables keep
@@ -77,20 +78,33 @@ def plan(stores: Sequence[str | Path], jobs: int | None
          ) -> tuple[list[HostCounts], int] | None:
     """(the stores' host counts, jobs) when ``stores`` are to be analysed in worker
     processes: ``jobs`` of 2 or more asked for, or None (the default: one per CPU) and
-    PARALLEL_FROM exchanges or more; None for one process. Parquet datasets are analysed in
-    one process (or by the Dask engine). Raises StoreError / FileNotFoundError naming the
-    store; an empty total is for the caller to refuse (counts of zero)."""
-    from analysis.dataset import is_dataset
-    from analysis.store import host_counts
-
+    PARALLEL_FROM exchanges or more; None for one process. ``stores`` may be Parquet
+    datasets too. Raises StoreError / FileNotFoundError naming the store; an empty total is
+    for the caller to refuse (counts of zero)."""
     n = jobs if jobs is not None else default_jobs()
-    if n < 2 or any(is_dataset(p) for p in stores):
+    if n < 2:
         return None
-    counts = [host_counts(db) for db in stores]
+    counts = [counts_of(db) for db in stores]
     total = sum(sum(c.sizes.values()) for c in counts)
     if jobs is None and total < PARALLEL_FROM:
         return None
     return counts, n
+
+
+def counts_of(source: str | Path) -> HostCounts:
+    """``HostCounts`` of a store, or of a Parquet dataset (``shards.dataset_host_counts``);
+    a dataset's problems come as StoreError, like a store's."""
+    from analysis.dataset import DatasetError, is_dataset
+    from analysis.store import StoreError, host_counts
+
+    if not is_dataset(source):
+        return host_counts(source)
+    from analysis.engine.shards import dataset_host_counts
+
+    try:
+        return dataset_host_counts(source)
+    except DatasetError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def host_groups(sizes: dict[str, int], n: int) -> list[list[str]]:
@@ -126,6 +140,9 @@ class Request:
     overview: bool = False
     #: exchanges in all
     rows: int = 0
+    #: per store: for a Parquet dataset, the file of this group's exchanges
+    #: (``shards.write_shards``; "" when it has none), None for a SQLite store
+    shards: list[str | None] | None = None
 
 
 @dataclass
@@ -147,12 +164,17 @@ def analyse_part(request: Request) -> Part:
     from analysis.detectors.settled import settle
     from analysis.engine.combine import distinct_values
     from analysis.engine.overview import host_outcomes, overview_counts
+    from analysis.engine.shards import read_shard
     from analysis.store import load_exchanges
 
+    shards = request.shards or [None] * len(request.stores)
     frames = [load_exchanges(db, request.columns, hosts=request.hosts, unnamed=urls,
-                             indexed=indexed, up_to=last)
-              for db, urls, indexed, last in zip(request.stores, request.unnamed,
-                                                 request.indexed, request.last_ids, strict=True)]
+                             indexed=indexed, up_to=last) if shard is None
+              else read_shard(shard, request.columns) if shard else None
+              for db, urls, indexed, last, shard in zip(request.stores, request.unnamed,
+                                                        request.indexed, request.last_ids,
+                                                        shards, strict=True)]
+    frames = [f for f in frames if f is not None]
     frames = [f for f in frames if not f.empty] or frames[:1]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     values = distinct_values(frame)
@@ -248,16 +270,13 @@ def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Itera
     GROUP_ROWS) one after another: (the analysis, then with ``overview`` the overview counts
     and per-host outcomes of the exchanges, as ``--parquet`` writes them, else None twice).
     ``counts``: the stores' ``host_counts`` when the caller has them. Raises WorkerError, or
-    StoreError for a store that cannot be read."""
+    StoreError for a store that cannot be read. ``stores`` may be Parquet datasets too: each
+    is cut once into a file per group (``analysis.engine.shards``) that its worker reads."""
     import queue
-    import threading
-
-    from tqdm import tqdm
-
-    from analysis.store import host_counts
 
     ignore = tuple(ignore_params)
-    counts = list(counts) if counts is not None else [host_counts(db) for db in stores]
+    columns = list(columns)
+    counts = list(counts) if counts is not None else [counts_of(db) for db in stores]
     sizes: dict[str, int] = {}
     for c in counts:
         for host, n in c.sizes.items():
@@ -268,15 +287,45 @@ def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Itera
     groups = host_groups(sizes, ngroups)
     # the largest first, so a group of one large host does not start last and run alone
     groups.sort(key=lambda g: -sum(sizes[h] for h in g))
-    for group in groups:
-        todo.put(Request(
-            stores=[str(db) for db in stores], hosts=group,
-            unnamed=[sorted(u for h in group for u in c.unnamed.get(h, ())) for c in counts],
-            indexed=[sum(c.sizes.get(h, 0) for h in group) * INDEX_BELOW < sum(c.sizes.values())
-                     for c in counts],
-            last_ids=[c.last_id for c in counts],
-            columns=list(columns), ignore_params=ignore, outcomes=outcomes, overview=overview,
-            rows=sum(sizes[h] for h in group)))
+    with tempfile.TemporaryDirectory(prefix="etagwatch-shards-") as tmp:
+        # Parquet datasets: cut once into a file per group (shards), then read by the workers
+        cut = [_shards(db, groups, c, Path(tmp) / str(i), columns)
+               for i, (db, c) in enumerate(zip(stores, counts, strict=True))]
+        for n, group in enumerate(groups):
+            todo.put(Request(
+                stores=[str(db) for db in stores], hosts=group,
+                unnamed=[sorted(u for h in group for u in c.unnamed.get(h, ())) for c in counts],
+                indexed=[sum(c.sizes.get(h, 0) for h in group) * INDEX_BELOW
+                         < sum(c.sizes.values()) for c in counts],
+                last_ids=[c.last_id for c in counts],
+                columns=list(columns), ignore_params=ignore, outcomes=outcomes,
+                overview=overview, rows=sum(sizes[h] for h in group),
+                shards=[None if files is None else files[n] or "" for files in cut]))
+        return _run_requests(todo, jobs, len(groups), total, progress, ignore)
+
+
+def _shards(source: str | Path, groups: list[list[str]], counts: HostCounts, into: Path,
+            columns: list[str]) -> list[str | None] | None:
+    """A dataset's group files (``shards.write_shards``), None for a SQLite store."""
+    from analysis.dataset import is_dataset
+
+    if not is_dataset(source):
+        return None
+    from analysis.engine.shards import write_shards
+
+    into.mkdir()
+    return write_shards(source, groups, counts, into, columns)
+
+
+def _run_requests(todo: Any, jobs: int, ngroups: int, total: int, progress: bool,
+                  ignore: tuple[str, ...]
+                  ) -> tuple[Analysis, dict[str, Any] | None, pd.DataFrame | None]:
+    """The requests of ``todo`` analysed by ``jobs`` workers, merged."""
+    import queue
+    import threading
+
+    from tqdm import tqdm
+
     parts: list[Part] = []
     failed: list[BaseException] = []
     lock = threading.Lock()
