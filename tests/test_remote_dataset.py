@@ -76,6 +76,10 @@ def test_export_ingest_and_analyze_on_s3(s3, tmp_path):
     assert main(["analyze", url, "--json", str(remote), "-q"]) == 0
     assert _rows(_json(remote)) == _rows(_json(local))
     assert sum(_json(local)["summary"]["settled"].values()) == 2
+    # worker processes: the dataset cut into group files from the server
+    split = tmp_path / "split.json"
+    assert main(["analyze", url, "--jobs", "2", "--json", str(split), "-q"]) == 0
+    assert split.read_bytes() == remote.read_bytes()
 
     # appending: the same store again, and the same captures through ingest --dataset, add
     # nothing; a new capture adds its rows
