@@ -527,24 +527,41 @@ def remote_copy_manifest(fs: Any, root: str) -> Iterator[Path]:
         yield Path(tmp)
 
 
+@contextlib.contextmanager
+def _reading(path: str | Path) -> Iterator[None]:
+    """A file the manifest lists that is gone or is no Parquet file (damaged, truncated, or
+    written over by another tool) is a DatasetError naming it: one line for the user."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: listed in the dataset's manifest but missing") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable Parquet file of the dataset ({exc})"
+                           ) from None
+
+
 def read_arrow(path: str | Path) -> pa.Table:
     """One Parquet file of a dataset (local or at a URL) in the dataset's schema."""
     import pyarrow.parquet as pq
 
-    if is_url(path):
-        fs, inner = _remote(path)
-        with fs.open(inner, "rb") as fh:
-            return pq.read_table(fh, schema=arrow_schema())
-    return pq.read_table(path, schema=arrow_schema())
+    with _reading(path):
+        if is_url(path):
+            fs, inner = _remote(path)
+            with fs.open(inner, "rb") as fh:
+                return pq.read_table(fh, schema=arrow_schema())
+        return pq.read_table(path, schema=arrow_schema())
 
 
 def _parquet_file(path: str | Path, stack: contextlib.ExitStack) -> Any:
     import pyarrow.parquet as pq
 
-    if is_url(path):
-        fs, inner = _remote(path)
-        return pq.ParquetFile(stack.enter_context(fs.open(inner, "rb")))
-    return pq.ParquetFile(path)
+    with _reading(path):
+        if is_url(path):
+            fs, inner = _remote(path)
+            return pq.ParquetFile(stack.enter_context(fs.open(inner, "rb")))
+        return pq.ParquetFile(path)
 
 
 def row_groups(folder: str | Path) -> list[tuple[Any, int, int]]:
@@ -567,7 +584,7 @@ def read_row_groups(path: str | Path, groups: list[int], columns: list[str] | No
     schema = arrow_schema()
     if columns is not None:
         schema = pa.schema([f for f in schema if f.name in set(columns)])
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack, _reading(path):
         file = _parquet_file(path, stack)
         present = set(file.schema_arrow.names)
         table = file.read_row_groups(groups, columns=None if columns is None else

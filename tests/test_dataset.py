@@ -274,3 +274,23 @@ def test_a_copy_of_a_store_that_went_its_own_way_loses_nothing(sample_store: Pat
     assert sorted(frame["client"].value_counts()[["a.har", "b.har"]]) == [20, 30]
     export(two, folder)  # its own watermark holds: nothing again
     assert len(load_dataset(folder)) == shared + 50
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("how", [["--jobs", "1"], ["--jobs", "2"], ["--engine", "dask"]])
+def test_a_damaged_or_missing_file_is_one_line_naming_it(sample_store: Path, tmp_path: Path,
+                                                         capsys, how: list[str]) -> None:
+    """A file the manifest lists that is no Parquet file any more, or is gone: one line naming
+    it, from every engine (no traceback)."""
+    folder = tmp_path / "ds"
+    assert main(["export", str(sample_store), "--parquet", str(folder), "-q"]) == 0
+    files = sorted(folder.glob("part=*/*.parquet"))
+    files[0].write_bytes(b"not parquet")
+    capsys.readouterr()
+    assert main(["analyze", str(folder), "-q", *how]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(files[0]) in err[0] and "not a readable Parquet file" in err[0]
+    files[0].unlink()
+    assert main(["analyze", str(folder), "-q", *how]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(files[0]) in err[0] and "missing" in err[0]

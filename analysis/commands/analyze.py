@@ -291,7 +291,7 @@ def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
     reports are written row by row."""
     import tempfile
 
-    from analysis.dataset import is_dataset
+    from analysis.dataset import DatasetError, is_dataset
 
     try:
         from analysis.engine.dask_engine import (
@@ -312,7 +312,10 @@ def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
         if not args.quiet:
             print(f"etagwatch: Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         if len(args.paths) == 1 and is_dataset(args.paths[0]):
-            frame, sources = dataset_frame(args.paths[0]), [_absolute(args.paths[0])]
+            try:
+                frame, sources = dataset_frame(args.paths[0]), [_absolute(args.paths[0])]
+            except DatasetError as exc:
+                raise CliError(str(exc)) from None
             outcomes = _outcomes([args.paths[0]])  # those `export` carried from the store
         else:
             stores = _input_stores(args)
@@ -325,7 +328,7 @@ def _run_dask(args: argparse.Namespace, wanted: list[str]) -> int:
             analyse_to_results(frame, target, ignore_params=args.ignore_param, client=client,
                                progress=show_progress(args), sources=sources,
                                outcomes=outcomes)
-        except (HostTooLarge, ResultsError, RemotePathError) as exc:
+        except (HostTooLarge, ResultsError, RemotePathError, DatasetError) as exc:
             raise CliError(str(exc)) from None
         status = _report_results(args, wanted, target)
         cluster = getattr(client, "cluster", None)

@@ -307,14 +307,18 @@ def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Itera
 def _shards(source: str | Path, groups: list[list[str]], counts: HostCounts, into: Path,
             columns: list[str]) -> list[str | None] | None:
     """A dataset's group files (``shards.write_shards``), None for a SQLite store."""
-    from analysis.dataset import is_dataset
+    from analysis.dataset import DatasetError, is_dataset
+    from analysis.store import StoreError
 
     if not is_dataset(source):
         return None
     from analysis.engine.shards import write_shards
 
     into.mkdir()
-    return write_shards(source, groups, counts, into, columns)
+    try:
+        return write_shards(source, groups, counts, into, columns)
+    except DatasetError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def _run_requests(todo: Any, jobs: int, ngroups: int, total: int, progress: bool,
