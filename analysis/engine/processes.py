@@ -289,7 +289,7 @@ def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Itera
     groups.sort(key=lambda g: -sum(sizes[h] for h in g))
     with tempfile.TemporaryDirectory(prefix="etagwatch-shards-") as tmp:
         # Parquet datasets: cut once into a file per group (shards), then read by the workers
-        cut = [_shards(db, groups, c, Path(tmp) / str(i), columns)
+        cut = [_shards(db, groups, c, Path(tmp) / str(i), columns, progress)
                for i, (db, c) in enumerate(zip(stores, counts, strict=True))]
         for n, group in enumerate(groups):
             todo.put(Request(
@@ -305,7 +305,7 @@ def run_all_processes(stores: Sequence[str | Path], *, jobs: int, columns: Itera
 
 
 def _shards(source: str | Path, groups: list[list[str]], counts: HostCounts, into: Path,
-            columns: list[str]) -> list[str | None] | None:
+            columns: list[str], progress: bool) -> list[str | None] | None:
     """A dataset's group files (``shards.write_shards``), None for a SQLite store."""
     from analysis.dataset import DatasetError, is_dataset
     from analysis.store import StoreError
@@ -316,7 +316,7 @@ def _shards(source: str | Path, groups: list[list[str]], counts: HostCounts, int
 
     into.mkdir()
     try:
-        return write_shards(source, groups, counts, into, columns)
+        return write_shards(source, groups, counts, into, columns, progress=progress)
     except DatasetError as exc:
         raise StoreError(str(exc)) from None
 

@@ -55,14 +55,19 @@ def dataset_host_counts(folder: str | Path) -> HostCounts:
 
 
 def write_shards(folder: str | Path, groups: Sequence[Iterable[str]], counts: HostCounts,
-                 into: Path, columns: Iterable[str] | None = None) -> list[str | None]:
+                 into: Path, columns: Iterable[str] | None = None, *, progress: bool = False
+                 ) -> list[str | None]:
     """The dataset's exchanges counted in ``counts`` (ids up to its ``last_id``), one Arrow IPC
     file per group of ``groups`` under ``into``, with ``id`` and ``columns`` (default: all):
-    each group's path, None for a group with no exchange in this dataset."""
+    each group's path, None for a group with no exchange in this dataset. ``progress``: a bar
+    on stderr, file by file."""
+    import sys
+
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.ipc as ipc
+    from tqdm import tqdm
 
     from analysis.dataset import arrow_schema, dataset_files, read_columns
     from analysis.exchange import COLUMNS
@@ -80,8 +85,12 @@ def write_shards(folder: str | Path, groups: Sequence[Iterable[str]], counts: Ho
     paths = [into / f"group-{g}.arrows" for g in range(len(groups))]
     writers: dict[int, Any] = {}
     options = ipc.IpcWriteOptions(compression="lz4")  # fast: the files live for one run
+    files = dataset_files(folder)
     with contextlib.ExitStack() as stack:
-        for path in dataset_files(folder):
+        bar = stack.enter_context(tqdm(files, desc="cutting the dataset into host groups",
+                                       unit="file", file=sys.stderr, leave=False,
+                                       disable=not progress))
+        for path in bar:
             table = read_columns(path, names)
             table = table.filter(pc.less_equal(table["id"], counts.last_id))
             if not table.num_rows:
