@@ -154,12 +154,7 @@ def load_report_data(
 
     frames = [load_input(p) for p in stores]
     outcomes = [o for o in map(load_outcomes, stores) if o is not None and not o.empty]
-    skipped: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    for path in stores:  # what ingesting into them skipped, whenever that was
-        more_skipped, more_errors = _store_problems(path)
-        skipped += more_skipped
-        errors += more_errors
+    skipped, errors = _problems(stores)
     if captures:
         from analysis.ingest import ingest_paths
 
@@ -188,6 +183,42 @@ def load_report_data(
     return data
 
 
+def _problems(stores: Sequence[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What ingesting into the stores skipped or could not read, whenever that was."""
+    skipped: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for path in stores:
+        more_skipped, more_errors = _store_problems(path)
+        skipped += more_skipped
+        errors += more_errors
+    return skipped, errors
+
+
+def _from_results(resources: pd.DataFrame, findings: pd.DataFrame, hosts: pd.DataFrame, *,
+                  summary: dict[str, Any], overview: dict[str, Any],
+                  outcomes: pd.DataFrame | None, sources: Sequence[str],
+                  ignore_params: Sequence[str]) -> ReportData:
+    """A report's data from an analysis' result tables (a result dataset's, or the worker
+    processes'), with of the exchanges only those of the resources the detail sections show,
+    read from ``sources`` (the stores or datasets analysed) by partition or host."""
+    resources = resources if not resources.empty else empty_frame(RESOURCE_COLUMNS)
+    shown = resources[resources["verdict"].isin(DETAIL_VERDICTS)] if not resources.empty \
+        else resources
+    keys = shown["url"] if not shown.empty else pd.Series(dtype=object)
+    exchanges, loaded, complete = detail_exchanges(
+        sources, list(keys), ignore_params,
+        hosts=list(shown["host"]) if "host" in shown.columns else None)
+    return ReportData(
+        exchanges=exchanges, resources=resources,
+        findings=findings if not findings.empty else empty_frame(FINDING_COLUMNS),
+        hosts=hosts if not hosts.empty else empty_frame(("host",)),
+        summary=dict(summary), ignore_params=tuple(ignore_params), overview=dict(overview),
+        outcomes=outcomes,
+        detail=None if complete else (
+            f"{loaded:,} exchanges of the first identifier and churn resources (of "
+            f"{len(keys):,} such resources): the detail sections show those"))
+
+
 def _analysed_in_processes(stores: Sequence[Path], counts: Sequence[Any], jobs: int, *,
                            ignore_params: Sequence[str]) -> ReportData:
     """A report's data as `analyze` gets it from worker processes: the result tables, the
@@ -205,34 +236,13 @@ def _analysed_in_processes(stores: Sequence[Path], counts: Sequence[Any], jobs: 
             outcomes=pd.concat(found, ignore_index=True) if found else None)
     except WorkerError as exc:
         raise InputError(str(exc)) from None
-    resources = analysis.resources if not analysis.resources.empty \
-        else empty_frame(RESOURCE_COLUMNS)
-    detail = resources[resources["verdict"].isin(DETAIL_VERDICTS)] if not resources.empty \
-        else resources
-    exchanges, loaded, complete = detail_exchanges(
-        [str(p) for p in stores], list(detail["url"]), ignore_params,
-        hosts=list(detail["host"]))
-    skipped: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    for path in stores:
-        more_skipped, more_errors = _store_problems(path)
-        skipped += more_skipped
-        errors += more_errors
-    return ReportData(
-        exchanges=exchanges, resources=resources,
-        findings=analysis.findings if not analysis.findings.empty
-        else empty_frame(FINDING_COLUMNS),
-        hosts=analysis.hosts if not analysis.hosts.empty else empty_frame(("host",)),
-        summary=dict(analysis.summary), ignore_params=tuple(ignore_params),
-        skipped=pd.DataFrame(skipped, columns=["file", "entry_index", "reason"]),
-        errors=pd.DataFrame(errors, columns=["file", "message"]),
-        overview=dict(overview or {}), outcomes=outcomes,
-        detail=None if complete else _detail_note(loaded, len(detail)))
-
-
-def _detail_note(loaded: int, resources: int) -> str:
-    return (f"{loaded:,} exchanges of the first identifier and churn resources (of "
-            f"{resources:,} such resources): the detail sections show those")
+    data = _from_results(analysis.resources, analysis.findings, analysis.hosts,
+                         summary=analysis.summary, overview=overview or {}, outcomes=outcomes,
+                         sources=[str(p) for p in stores], ignore_params=ignore_params)
+    skipped, errors = _problems(stores)
+    data.skipped = pd.DataFrame(skipped, columns=["file", "entry_index", "reason"])
+    data.errors = pd.DataFrame(errors, columns=["file", "message"])
+    return data
 
 
 #: Verdicts whose sections show exchanges (per-client stories, first-party sites, timelines).
@@ -255,23 +265,12 @@ def load_results_data(target: str) -> ReportData:
     except results.ResultsError as exc:
         raise InputError(str(exc)) from None
     tables = {name: results.read_table(target, name) for name in results.TABLES}
-    resources = tables["resources"]
-    if resources.empty:
-        resources = empty_frame(RESOURCE_COLUMNS)
-    findings = tables["findings"] if not tables["findings"].empty else empty_frame(FINDING_COLUMNS)
-    shown = resources[resources["verdict"].isin(DETAIL_VERDICTS)] if not resources.empty \
-        else resources
-    keys = shown["url"] if not shown.empty else pd.Series(dtype=object)
-    exchanges, loaded, complete = detail_exchanges(
-        manifest.exchanges, list(keys), manifest.ignore_params,
-        hosts=list(shown["host"]) if "host" in shown.columns else None)
-    detail = None if complete else _detail_note(loaded, len(keys))
-    return ReportData(
-        exchanges=exchanges, resources=resources, findings=findings,
-        hosts=tables["hosts"] if not tables["hosts"].empty else empty_frame(("host",)),
-        summary=dict(manifest.summary), inputs=(str(target),),
-        ignore_params=tuple(manifest.ignore_params), overview=dict(manifest.overview),
-        outcomes=tables["outcomes"], detail=detail)
+    data = _from_results(tables["resources"], tables["findings"], tables["hosts"],
+                         summary=manifest.summary, overview=manifest.overview,
+                         outcomes=tables["outcomes"], sources=manifest.exchanges,
+                         ignore_params=manifest.ignore_params)
+    data.inputs = (str(target),)
+    return data
 
 
 def _chunks(source: str, keys: Sequence[str], hosts: Sequence[str] | None = None
