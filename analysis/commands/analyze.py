@@ -246,8 +246,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _split_stores(args: argparse.Namespace, stores: list[Path]):  # type: ignore[no-untyped-def]
-    """(the stores' host counts, jobs) when ``stores`` are SQLite stores to analyse in several
-    processes (--jobs, or enough exchanges for the default); None for one process."""
+    """(the stores' host counts, jobs) when ``stores`` (SQLite stores or Parquet datasets) are
+    to be analysed in several processes (--jobs, or enough exchanges for the default); None
+    for one process."""
     from analysis.engine.processes import plan
     from analysis.store import StoreError
 
