@@ -71,10 +71,11 @@ def test_a_killed_owner_leaves_no_server_running(nginx_docroot, tmp_path):
         [sys.executable, "-c", "import sys, time\n"
          "from analysis.lab.servers import NginxOrigin\n"
          f"o = NginxOrigin({str(nginx_docroot)!r}).start()\n"
-         "print(o.process.pid, o.port, flush=True)\n"
+         "print(o.process.pid, o.port, o.workdir, flush=True)\n"
          "time.sleep(120)\n"],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
-    pid, port = map(int, owner.stdout.readline().split())
+    pid, port, workdir = owner.stdout.readline().split()
+    pid, port = int(pid), int(port)
     assert _listening(port)
     assert Path(f"/proc/{pid}/exe").resolve().name == "nginx"  # the server itself, exec'd
     owner.send_signal(signal.SIGKILL)
@@ -82,6 +83,7 @@ def test_a_killed_owner_leaves_no_server_running(nginx_docroot, tmp_path):
     deadline = time.monotonic() + 10
     while _listening(port) and time.monotonic() < deadline:
         time.sleep(0.1)
+    shutil.rmtree(workdir, ignore_errors=True)  # the dead owner could not
     assert not _listening(port)
 
 
