@@ -4,7 +4,7 @@ A dataset is partitioned by resource (a hash of the URL), but the detectors need
 (some evidence is host-wide), and a host's exchanges are spread over every partition. Reading
 the whole dataset once per group would cost a pass per 250,000 exchanges (quadratic in the
 dataset's size), so the dataset is read once, file by file, and each file's rows are appended
-to their group's Arrow IPC file (zstd) in a temporary folder: memory is one dataset file at a
+to their group's Arrow IPC file (lz4) in a temporary folder: memory is one dataset file at a
 time, and each worker then reads its group's file alone. The Dask engine does the same with
 its shuffle, across machines.
 """
